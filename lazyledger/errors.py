@@ -1,0 +1,57 @@
+"""One root exception and its tree. Every error lazyledger raises on purpose derives from
+:class:`LedgerError` and carries the offending values as fields."""
+
+from __future__ import annotations
+
+
+class LedgerError(Exception):
+    """Root of every error the library raises on purpose."""
+
+
+class InvalidTransaction(LedgerError):
+    """A transaction is malformed, badly signed, or not admissible."""
+
+
+class InvalidBlock(LedgerError):
+    """A block is malformed, badly signed, or does not extend the chain."""
+
+
+class InvalidBlockTransaction(InvalidBlock, InvalidTransaction):
+    """A block is invalid because one of its transactions is; names shard and index."""
+
+    def __init__(self, shard: int, index: int, reason: str) -> None:
+        self.shard, self.index, self.reason = shard, index, reason
+        super().__init__(f"transaction {index} of shard section {shard}: {reason}")
+
+
+class InvalidGenesis(LedgerError):
+    """The genesis description is inconsistent."""
+
+
+class StorageError(LedgerError):
+    """The on-disk store cannot be used as asked (missing, wrong schema, full)."""
+
+
+class SchemaMismatch(StorageError):
+    """The store was written with another schema version."""
+
+    def __init__(self, found: int, expected: int) -> None:
+        self.found, self.expected = found, expected
+        super().__init__(f"store schema version {found}, this library reads {expected}")
+
+
+class NotFound(LedgerError):
+    """Asked-for data is not in the ledger; ``key`` says what was asked for."""
+
+    def __init__(self, what: str, key: object) -> None:
+        self.what, self.key = what, key
+        shown = key.hex() if isinstance(key, bytes) else key
+        super().__init__(f"no {what} {shown}")
+
+
+class HeightOutOfRange(LedgerError):
+    """A height beyond the chain head (or negative) was asked for."""
+
+    def __init__(self, height: int, head: int) -> None:
+        self.height, self.head = height, head
+        super().__init__(f"height {height} is outside 0..{head}")

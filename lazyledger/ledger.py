@@ -1,0 +1,342 @@
+"""The Ledger facade: create/open a store, propose and append blocks (validated, never
+executed), and materialise account states lazily from their dependency slices."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from lazyledger.codec import decode_section, encode_section
+from lazyledger.crypto import Keypair
+from lazyledger.errors import HeightOutOfRange, InvalidBlock, LedgerError, NotFound
+from lazyledger.materialize.replay import Replayed, replay_rows
+from lazyledger.materialize.rows import ROW_DTYPE, row_accounts, row_of
+from lazyledger.materialize.slice import Reader, Slice, closure
+from lazyledger.model import AccountState, Block, Genesis, Header, Receipt, Transaction
+from lazyledger.ops import REASONS
+from lazyledger.shards import Position, end_of, pack_position, shard_of, unpack_position
+from lazyledger.shards.merkle import root
+from lazyledger.store import DEFAULT_MAP_SIZE, Store, encode_holdings, read_u64, u64
+from lazyledger.validate import Validator, check_genesis
+
+CHECKPOINT_MIN_ROWS = 64
+"""A materialisation that replayed at least this many transactions writes a checkpoint."""
+
+
+class Ledger:
+    """A sharded ledger on LMDB. Blocks are validated statelessly and stored; account states
+    are computed on demand by replaying only their dependency slices."""
+
+    def __init__(self, store: Store, genesis: Genesis, workers: int | None = None) -> None:
+        self.store = store
+        self.genesis = genesis
+        self.genesis_id = genesis.id
+        self.n_shards = genesis.n_shards
+        self.validator = Validator(genesis, workers)
+        self.checkpoint_min_rows = CHECKPOINT_MIN_ROWS
+        self._write_lock = threading.Lock()
+        self._nonces: dict[bytes, int] = {}
+        self._height = store.head()
+        self._head_id = self._header_id(self._height)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    @classmethod
+    def create(
+        cls,
+        path: str | os.PathLike[str],
+        genesis: Genesis,
+        *,
+        shard_dirs: Sequence[str | os.PathLike[str]] | None = None,
+        map_size: int = DEFAULT_MAP_SIZE,
+        workers: int | None = None,
+    ) -> Ledger:
+        """Create a new ledger at ``path`` (shards may live in ``shard_dirs``, one per shard)."""
+        check_genesis(genesis)
+        store = Store.create(Path(path), genesis.to_bytes(), genesis.n_shards, shard_dirs, map_size)
+        return cls(store, genesis, workers)
+
+    @classmethod
+    def open(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        map_size: int = DEFAULT_MAP_SIZE,
+        workers: int | None = None,
+    ) -> Ledger:
+        """Reopen a ledger; a block whose append was interrupted is rolled back."""
+        store, genesis = Store.open(Path(path), map_size)
+        return cls(store, Genesis.from_bytes(genesis), workers)
+
+    def close(self) -> None:
+        self.validator.close()
+        self.store.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- reading the chain --------------------------------------------------------------------
+
+    @property
+    def height(self) -> int:
+        """Height of the last appended block (0: only genesis)."""
+        return self._height
+
+    @property
+    def head_id(self) -> bytes:
+        """Hash of the head block (the genesis hash at height 0)."""
+        return self._head_id
+
+    def _header_id(self, height: int) -> bytes:
+        return self.genesis_id if height == 0 else self.header(height).id
+
+    def _check_height(self, height: int | None) -> int:
+        if height is None:
+            return self._height
+        if not isinstance(height, int) or not 0 <= height <= self._height:
+            raise HeightOutOfRange(height, self._height)
+        return height
+
+    def header(self, height: int) -> Header:
+        if not 1 <= height <= self._height:
+            raise HeightOutOfRange(height, self._height)
+        with self.store.meta.read() as txn:
+            raw = txn.get(u64(height), db=self.store.meta.db["headers"])
+        return Header.from_bytes(raw)
+
+    def section(self, height: int, shard: int) -> list[Transaction]:
+        """The transactions of one shard section."""
+        if not 0 <= shard < self.n_shards:
+            raise NotFound("shard", shard)
+        self.header(height)
+        env = self.store.shards[shard]
+        with env.read() as txn:
+            raw = txn.get(u64(height), db=env.db["bodies"])
+        return decode_section(self.store.decompress(raw), 0, shard)[0] if raw else []
+
+    def block(self, height: int) -> Block:
+        header = self.header(height)
+        return Block(header, tuple(tuple(self.section(height, s)) for s in range(self.n_shards)))
+
+    def blocks(self, start: int = 1, stop: int | None = None) -> Iterator[Block]:
+        for h in range(start, (self._height if stop is None else stop) + 1):
+            yield self.block(h)
+
+    def position(self, tx_id: bytes) -> Position:
+        """Where a transaction is, by id."""
+        with self.store.meta.read() as txn:
+            raw = txn.get(bytes(tx_id), db=self.store.meta.db["txids"])
+        if raw is None:
+            raise NotFound("transaction", bytes(tx_id))
+        return unpack_position(read_u64(raw))
+
+    def transaction(self, tx_id: bytes) -> Transaction:
+        h, s, i = self.position(tx_id)
+        return self.section(h, s)[i]
+
+    def nonce(self, account: bytes) -> int:
+        """Transactions ``account`` has sent so far: the nonce its next transaction must carry."""
+        cached = self._nonces.get(account)
+        if cached is not None:
+            return cached
+        with Reader(self.store) as r:
+            n = r.sent_count(account, shard_of(account, self.n_shards), self._height)
+        if len(self._nonces) > 1 << 20:
+            self._nonces.clear()
+        self._nonces[account] = n
+        return n
+
+    def check_transaction(self, tx: Transaction) -> None:
+        """Stateless admission check (mempool): form, signature, and a nonce not yet used."""
+        self.validator.check_transaction(tx)
+        if tx.nonce < self.nonce(tx.sender):
+            raise_nonce(tx, self.nonce(tx.sender))
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def propose(self, txs: Iterable[Transaction], proposer: Keypair) -> Block:
+        """The next block holding ``txs`` (grouped by shard, given order kept), signed by
+        ``proposer``. It is not appended; pass it to :meth:`append`."""
+        sections: list[list[Transaction]] = [[] for _ in range(self.n_shards)]
+        for tx in txs:
+            sections[shard_of(tx.sender, self.n_shards)].append(tx)
+        header = Header(
+            self.genesis.chain_id,
+            self._height + 1,
+            self._head_id,
+            tuple(root([t.id for t in sec]) for sec in sections),
+            tuple(len(sec) for sec in sections),
+            proposer.public_key,
+        )
+        header = Header(*_fields(header)[:-1], proposer.sign(header.body))
+        return Block(header, tuple(tuple(s) for s in sections))
+
+    def append(self, block: Block | bytes) -> Header:
+        """Validate ``block`` statelessly and store it atomically. Nothing is executed: a
+        transfer that overdraws is accepted here and fails at materialisation."""
+        if isinstance(block, bytes | bytearray | memoryview):
+            block = Block.from_bytes(bytes(block))
+        if not isinstance(block, Block):
+            raise InvalidBlock(f"expected a Block or its bytes, got {type(block).__name__}")
+        with self._write_lock:
+            height = self._height + 1
+            with Reader(self.store) as r:
+                counts = self.validator.check_block(
+                    block,
+                    self._head_id,
+                    height,
+                    lambda a: (
+                        self._nonces[a]
+                        if a in self._nonces
+                        else r.sent_count(a, shard_of(a, self.n_shards), height - 1)
+                    ),
+                )
+            self._write(block, counts)
+            self._nonces.update(counts)
+            self._height = height
+            self._head_id = block.header.id
+            return block.header
+
+    def _write(self, block: Block, counts: dict[bytes, int]) -> None:
+        h = block.header.height
+        hkey = u64(h)
+        txids: list[tuple[bytes, bytes]] = []
+        store = self.store
+        for s, section in enumerate(block.sections):
+            if not section:
+                continue
+            env = store.shards[s]
+            rows = [row_of(tx, self.genesis) for tx in section]
+            touches: list[tuple[bytes, bytes]] = []
+            sent: dict[bytes, bytes] = {}
+            for i, (tx, row) in enumerate(zip(section, rows, strict=True)):
+                pos = u64(pack_position(h, s, i))
+                txids.append((tx.id, pos))
+                a0, a1 = row_accounts(row)
+                touches.append((a0 + pos, row))
+                if a1 != a0:
+                    touches.append((a1 + pos, row))
+                sent[tx.sender] = u64(counts[tx.sender])
+            touches.sort()
+            with env.write() as txn:
+                txn.put(hkey, store.compress(encode_section(section)), db=env.db["bodies"])
+                txn.put(hkey, store.compress(b"".join(rows)), db=env.db["rows"])
+                txn.cursor(env.db["touch"]).putmulti(touches)
+                txn.cursor(env.db["sent"]).putmulti(sorted((a + hkey, v) for a, v in sent.items()))
+                txn.put(b"head", hkey, db=env.db["info"])
+        txids.sort()
+        meta = store.meta
+        with meta.write() as txn:  # the commit point
+            txn.put(hkey, block.header.to_bytes(), db=meta.db["headers"])
+            txn.cursor(meta.db["txids"]).putmulti(txids)
+            txn.put(b"head", hkey, db=meta.db["info"])
+
+    # -- materialisation ----------------------------------------------------------------------
+
+    def _initial(self, account: bytes) -> dict[int, int]:
+        return dict(self.genesis.balances.get(account, {}))
+
+    def _slice(self, r: Reader, needs: dict[bytes, int], use_checkpoints: bool = True) -> Slice:
+        return closure(r, needs, self._initial, use_checkpoints)
+
+    def _replay(self, sl: Slice) -> tuple[list[int], Replayed]:
+        order = sl.positions()
+        rows = np.frombuffer(b"".join(sl.rows[p] for p in order), dtype=ROW_DTYPE)
+        initial = {a: held for a, (_, held) in sl.cuts.items()}
+        return order, replay_rows(rows, initial)
+
+    def slice(
+        self, account: bytes, height: int | None = None, *, use_checkpoints: bool = True
+    ) -> list[Position]:
+        """Positions of the transactions replayed to materialise ``account`` at ``height``, in
+        global order (cut at stored checkpoints unless ``use_checkpoints`` is False)."""
+        h = self._check_height(height)
+        with Reader(self.store) as r:
+            sl = self._slice(r, {bytes(account): end_of(h)}, use_checkpoints)
+        return [unpack_position(p) for p in sl.positions()]
+
+    def state(self, account: bytes, height: int | None = None) -> AccountState:
+        """The state of ``account`` after block ``height`` (default: the head), materialised by
+        replaying its dependency slice only."""
+        account = bytes(account)
+        h = self._check_height(height)
+        end = end_of(h)
+        with Reader(self.store) as r:
+            sl = self._slice(r, {account: end})
+            nonce = r.sent_count(account, shard_of(account, self.n_shards), h)
+        _, replayed = self._replay(sl)
+        held = replayed.holdings(account, sl.cuts[account][1])
+        if len(sl.rows) >= self.checkpoint_min_rows:
+            self._write_checkpoint(account, end, held)
+        return AccountState(nonce, held)
+
+    def _write_checkpoint(self, account: bytes, position: int, held: dict[int, int]) -> None:
+        cache = self.store.cache
+        with cache.write() as txn:
+            txn.put(account + u64(position), encode_holdings(held), db=cache.db["checkpoints"])
+
+    def receipt(self, tx_id: bytes) -> Receipt:
+        """Whether a transaction applied, materialised from the slice it depends on."""
+        h, s, i = self.position(tx_id)
+        pos = pack_position(h, s, i)
+        env = self.store.shards[s]
+        with Reader(self.store) as r:
+            raw_rows = self.store.decompress(r.shard_txns[s].get(u64(h), db=env.db["rows"]))
+            row = raw_rows[90 * i : 90 * (i + 1)]
+            sl = self._slice(r, dict.fromkeys(row_accounts(row), pos))
+        sl.rows[pos] = row
+        order, replayed = self._replay(sl)
+        status = int(replayed.status[order.index(pos)])
+        return Receipt(status == 0, REASONS[status], (h, s, i))
+
+    def replay_all(self, height: int | None = None) -> dict[bytes, AccountState]:
+        """The eager baseline: replay every transaction of blocks 1..height and return the state
+        of every account the chain has seen (genesis, access sets and senders)."""
+        h = self._check_height(height)
+        sections: list[tuple[int, int, bytes]] = []
+        nonces: dict[bytes, int] = {}
+        for s, env in enumerate(self.store.shards):
+            with env.read() as txn:
+                cur = txn.cursor(env.db["rows"])
+                for key, value in cur:
+                    height_of = read_u64(key)
+                    if height_of > h:
+                        break
+                    sections.append((height_of, s, value))
+                for key, value in txn.cursor(env.db["sent"]):
+                    if read_u64(key, 32) <= h:
+                        nonces[key[:32]] = read_u64(value)
+        sections.sort(key=lambda x: (x[0], x[1]))
+        data = b"".join(self.store.decompress(v) for _, _, v in sections)
+        replayed = replay_rows(np.frombuffer(data, dtype=ROW_DTYPE), self.genesis.balances)
+        held = replayed.all_holdings(self.genesis.balances)
+        accounts = set(held) | set(nonces) | set(self.genesis.balances)
+        return {
+            a: AccountState(
+                nonces.get(a, 0),
+                held[a]
+                if a in held
+                else {k: v for k, v in sorted(self.genesis.balances.get(a, {}).items()) if v},
+            )
+            for a in sorted(accounts)
+        }
+
+
+def _fields(h: Header) -> tuple[object, ...]:
+    return (h.chain_id, h.height, h.parent, h.shard_roots, h.shard_counts, h.proposer, h.signature)
+
+
+def raise_nonce(tx: Transaction, expected: int) -> None:
+    from lazyledger.errors import InvalidTransaction
+
+    raise InvalidTransaction(f"nonce {tx.nonce} already used (next is {expected})")
+
+
+__all__ = ["Ledger", "LedgerError"]

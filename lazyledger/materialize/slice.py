@@ -1,0 +1,150 @@
+"""Dependency slices: the backward closure of DESIGN.md, computed from the access-set index
+alone (no block is decoded), cut at stored checkpoints.
+
+Positions are packed integers (see :mod:`lazyledger.shards`); "state of A before p" is the state
+after every transaction at a position below p. To know A before p we need A's state at some cut
+c <= p (genesis, or a checkpoint) and every transaction that touches A in [c, p); each of those
+in turn needs the state of every account it touches just before it. The closure grows each
+account's interval until nothing changes; intervals only widen, so it terminates."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import attrs
+
+from lazyledger.materialize.rows import row_accounts
+from lazyledger.store import Store, decode_holdings, read_u64, u64
+
+Holdings = dict[int, int]
+
+
+@attrs.frozen
+class Slice:
+    """The transactions to replay (packed position -> replay row) and, for every account they
+    touch, the cut it starts from: (position, holdings before it)."""
+
+    rows: dict[int, bytes]
+    cuts: dict[bytes, tuple[int, Holdings]]
+
+    def positions(self) -> list[int]:
+        return sorted(self.rows)
+
+
+class Reader:
+    """Read transactions on every environment of a store, for one materialisation."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.shard_txns = [env.read() for env in store.shards]
+        self.cache_txn = store.cache.read()
+        self.touch = [env.db["touch"] for env in store.shards]
+        self.sent = [env.db["sent"] for env in store.shards]
+        self.checkpoints = store.cache.db["checkpoints"]
+
+    def close(self) -> None:
+        for txn in (*self.shard_txns, self.cache_txn):
+            txn.abort()
+
+    def __enter__(self) -> Reader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def touching(self, account: bytes, lo: int, hi: int) -> list[tuple[int, bytes]]:
+        """(position, row) of every transaction whose access set holds ``account``, lo <= p < hi."""
+        out: list[tuple[int, bytes]] = []
+        if lo >= hi:
+            return out
+        start = account + u64(lo)
+        stop = account + u64(hi)
+        for txn, db in zip(self.shard_txns, self.touch, strict=True):
+            cur = txn.cursor(db)
+            if not cur.set_range(start):
+                continue
+            for key, row in cur:
+                if key >= stop:
+                    break
+                out.append((read_u64(key, 32), row))
+        return out
+
+    def checkpoint(self, account: bytes, at_most: int) -> tuple[int, Holdings] | None:
+        """The latest stored checkpoint of ``account`` at a position <= ``at_most``."""
+        cur = self.cache_txn.cursor(self.checkpoints)
+        if cur.set_range(account + u64(at_most + 1)):
+            if not cur.prev():
+                return None
+        elif not cur.last():
+            return None
+        key = cur.key()
+        if key[:32] != account:
+            return None
+        return read_u64(key, 32), decode_holdings(cur.value())
+
+    def sent_count(self, account: bytes, shard: int, height: int) -> int:
+        """Transactions ``account`` sent in blocks 1..height (its nonce after ``height``)."""
+        cur = self.shard_txns[shard].cursor(self.sent[shard])
+        found = cur.set_range(account + u64(height + 1))
+        if not (cur.prev() if found else cur.last()):
+            return 0
+        key: bytes = cur.key()
+        return read_u64(cur.value()) if key[:32] == account else 0
+
+
+def closure(
+    reader: Reader,
+    needs: Mapping[bytes, int],
+    initial: Callable[[bytes], Holdings],
+    use_checkpoints: bool = True,
+) -> Slice:
+    """The slice that gives the state of each ``account`` before position ``needs[account]``.
+
+    ``initial(account)`` gives genesis holdings, used where no checkpoint cuts the closure."""
+    lo: dict[bytes, int] = {}
+    hi: dict[bytes, int] = {}
+    fetched: dict[bytes, tuple[int, int]] = {}
+    cuts: dict[bytes, tuple[int, Holdings]] = {}
+    rows: dict[int, bytes] = {}
+    work: list[bytes] = []
+    for account, p in needs.items():
+        lo[account] = hi[account] = p
+        work.append(account)
+    while work:
+        a = work.pop()
+        need_lo, need_hi = lo[a], hi[a]
+        prev = fetched.get(a)
+        if prev is not None and prev[0] <= need_lo and need_hi <= prev[1]:
+            continue
+        if prev is None or need_lo < prev[0]:
+            found = reader.checkpoint(a, need_lo) if use_checkpoints else None
+            cuts[a] = found if found is not None else (0, initial(a))
+        cut = cuts[a][0]
+        if prev is None:
+            ranges: list[tuple[int, int]] = [(cut, need_hi)]
+        else:
+            ranges = [(cut, prev[0]), (prev[1], max(need_hi, prev[1]))]
+        fetched[a] = (cut, max(need_hi, prev[1]) if prev else need_hi)
+        for r_lo, r_hi in ranges:
+            for pos, row in reader.touching(a, r_lo, r_hi):
+                if pos in rows:
+                    continue
+                rows[pos] = row
+                for b in row_accounts(row):
+                    if b == a:
+                        continue
+                    if b not in lo:
+                        lo[b] = hi[b] = pos
+                        work.append(b)
+                        continue
+                    if pos < lo[b]:
+                        lo[b] = pos
+                    if pos > hi[b]:
+                        hi[b] = pos
+                    f = fetched.get(b)
+                    if f is None or pos < f[0] or pos > f[1]:
+                        work.append(b)
+    for account in lo:  # accounts reached but whose interval needed no fetch
+        if account not in cuts:
+            cuts[account] = (0, initial(account))
+    return Slice(rows, cuts)

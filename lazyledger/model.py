@@ -1,0 +1,175 @@
+"""Frozen value types: Genesis, Transaction, Header, Block, AccountState, Receipt.
+
+Canonical bytes live in :mod:`lazyledger.codec`; ids are blake3 digests of those bytes."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import attrs
+import blake3
+
+from lazyledger.crypto import account_of
+from lazyledger.ops import AnyCall
+
+if TYPE_CHECKING:
+    from lazyledger.shards import Position
+
+DEFAULT_MAP_SIZE = 1 << 36
+
+
+@attrs.frozen(slots=True)
+class Genesis:
+    """Chain parameters and the state before block 1.
+
+    ``authorities`` are the Ed25519 public keys allowed to propose blocks; ``assets`` maps an asset
+    id to its issuer's account; ``balances`` holds initial balances; ``pools`` maps a pool account
+    to its pair of assets (its genesis balances are its reserves)."""
+
+    chain_id: str
+    n_shards: int
+    authorities: list[bytes] = attrs.field(factory=list, converter=list)
+    assets: dict[int, bytes] = attrs.field(factory=dict, converter=dict)
+    balances: dict[bytes, dict[int, int]] = attrs.field(factory=dict, converter=dict)
+    pools: dict[bytes, tuple[int, int]] = attrs.field(factory=dict, converter=dict)
+
+    def to_bytes(self) -> bytes:
+        from lazyledger.codec import encode_genesis
+
+        return encode_genesis(self)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Genesis:
+        from lazyledger.codec import decode_genesis
+
+        return decode_genesis(data)
+
+    @property
+    def id(self) -> bytes:
+        """The genesis hash: the parent of block 1."""
+        return blake3.blake3(self.to_bytes()).digest()
+
+
+@attrs.frozen(slots=True)
+class Transaction:
+    """A signed transaction: who sends, which nonce, which operation. ``raw`` and ``id`` are its
+    canonical bytes and their blake3 digest; ``sender`` is the sender's account id."""
+
+    chain_id: str
+    public_key: bytes
+    nonce: int
+    call: AnyCall
+    signature: bytes = attrs.field(repr=lambda s: s.hex()[:16])
+    raw: bytes = attrs.field(default=b"", eq=False, repr=False)
+    id: bytes = attrs.field(init=False, eq=False, repr=False)
+    sender: bytes = attrs.field(init=False, eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        if not self.raw:
+            from lazyledger.codec import encode_transaction
+
+            object.__setattr__(self, "raw", encode_transaction(self))
+        object.__setattr__(self, "id", blake3.blake3(self.raw).digest())
+        object.__setattr__(self, "sender", account_of(self.public_key))
+
+    @property
+    def body(self) -> bytes:
+        """The signed part of the canonical bytes (everything but the signature)."""
+        return self.raw[:-64]
+
+    def access(self) -> tuple[bytes, ...]:
+        """Accounts this transaction may read or write."""
+        return self.call.access(self.sender)
+
+    def to_bytes(self) -> bytes:
+        return self.raw
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Transaction:
+        from lazyledger.codec import decode_transaction
+
+        return decode_transaction(data)
+
+
+@attrs.frozen(slots=True)
+class Header:
+    """A block header: it commits to one blake3 Merkle root per shard section."""
+
+    chain_id: str
+    height: int
+    parent: bytes
+    shard_roots: tuple[bytes, ...] = attrs.field(converter=tuple)
+    shard_counts: tuple[int, ...] = attrs.field(converter=tuple)
+    proposer: bytes
+    signature: bytes = attrs.field(default=b"", repr=lambda s: s.hex()[:16])
+
+    @property
+    def body(self) -> bytes:
+        from lazyledger.codec import encode_header_body
+
+        return encode_header_body(self)
+
+    def to_bytes(self) -> bytes:
+        return self.body + self.signature
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Header:
+        from lazyledger.codec import decode_header
+
+        return decode_header(data)
+
+    @property
+    def id(self) -> bytes:
+        """The block hash."""
+        return blake3.blake3(self.to_bytes()).digest()
+
+
+@attrs.frozen(slots=True)
+class Block:
+    """A header and one section of transactions per shard, in shard order."""
+
+    header: Header
+    sections: tuple[tuple[Transaction, ...], ...] = attrs.field(
+        converter=lambda s: tuple(tuple(x) for x in s)
+    )
+
+    @property
+    def height(self) -> int:
+        return self.header.height
+
+    @property
+    def id(self) -> bytes:
+        return self.header.id
+
+    def transactions(self) -> list[tuple[Position, Transaction]]:
+        """Every transaction with its position, in global order."""
+        h = self.header.height
+        return [((h, s, i), tx) for s, sec in enumerate(self.sections) for i, tx in enumerate(sec)]
+
+    def to_bytes(self) -> bytes:
+        from lazyledger.codec import encode_block
+
+        return encode_block(self)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Block:
+        from lazyledger.codec import decode_block
+
+        return decode_block(data)
+
+
+@attrs.frozen(slots=True)
+class AccountState:
+    """A materialised account: its nonce (transactions sent) and its non-zero balances."""
+
+    nonce: int
+    balances: dict[int, int] = attrs.field(factory=dict)
+
+
+@attrs.frozen(slots=True)
+class Receipt:
+    """What happened to one transaction at materialisation."""
+
+    applied: bool
+    reason: str
+    position: tuple[int, int, int]

@@ -1,0 +1,269 @@
+"""LMDB storage: one environment for chain metadata, one per shard, one for derived caches.
+
+Every table is declared once in ``TABLES`` with its key and value encoding (integers are
+big-endian so keys sort in chain order). A block is written shard environments first, then the
+metadata environment, whose commit is the commit point: on open, shard writes above the
+committed head (a crash between the two) are rolled back, so no torn block is ever visible."""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import attrs
+import lmdb
+import zstandard
+
+from lazyledger.errors import SchemaMismatch, StorageError
+
+SCHEMA_VERSION = 1
+DEFAULT_MAP_SIZE = 64 << 30
+
+_U64 = struct.Struct(">Q")
+_HOLDING = struct.Struct(">IQ")
+
+
+@attrs.frozen
+class Table:
+    """A named LMDB database: the environment it lives in and how its keys and values read."""
+
+    name: str
+    env: str  # "meta", "shard" or "cache"
+    key: str
+    value: str
+
+
+TABLES = (
+    Table("info", "meta", "ascii name", "schema:u32 | genesis:zstd | head:u64 | shard_dirs:json"),
+    Table("headers", "meta", "height:u64", "canonical header bytes"),
+    Table("txids", "meta", "tx id:32", "packed position:u64"),
+    Table("info", "shard", "ascii name", "head:u64 (last height written to this shard)"),
+    Table("bodies", "shard", "height:u64", "zstd(canonical section bytes)"),
+    Table("rows", "shard", "height:u64", "zstd(replay rows of the section, in order)"),
+    Table("touch", "shard", "account:32 packed position:u64", "replay row (index of access sets)"),
+    Table("sent", "shard", "account:32 height:u64", "u64 transactions sent up to that height"),
+    Table("checkpoints", "cache", "account:32 packed position:u64", "holdings before position"),
+)
+
+_OPEN: set[str] = set()
+_OPEN_LOCK = threading.Lock()
+
+
+def u64(n: int) -> bytes:
+    return _U64.pack(n)
+
+
+def read_u64(b: bytes, at: int = 0) -> int:
+    return int(_U64.unpack_from(b, at)[0])
+
+
+def encode_holdings(held: dict[int, int]) -> bytes:
+    items = sorted((a, v) for a, v in held.items() if v)
+    return struct.pack(">H", len(items)) + b"".join(_HOLDING.pack(a, v) for a, v in items)
+
+
+def decode_holdings(data: bytes) -> dict[int, int]:
+    (n,) = struct.unpack_from(">H", data)
+    return dict(_HOLDING.unpack_from(data, 2 + 12 * i) for i in range(n))
+
+
+class Env:
+    """One LMDB environment with its declared tables."""
+
+    def __init__(self, path: Path, kind: str, map_size: int, create: bool) -> None:
+        self.path, self.kind = path, kind
+        if create:
+            path.mkdir(parents=True, exist_ok=True)
+        elif not (path / "data.mdb").exists():
+            raise StorageError(f"no {kind} store at {path}")
+        durable = kind != "cache"  # the cache holds derived data only: it may lose recent writes
+        try:
+            self.env = lmdb.open(
+                str(path),
+                map_size=map_size,
+                max_dbs=8,
+                max_readers=256,
+                subdir=True,
+                sync=durable,
+                metasync=durable,
+                readahead=False,
+            )
+        except lmdb.Error as e:
+            raise StorageError(f"cannot open the {kind} store at {path}: {e}") from None
+        self.db = {t.name: self.env.open_db(t.name.encode()) for t in TABLES if t.env == kind}
+
+    @contextmanager
+    def write(self) -> Iterator[lmdb.Transaction]:
+        """An atomic write transaction: commits unless an exception escapes."""
+        try:
+            with self.env.begin(write=True) as txn:
+                yield txn
+        except lmdb.MapFullError:
+            raise StorageError(
+                f"the {self.kind} store at {self.path} is full: reopen with a larger map_size"
+            ) from None
+
+    def read(self) -> lmdb.Transaction:
+        return self.env.begin(write=False, buffers=False)
+
+    def close(self) -> None:
+        self.env.close()
+
+
+class Store:
+    """All environments of one ledger directory, opened by a single owner."""
+
+    def __init__(self, path: Path, shard_dirs: Sequence[Path], map_size: int, create: bool) -> None:
+        key = str(path.resolve())
+        with _OPEN_LOCK:
+            if key in _OPEN:
+                raise StorageError(f"{path} is already open in this process")
+            _OPEN.add(key)
+        self._key = key
+        self.path = path
+        self.envs: list[Env] = []
+        try:
+            self.meta = self._env(path / "meta", "meta", map_size, create)
+            self.shards = [self._env(Path(d), "shard", map_size, create) for d in shard_dirs]
+            self.cache = self._env(path / "cache", "cache", map_size, True)
+        except BaseException:
+            self.close()
+            raise
+        self._zc = threading.local()
+
+    def _env(self, path: Path, kind: str, map_size: int, create: bool) -> Env:
+        env = Env(path, kind, map_size, create)
+        self.envs.append(env)
+        return env
+
+    @classmethod
+    def create(
+        cls,
+        path: Path,
+        genesis_bytes: bytes,
+        n_shards: int,
+        shard_dirs: Sequence[str | os.PathLike[str]] | None,
+        map_size: int,
+    ) -> Store:
+        path = Path(path)
+        if (path / "meta" / "data.mdb").exists():
+            raise StorageError(f"a ledger already exists at {path}")
+        if shard_dirs is not None and len(shard_dirs) != n_shards:
+            raise StorageError(f"{len(shard_dirs)} shard directories for {n_shards} shards")
+        dirs = [Path(d).resolve() for d in shard_dirs] if shard_dirs else None
+        store = cls(path, dirs or _default_dirs(path, n_shards), map_size, True)
+        with store.meta.write() as txn:
+            info = store.meta.db["info"]
+            txn.put(b"schema", u64(SCHEMA_VERSION), db=info)
+            txn.put(b"genesis", zstandard.compress(genesis_bytes), db=info)
+            txn.put(b"head", u64(0), db=info)
+            txn.put(
+                b"shard_dirs",
+                json.dumps([str(d) for d in dirs] if dirs else None).encode(),
+                db=info,
+            )
+        return store
+
+    @classmethod
+    def open(cls, path: Path, map_size: int) -> tuple[Store, bytes]:
+        """Open an existing store; returns it and the genesis bytes. Rolls back torn writes."""
+        path = Path(path)
+        if not (path / "meta" / "data.mdb").exists():
+            raise StorageError(f"no ledger at {path}")
+        probe = Env(path / "meta", "meta", map_size, False)
+        try:
+            with probe.read() as txn:
+                info = probe.db["info"]
+                schema = txn.get(b"schema", db=info)
+                found = read_u64(schema) if schema else 0
+                if found != SCHEMA_VERSION:
+                    raise SchemaMismatch(found, SCHEMA_VERSION)
+                genesis = zstandard.decompress(txn.get(b"genesis", db=info))
+                dirs = json.loads(txn.get(b"shard_dirs", db=info))
+        finally:
+            probe.close()
+        from lazyledger.model import Genesis
+
+        n = Genesis.from_bytes(genesis).n_shards
+        store = cls(
+            path, [Path(d) for d in dirs] if dirs else _default_dirs(path, n), map_size, False
+        )
+        store.recover()
+        return store, genesis
+
+    def close(self) -> None:
+        for env in self.envs:
+            env.close()
+        self.envs = []
+        with _OPEN_LOCK:
+            _OPEN.discard(self._key)
+
+    # -- compression --------------------------------------------------------------------------
+
+    def compress(self, data: bytes) -> bytes:
+        c = getattr(self._zc, "c", None)
+        if c is None:
+            c = self._zc.c = zstandard.ZstdCompressor(level=3)
+        return bytes(c.compress(data))
+
+    def decompress(self, data: bytes) -> bytes:
+        d = getattr(self._zc, "d", None)
+        if d is None:
+            d = self._zc.d = zstandard.ZstdDecompressor()
+        return bytes(d.decompress(data))
+
+    # -- head and recovery --------------------------------------------------------------------
+
+    def head(self) -> int:
+        with self.meta.read() as txn:
+            return read_u64(txn.get(b"head", db=self.meta.db["info"]))
+
+    def recover(self) -> None:
+        """Roll back shard writes of any block above the committed head (a torn append)."""
+        head = self.head()
+        for shard, env in enumerate(self.shards):
+            with env.write() as txn:
+                raw = txn.get(b"head", db=env.db["info"])
+                written = read_u64(raw) if raw else 0
+                for height in range(written, head, -1):
+                    self._drop_section(txn, env, shard, height)
+                if written > head:
+                    txn.put(b"head", u64(head), db=env.db["info"])
+
+    def _drop_section(self, txn: Any, env: Env, shard: int, height: int) -> None:
+        from lazyledger.codec import decode_section
+        from lazyledger.materialize.rows import row_accounts
+        from lazyledger.shards import pack_position
+
+        body = txn.get(u64(height), db=env.db["bodies"])
+        rows = txn.get(u64(height), db=env.db["rows"])
+        if body is not None:
+            txs, _ = decode_section(self.decompress(body), 0, shard)
+            for tx in txs:
+                txn.delete(tx.sender + u64(height), db=env.db["sent"])
+        if rows is not None:
+            data = self.decompress(rows)
+            for i in range(len(data) // 90):
+                pos = u64(pack_position(height, shard, i))
+                for acc in set(row_accounts(data[90 * i : 90 * (i + 1)])):
+                    txn.delete(acc + pos, db=env.db["touch"])
+        txn.delete(u64(height), db=env.db["bodies"])
+        txn.delete(u64(height), db=env.db["rows"])
+
+    def map_use(self) -> dict[str, tuple[int, int]]:
+        """Bytes used and map size of every environment, by directory."""
+        out = {}
+        for env in self.envs:
+            info, stat = env.env.info(), env.env.stat()
+            out[str(env.path)] = ((info["last_pgno"] + 1) * stat["psize"], info["map_size"])
+        return out
+
+
+def _default_dirs(path: Path, n: int) -> list[Path]:
+    return [path / f"shard-{s:04d}" for s in range(n)]

@@ -1,0 +1,42 @@
+"""Building and signing transactions."""
+
+from __future__ import annotations
+
+from lazyledger.crypto import Keypair
+from lazyledger.model import Transaction
+from lazyledger.ops import AnyCall, Mint, Swap, Transfer
+
+
+def sign(kp: Keypair, nonce: int, call: AnyCall, chain_id: str = "") -> Transaction:
+    """A transaction carrying ``call``, signed by ``kp``. A non-empty ``chain_id`` binds it to one
+    chain (it is then refused elsewhere); an empty one is valid on any chain."""
+    unsigned = Transaction(chain_id, kp.public_key, nonce, call, b"")
+    return Transaction(chain_id, kp.public_key, nonce, call, kp.sign(unsigned.body))
+
+
+def transfer(
+    kp: Keypair, *, nonce: int, to: bytes, asset: int, amount: int, chain_id: str = ""
+) -> Transaction:
+    """Send ``amount`` of ``asset`` to account ``to``."""
+    return sign(kp, nonce, Transfer(bytes(to), asset, amount), chain_id)
+
+
+def mint(
+    kp: Keypair, *, nonce: int, to: bytes, asset: int, amount: int, chain_id: str = ""
+) -> Transaction:
+    """Issue ``amount`` of ``asset`` (``kp`` must be its issuer) to account ``to``."""
+    return sign(kp, nonce, Mint(bytes(to), asset, amount), chain_id)
+
+
+def swap(
+    kp: Keypair,
+    *,
+    nonce: int,
+    pool: bytes,
+    asset_in: int,
+    amount_in: int,
+    min_out: int = 0,
+    chain_id: str = "",
+) -> Transaction:
+    """Trade ``amount_in`` of ``asset_in`` against ``pool`` for at least ``min_out``."""
+    return sign(kp, nonce, Swap(bytes(pool), asset_in, amount_in, min_out), chain_id)

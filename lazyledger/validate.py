@@ -1,0 +1,161 @@
+"""Stateless validation: form, signatures, nonces (from an index of counts), authority, shard
+placement and Merkle roots. Nothing here reads a balance or executes an operation."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from lazyledger.crypto import account_of, first_bad_signature, verify
+from lazyledger.errors import (
+    InvalidBlock,
+    InvalidBlockTransaction,
+    InvalidGenesis,
+    InvalidTransaction,
+)
+from lazyledger.model import Block, Genesis, Header, Transaction
+from lazyledger.ops import MAX
+from lazyledger.shards import MAX_SECTION_TXS, MAX_SHARDS, shard_of
+from lazyledger.shards.merkle import root
+
+
+def check_genesis(g: Genesis) -> None:
+    """Raise InvalidGenesis unless the genesis description is self-consistent."""
+    g.to_bytes()  # form and ranges
+    if not 1 <= g.n_shards <= MAX_SHARDS:
+        raise InvalidGenesis(f"n_shards {g.n_shards} outside 1..{MAX_SHARDS}")
+    if not g.authorities:
+        raise InvalidGenesis("genesis names no authority")
+    for key in g.authorities:
+        if len(key) != 32:
+            raise InvalidGenesis("authority keys must be 32-byte Ed25519 public keys")
+    for asset, issuer in g.assets.items():
+        if not 0 <= asset < 2**32 or len(issuer) != 32:
+            raise InvalidGenesis(f"asset {asset}: ids are u32 and issuers 32-byte accounts")
+    for pool, (a, b) in g.pools.items():
+        if len(pool) != 32:
+            raise InvalidGenesis("pool ids must be 32 bytes")
+        if a == b or a not in g.assets or b not in g.assets:
+            raise InvalidGenesis(f"pool {pool.hex()[:16]} must pair two distinct known assets")
+    for account, held in g.balances.items():
+        if len(account) != 32:
+            raise InvalidGenesis("accounts must be 32 bytes")
+        for asset, amount in held.items():
+            if asset not in g.assets:
+                raise InvalidGenesis(f"balance in unknown asset {asset}")
+            if not 0 <= amount <= MAX:
+                raise InvalidGenesis(f"balance {amount} outside 0..{MAX}")
+
+
+class Validator:
+    """Checks transactions and blocks against a genesis; it has no way to execute anything."""
+
+    def __init__(self, genesis: Genesis, workers: int | None = None) -> None:
+        check_genesis(genesis)
+        self.genesis = genesis
+        self.pools = frozenset(genesis.pools)
+        self.authorities = frozenset(genesis.authorities)
+        self.workers = max(1, workers if workers is not None else (os.cpu_count() or 1))
+        self._executor: ThreadPoolExecutor | None = None
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown()
+            self._executor = None
+
+    @property
+    def executor(self) -> ThreadPoolExecutor | None:
+        if self.workers < 2:
+            return None
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="lazyledger-sig")
+        return self._executor
+
+    def check_form(self, tx: Transaction) -> None:
+        """Everything about one transaction that needs neither a signature check nor an index."""
+        if tx.chain_id and tx.chain_id != self.genesis.chain_id:
+            raise InvalidTransaction(
+                f"transaction is bound to chain {tx.chain_id!r}, this is {self.genesis.chain_id!r}"
+            )
+        if tx.sender in self.pools:
+            raise InvalidTransaction("a pool account cannot send transactions")
+        tx.call.check(self.genesis, tx.sender)
+
+    def check_transaction(self, tx: Transaction, expected_nonce: int | None = None) -> None:
+        """Full stateless check of one transaction (mempool admission)."""
+        self.check_form(tx)
+        if expected_nonce is not None and tx.nonce != expected_nonce:
+            raise InvalidTransaction(f"nonce {tx.nonce}, expected {expected_nonce}")
+        if not verify(tx.public_key, tx.body, tx.signature):
+            raise InvalidTransaction("bad signature")
+
+    def check_header(self, header: Header, parent_id: bytes, height: int) -> None:
+        g = self.genesis
+        if header.chain_id != g.chain_id:
+            raise InvalidBlock(f"block is for chain {header.chain_id!r}, this is {g.chain_id!r}")
+        if header.height != height:
+            raise InvalidBlock(f"block height {header.height}, expected {height}")
+        if header.parent != parent_id:
+            raise InvalidBlock(
+                f"parent {header.parent.hex()[:16]} is not the head {parent_id.hex()[:16]}"
+            )
+        if len(header.shard_roots) != g.n_shards:
+            raise InvalidBlock(f"{len(header.shard_roots)} shard sections, chain has {g.n_shards}")
+        if header.proposer not in self.authorities:
+            raise InvalidBlock("proposer is not an authority of this chain")
+        if len(header.signature) != 64 or not verify(
+            header.proposer, header.body, header.signature
+        ):
+            raise InvalidBlock("bad proposer signature")
+
+    def check_block(
+        self, block: Block, parent_id: bytes, height: int, nonce_of: Callable[[bytes], int]
+    ) -> dict[bytes, int]:
+        """Validate a whole block; return the senders' nonce counts after it.
+
+        ``nonce_of(account)`` gives the number of transactions the account sent before this
+        block. Raises InvalidBlock (InvalidBlockTransaction for a bad transaction)."""
+        header = block.header
+        self.check_header(header, parent_id, height)
+        n = self.genesis.n_shards
+        if len(block.sections) != n:
+            raise InvalidBlock(f"{len(block.sections)} sections, chain has {n}")
+        counts: dict[bytes, int] = {}
+        signed: list[tuple[bytes, bytes]] = []
+        where: list[tuple[int, int]] = []
+        for s, section in enumerate(block.sections):
+            if len(section) != header.shard_counts[s]:
+                raise InvalidBlock(
+                    f"section {s} holds {len(section)} transactions,"
+                    f" header says {header.shard_counts[s]}"
+                )
+            if len(section) > MAX_SECTION_TXS:
+                raise InvalidBlock(f"section {s} exceeds {MAX_SECTION_TXS} transactions")
+            for i, tx in enumerate(section):
+                sender = tx.sender
+                try:
+                    self.check_form(tx)
+                except InvalidTransaction as e:
+                    raise InvalidBlockTransaction(s, i, str(e)) from None
+                if shard_of(sender, n) != s:
+                    raise InvalidBlockTransaction(
+                        s, i, f"sender belongs to shard {shard_of(sender, n)}"
+                    )
+                expected = counts[sender] if sender in counts else nonce_of(sender)
+                if tx.nonce != expected:
+                    raise InvalidBlockTransaction(s, i, f"nonce {tx.nonce}, expected {expected}")
+                counts[sender] = expected + 1
+                signed.append((tx.public_key, tx.signature + tx.body))
+                where.append((s, i))
+            if root([tx.id for tx in section]) != header.shard_roots[s]:
+                raise InvalidBlock(f"section {s} does not match its Merkle root")
+        bad = first_bad_signature(signed, self.executor, self.workers)
+        if bad is not None:
+            raise InvalidBlockTransaction(*where[bad], "bad signature")
+        return counts
+
+
+def account_shard(public_key: bytes, n_shards: int) -> int:
+    """The shard of the account behind ``public_key``."""
+    return shard_of(account_of(public_key), n_shards)
