@@ -8,6 +8,7 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
+import attrs
 import numpy as np
 
 from lazyledger.codec import decode_section, encode_section
@@ -20,7 +21,7 @@ from lazyledger.model import AccountState, Block, Genesis, Header, Receipt, Tran
 from lazyledger.ops import REASONS
 from lazyledger.shards import Position, end_of, pack_position, shard_of, unpack_position
 from lazyledger.shards.merkle import root
-from lazyledger.store import DEFAULT_MAP_SIZE, Store, encode_holdings, read_u64, u64
+from lazyledger.store import DEFAULT_MAP_SIZE, Store, encode_holdings, need, read_u64, u64
 from lazyledger.validate import Validator, check_genesis
 
 CHECKPOINT_MIN_ROWS = 64
@@ -108,7 +109,7 @@ class Ledger:
         if not 1 <= height <= self._height:
             raise HeightOutOfRange(height, self._height)
         with self.store.meta.read() as txn:
-            raw = txn.get(u64(height), db=self.store.meta.db["headers"])
+            raw = need(txn, u64(height), self.store.meta.db["headers"], f"header {height}")
         return Header.from_bytes(raw)
 
     def section(self, height: int, shard: int) -> list[Transaction]:
@@ -175,7 +176,7 @@ class Ledger:
             tuple(len(sec) for sec in sections),
             proposer.public_key,
         )
-        header = Header(*_fields(header)[:-1], proposer.sign(header.body))
+        header = attrs.evolve(header, signature=proposer.sign(header.body))
         return Block(header, tuple(tuple(s) for s in sections))
 
     def append(self, block: Block | bytes) -> Header:
@@ -198,7 +199,11 @@ class Ledger:
                         else r.sent_count(a, shard_of(a, self.n_shards), height - 1)
                     ),
                 )
-            self._write(block, counts)
+            try:
+                self._write(block, counts)
+            except BaseException:
+                self.store.recover()  # drop this block's shard writes: the meta commit failed
+                raise
             self._nonces.update(counts)
             self._height = height
             self._head_id = block.header.id
@@ -288,7 +293,8 @@ class Ledger:
         pos = pack_position(h, s, i)
         env = self.store.shards[s]
         with Reader(self.store) as r:
-            raw_rows = self.store.decompress(r.shard_txns[s].get(u64(h), db=env.db["rows"]))
+            rows_at = need(r.shard_txns[s], u64(h), env.db["rows"], f"rows of {h}/{s}")
+            raw_rows = self.store.decompress(rows_at)
             row = raw_rows[90 * i : 90 * (i + 1)]
             sl = self._slice(r, dict.fromkeys(row_accounts(row), pos))
         sl.rows[pos] = row
@@ -309,10 +315,10 @@ class Ledger:
                     height_of = read_u64(key)
                     if height_of > h:
                         break
-                    sections.append((height_of, s, value))
+                    sections.append((height_of, s, bytes(value)))
                 for key, value in txn.cursor(env.db["sent"]):
                     if read_u64(key, 32) <= h:
-                        nonces[key[:32]] = read_u64(value)
+                        nonces[bytes(key[:32])] = read_u64(value)
         sections.sort(key=lambda x: (x[0], x[1]))
         data = b"".join(self.store.decompress(v) for _, _, v in sections)
         replayed = replay_rows(np.frombuffer(data, dtype=ROW_DTYPE), self.genesis.balances)
@@ -327,10 +333,6 @@ class Ledger:
             )
             for a in sorted(accounts)
         }
-
-
-def _fields(h: Header) -> tuple[object, ...]:
-    return (h.chain_id, h.height, h.parent, h.shard_roots, h.shard_counts, h.proposer, h.signature)
 
 
 def raise_nonce(tx: Transaction, expected: int) -> None:

@@ -4,6 +4,7 @@ Canonical bytes live in :mod:`lazyledger.codec`; ids are blake3 digests of those
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 import attrs
@@ -15,7 +16,35 @@ from lazyledger.ops import AnyCall
 if TYPE_CHECKING:
     from lazyledger.shards import Position
 
-DEFAULT_MAP_SIZE = 1 << 36
+
+def _keys(items: Iterable[bytes]) -> list[bytes]:
+    return [bytes(k) for k in items]
+
+
+def _assets(items: Mapping[int, bytes]) -> dict[int, bytes]:
+    return dict(items)
+
+
+def _balances(items: Mapping[bytes, Mapping[int, int]]) -> dict[bytes, dict[int, int]]:
+    return {bytes(k): dict(v) for k, v in items.items()}
+
+
+def _pools(items: Mapping[bytes, tuple[int, int]]) -> dict[bytes, tuple[int, int]]:
+    return {bytes(k): (int(v[0]), int(v[1])) for k, v in items.items()}
+
+
+def _roots(items: Iterable[bytes]) -> tuple[bytes, ...]:
+    return tuple(items)
+
+
+def _counts(items: Iterable[int]) -> tuple[int, ...]:
+    return tuple(items)
+
+
+def _sections(
+    items: Iterable[Iterable[Transaction]],
+) -> tuple[tuple[Transaction, ...], ...]:
+    return tuple(tuple(s) for s in items)
 
 
 @attrs.frozen(slots=True)
@@ -28,10 +57,10 @@ class Genesis:
 
     chain_id: str
     n_shards: int
-    authorities: list[bytes] = attrs.field(factory=list, converter=list)
-    assets: dict[int, bytes] = attrs.field(factory=dict, converter=dict)
-    balances: dict[bytes, dict[int, int]] = attrs.field(factory=dict, converter=dict)
-    pools: dict[bytes, tuple[int, int]] = attrs.field(factory=dict, converter=dict)
+    authorities: list[bytes] = attrs.field(factory=list, converter=_keys)
+    assets: dict[int, bytes] = attrs.field(factory=dict, converter=_assets)
+    balances: dict[bytes, dict[int, int]] = attrs.field(factory=dict, converter=_balances)
+    pools: dict[bytes, tuple[int, int]] = attrs.field(factory=dict, converter=_pools)
 
     def to_bytes(self) -> bytes:
         from lazyledger.codec import encode_genesis
@@ -98,8 +127,8 @@ class Header:
     chain_id: str
     height: int
     parent: bytes
-    shard_roots: tuple[bytes, ...] = attrs.field(converter=tuple)
-    shard_counts: tuple[int, ...] = attrs.field(converter=tuple)
+    shard_roots: tuple[bytes, ...] = attrs.field(converter=_roots)
+    shard_counts: tuple[int, ...] = attrs.field(converter=_counts)
     proposer: bytes
     signature: bytes = attrs.field(default=b"", repr=lambda s: s.hex()[:16])
 
@@ -129,9 +158,7 @@ class Block:
     """A header and one section of transactions per shard, in shard order."""
 
     header: Header
-    sections: tuple[tuple[Transaction, ...], ...] = attrs.field(
-        converter=lambda s: tuple(tuple(x) for x in s)
-    )
+    sections: tuple[tuple[Transaction, ...], ...] = attrs.field(converter=_sections)
 
     @property
     def height(self) -> int:

@@ -59,7 +59,25 @@ def u64(n: int) -> bytes:
     return _U64.pack(n)
 
 
-def read_u64(b: bytes, at: int = 0) -> int:
+Buf = bytes | memoryview
+"""What LMDB hands back (always ``bytes`` here: transactions are opened with buffers=False)."""
+
+
+def get(txn: lmdb.Transaction, key: bytes, db: Any) -> bytes | None:
+    """``txn.get`` typed as bytes."""
+    value = txn.get(key, db=db)
+    return None if value is None else bytes(value)
+
+
+def need(txn: lmdb.Transaction, key: bytes, db: Any, what: str) -> bytes:
+    """A value that must exist; its absence means the store is damaged."""
+    value = txn.get(key, db=db)
+    if value is None:
+        raise StorageError(f"the store is missing {what} (key {key.hex()})")
+    return bytes(value)
+
+
+def read_u64(b: Buf, at: int = 0) -> int:
     return int(_U64.unpack_from(b, at)[0])
 
 
@@ -68,7 +86,7 @@ def encode_holdings(held: dict[int, int]) -> bytes:
     return struct.pack(">H", len(items)) + b"".join(_HOLDING.pack(a, v) for a, v in items)
 
 
-def decode_holdings(data: bytes) -> dict[int, int]:
+def decode_holdings(data: Buf) -> dict[int, int]:
     (n,) = struct.unpack_from(">H", data)
     return dict(_HOLDING.unpack_from(data, 2 + 12 * i) for i in range(n))
 
@@ -180,12 +198,12 @@ class Store:
         try:
             with probe.read() as txn:
                 info = probe.db["info"]
-                schema = txn.get(b"schema", db=info)
+                schema = get(txn, b"schema", info)
                 found = read_u64(schema) if schema else 0
                 if found != SCHEMA_VERSION:
                     raise SchemaMismatch(found, SCHEMA_VERSION)
-                genesis = zstandard.decompress(txn.get(b"genesis", db=info))
-                dirs = json.loads(txn.get(b"shard_dirs", db=info))
+                genesis = zstandard.decompress(need(txn, b"genesis", info, "the genesis"))
+                dirs = json.loads(need(txn, b"shard_dirs", info, "the shard directories"))
         finally:
             probe.close()
         from lazyledger.model import Genesis
@@ -212,7 +230,7 @@ class Store:
             c = self._zc.c = zstandard.ZstdCompressor(level=3)
         return bytes(c.compress(data))
 
-    def decompress(self, data: bytes) -> bytes:
+    def decompress(self, data: Buf) -> bytes:
         d = getattr(self._zc, "d", None)
         if d is None:
             d = self._zc.d = zstandard.ZstdDecompressor()
@@ -222,7 +240,7 @@ class Store:
 
     def head(self) -> int:
         with self.meta.read() as txn:
-            return read_u64(txn.get(b"head", db=self.meta.db["info"]))
+            return read_u64(need(txn, b"head", self.meta.db["info"], "the head height"))
 
     def recover(self) -> None:
         """Roll back shard writes of any block above the committed head (a torn append)."""

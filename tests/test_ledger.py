@@ -13,10 +13,18 @@ from lazyledger.materialize.reference import replay_chain
 from lazyledger.workloads import SHAPES, Workload
 
 
-def build(tmp_path: Path, shape: str, n_shards: int, seed: int, n_blocks: int = 10,
-          per_block: int = 30, n_accounts: int = 24) -> tuple[ll.Ledger, Workload, list[ll.Block]]:
-    wl = Workload(shape, n_accounts=n_accounts, n_shards=n_shards, seed=seed, cluster_size=4,
-                  bridge=0.05)
+def build(
+    tmp_path: Path,
+    shape: str,
+    n_shards: int,
+    seed: int,
+    n_blocks: int = 10,
+    per_block: int = 30,
+    n_accounts: int = 24,
+) -> tuple[ll.Ledger, Workload, list[ll.Block]]:
+    wl = Workload(
+        shape, n_accounts=n_accounts, n_shards=n_shards, seed=seed, cluster_size=4, bridge=0.05
+    )
     led = ll.Ledger.create(tmp_path / f"{shape}-{n_shards}-{seed}", wl.genesis())
     blocks = list(wl.blocks(led, n_blocks, per_block))
     return led, wl, blocks
@@ -33,7 +41,7 @@ def test_lazy_equals_eager_equals_reference(tmp_path: Path, shape: str, n_shards
     led, wl, blocks = build(tmp_path, shape, n_shards, seed)
     rng = random.Random(seed)
     with led:
-        for h in sorted(rng.sample(range(len(blocks) + 1), 4)) + [len(blocks)]:
+        for h in [*sorted(rng.sample(range(len(blocks) + 1), 4)), len(blocks)]:
             ref, receipts = replay_chain(led.genesis, blocks[:h])
             eager = led.replay_all(h)
             assert eager == {a: s for a, s in ref.items()}
@@ -58,7 +66,9 @@ def test_adversarial_outcomes_are_mixed(tmp_path: Path) -> None:
         assert "a balance would exceed MAX" in reasons
 
 
-def brute_force_slice(blocks: list[ll.Block], account: bytes, height: int) -> list[tuple[int, int, int]]:
+def brute_force_slice(
+    blocks: list[ll.Block], account: bytes, height: int
+) -> list[tuple[int, int, int]]:
     """DESIGN.md's definition, by a backward sweep over the whole chain."""
     txs = [(pos, tx) for b in blocks[:height] for pos, tx in b.transactions()]
     live = {account}
@@ -121,7 +131,7 @@ def test_semantics_by_example(ledger: ll.Ledger, keys: list[ll.Keypair]) -> None
         ll.swap(a, nonce=2, pool=pool, asset_in=0, amount_in=100, min_out=1),
     ]
     ledger.append(ledger.propose(txs, a))
-    ref, receipts = replay_chain(ledger.genesis, [ledger.block(1)])
+    ref, _receipts = replay_chain(ledger.genesis, [ledger.block(1)])
     assert ledger.state(a.account).nonce == 3
     assert ledger.state(c.account).balances == ref[c.account].balances
     assert not ledger.receipt(txs[1].id).applied

@@ -140,4 +140,4 @@ def replay(
                 status[i] = APPLIED
         else:
             return i
-    return n
+    return n  # type: ignore[no-any-return]

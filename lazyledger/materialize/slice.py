@@ -64,9 +64,9 @@ class Reader:
             if not cur.set_range(start):
                 continue
             for key, row in cur:
-                if key >= stop:
+                if bytes(key) >= stop:
                     break
-                out.append((read_u64(key, 32), row))
+                out.append((read_u64(key, 32), bytes(row)))
         return out
 
     def checkpoint(self, account: bytes, at_most: int) -> tuple[int, Holdings] | None:
@@ -88,7 +88,7 @@ class Reader:
         found = cur.set_range(account + u64(height + 1))
         if not (cur.prev() if found else cur.last()):
             return 0
-        key: bytes = cur.key()
+        key = bytes(cur.key())
         return read_u64(cur.value()) if key[:32] == account else 0
 
 
