@@ -10,14 +10,17 @@ from lazyledger.errors import (
     InvalidTransaction,
     LedgerError,
     NotFound,
+    PrivateStateUnavailable,
     SchemaMismatch,
     StorageError,
 )
 from lazyledger.ledger import Ledger
+from lazyledger.materialize.cost import CostModel, CostReport, PayeePolicy, PaymentRefused
+from lazyledger.materialize.keyring import Keyring
 from lazyledger.model import AccountState, Block, Genesis, Header, Receipt, Transaction
-from lazyledger.ops import MAX, Mint, Swap, Transfer
+from lazyledger.ops import MAX, Mint, Private, Swap, Transfer
 from lazyledger.shards import shard_of
-from lazyledger.transactions import mint, sign, swap, transfer
+from lazyledger.transactions import mint, private, sign, swap, transfer
 
 __version__ = "0.1.0"
 
@@ -25,6 +28,8 @@ __all__ = [
     "MAX",
     "AccountState",
     "Block",
+    "CostModel",
+    "CostReport",
     "Genesis",
     "Header",
     "HeightOutOfRange",
@@ -33,10 +38,15 @@ __all__ = [
     "InvalidGenesis",
     "InvalidTransaction",
     "Keypair",
+    "Keyring",
     "Ledger",
     "LedgerError",
     "Mint",
     "NotFound",
+    "PayeePolicy",
+    "PaymentRefused",
+    "Private",
+    "PrivateStateUnavailable",
     "Receipt",
     "SchemaMismatch",
     "StorageError",
@@ -45,6 +55,7 @@ __all__ = [
     "Transfer",
     "account_of",
     "mint",
+    "private",
     "shard_of",
     "sign",
     "swap",

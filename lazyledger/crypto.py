@@ -87,3 +87,95 @@ def first_bad_signature(
         if _verify_range([(pk, sm)], 0, 1) == 0:
             return i
     return None
+
+
+# -- sealing private calls to recipients -------------------------------------------------------
+#
+# A fresh 32-byte content key K encrypts the payload (ChaCha20-Poly1305-IETF, zero nonce: K is
+# used once). For each recipient, K is wrapped under a key derived (blake3 derive_key) from an
+# X25519 agreement between a fresh ephemeral key and the recipient's Ed25519 key converted to
+# X25519. ``key_check`` = a blake3 commitment to K: everyone who can open the envelope opens the
+# same K, hence reads the same call, so insiders agree on the state.
+
+_ZERO_NONCE = bytes(12)
+_PAYLOAD_AD = b"lazyledger/private/payload/v1"
+_WRAP_CONTEXT = "lazyledger 2026 private wrap key v1"
+_CHECK_CONTEXT = "lazyledger 2026 private key check v1"
+
+
+@attrs.frozen
+class Sealed:
+    ephemeral: bytes
+    key_check: bytes
+    recipients: tuple[tuple[bytes, bytes], ...]
+    ciphertext: bytes
+
+
+def _kek(shared: bytes, ephemeral: bytes, recipient_x: bytes) -> bytes:
+    return blake3.blake3(
+        shared + ephemeral + recipient_x, derive_key_context=_WRAP_CONTEXT
+    ).digest()
+
+
+def seal(plaintext: bytes, recipients: Sequence[bytes]) -> Sealed:
+    """Encrypt ``plaintext`` to the holders of the Ed25519 public keys ``recipients``."""
+    from nacl import bindings as b
+
+    e_sk = nacl.utils.random(32)
+    e_pk = b.crypto_scalarmult_base(e_sk)
+    key = nacl.utils.random(32)
+    wrapped = []
+    for r in recipients:
+        r_x = b.crypto_sign_ed25519_pk_to_curve25519(bytes(r))
+        kek = _kek(b.crypto_scalarmult(e_sk, r_x), e_pk, r_x)
+        wrapped.append(
+            (bytes(r), b.crypto_aead_chacha20poly1305_ietf_encrypt(key, bytes(r), _ZERO_NONCE, kek))
+        )
+    ct = b.crypto_aead_chacha20poly1305_ietf_encrypt(
+        plaintext, _PAYLOAD_AD + e_pk, _ZERO_NONCE, key
+    )
+    check = blake3.blake3(key, derive_key_context=_CHECK_CONTEXT).digest()
+    return Sealed(e_pk, check, tuple(wrapped), ct)
+
+
+def x25519_secret(kp: Keypair) -> bytes:
+    """The X25519 secret matching ``kp``'s Ed25519 key (for opening sealed payloads)."""
+    from nacl import bindings as b
+
+    return bytes(b.crypto_sign_ed25519_sk_to_curve25519(kp.seed + kp.public_key))
+
+
+class Forged(Exception):
+    """The content key opened, but the payload does not authenticate under it."""
+
+
+def unseal(sealed: Sealed, secrets: dict[bytes, bytes]) -> bytes | None:
+    """The plaintext, if one of ``secrets`` (Ed25519 public key -> X25519 secret) opens the
+    content key; None if none does. Raises Forged if the key opens (and matches ``key_check``)
+    but the payload fails authentication: everyone who can open the key sees the same."""
+    from nacl import bindings as b
+    from nacl.exceptions import CryptoError
+
+    for r, wrapped in sealed.recipients:
+        secret = secrets.get(r)
+        if secret is None:
+            continue
+        try:
+            r_x = b.crypto_scalarmult_base(secret)
+            kek = _kek(b.crypto_scalarmult(secret, sealed.ephemeral), sealed.ephemeral, r_x)
+            key = b.crypto_aead_chacha20poly1305_ietf_decrypt(wrapped, r, _ZERO_NONCE, kek)
+        except (CryptoError, ValueError, TypeError):
+            continue  # this entry was not sealed for our key: try another
+        if blake3.blake3(key, derive_key_context=_CHECK_CONTEXT).digest() != sealed.key_check:
+            continue
+        try:
+            return bytes(
+                b.crypto_aead_chacha20poly1305_ietf_decrypt(
+                    sealed.ciphertext, _PAYLOAD_AD + sealed.ephemeral, _ZERO_NONCE, key
+                )
+            )
+        except (CryptoError, ValueError, TypeError):
+            raise Forged(
+                "the private payload does not authenticate under its committed key"
+            ) from None
+    return None

@@ -55,3 +55,22 @@ class HeightOutOfRange(LedgerError):
     def __init__(self, height: int, head: int) -> None:
         self.height, self.head = height, head
         super().__init__(f"height {height} is outside 0..{head}")
+
+
+class PrivateStateUnavailable(LedgerError):
+    """A state depends on private transactions this materialiser cannot read.
+
+    ``blocking`` lists their ids (global order); ``last_known_height`` is the last height at
+    which the state is still computable (None when the query was not for one account)."""
+
+    def __init__(
+        self, account: bytes | None, blocking: list[bytes], last_known_height: int | None
+    ) -> None:
+        self.account, self.blocking, self.last_known_height = account, blocking, last_known_height
+        who = f"account {account.hex()[:16]}" if account else "this state"
+        known = f"; known up to height {last_known_height}" if last_known_height is not None else ""
+        ids = ", ".join(b.hex()[:16] for b in blocking[:8]) + (" ..." if len(blocking) > 8 else "")
+        super().__init__(
+            f"{who} depends on {len(blocking)} private transaction(s) this keyring cannot read: "
+            f"{ids}{known}"
+        )

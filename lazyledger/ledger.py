@@ -13,12 +13,20 @@ import numpy as np
 
 from lazyledger.codec import decode_section, encode_section
 from lazyledger.crypto import Keypair
-from lazyledger.errors import HeightOutOfRange, InvalidBlock, LedgerError, NotFound
+from lazyledger.errors import (
+    HeightOutOfRange,
+    InvalidBlock,
+    InvalidTransaction,
+    NotFound,
+    PrivateStateUnavailable,
+)
+from lazyledger.materialize.cost import CostModel, CostReport
+from lazyledger.materialize.keyring import Keyring
 from lazyledger.materialize.replay import Replayed, replay_rows
-from lazyledger.materialize.rows import ROW_DTYPE, row_accounts, row_of
+from lazyledger.materialize.rows import ROW, ROW_DTYPE, call_row, failed_row, row_accounts, row_of
 from lazyledger.materialize.slice import Reader, Slice, closure
 from lazyledger.model import AccountState, Block, Genesis, Header, Receipt, Transaction
-from lazyledger.ops import REASONS
+from lazyledger.ops import REASONS, Op, Private, Status
 from lazyledger.shards import Position, end_of, pack_position, shard_of, unpack_position
 from lazyledger.shards.merkle import root
 from lazyledger.store import DEFAULT_MAP_SIZE, Store, encode_holdings, need, read_u64, u64
@@ -32,13 +40,21 @@ class Ledger:
     """A sharded ledger on LMDB. Blocks are validated statelessly and stored; account states
     are computed on demand by replaying only their dependency slices."""
 
-    def __init__(self, store: Store, genesis: Genesis, workers: int | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        genesis: Genesis,
+        workers: int | None = None,
+        keyring: Keyring | None = None,
+    ) -> None:
         self.store = store
         self.genesis = genesis
         self.genesis_id = genesis.id
         self.n_shards = genesis.n_shards
         self.validator = Validator(genesis, workers)
         self.checkpoint_min_rows = CHECKPOINT_MIN_ROWS
+        self.keyring = keyring if keyring is not None else Keyring()
+        self.cost_model = CostModel()
         self._write_lock = threading.Lock()
         self._nonces: dict[bytes, int] = {}
         self._height = store.head()
@@ -55,11 +71,12 @@ class Ledger:
         shard_dirs: Sequence[str | os.PathLike[str]] | None = None,
         map_size: int = DEFAULT_MAP_SIZE,
         workers: int | None = None,
+        keyring: Keyring | None = None,
     ) -> Ledger:
         """Create a new ledger at ``path`` (shards may live in ``shard_dirs``, one per shard)."""
         check_genesis(genesis)
         store = Store.create(Path(path), genesis.to_bytes(), genesis.n_shards, shard_dirs, map_size)
-        return cls(store, genesis, workers)
+        return cls(store, genesis, workers, keyring)
 
     @classmethod
     def open(
@@ -221,6 +238,7 @@ class Ledger:
             rows = [row_of(tx, self.genesis) for tx in section]
             touches: list[tuple[bytes, bytes]] = []
             sent: dict[bytes, bytes] = {}
+            private: list[tuple[bytes, bytes]] = []
             for i, (tx, row) in enumerate(zip(section, rows, strict=True)):
                 pos = u64(pack_position(h, s, i))
                 txids.append((tx.id, pos))
@@ -229,12 +247,16 @@ class Ledger:
                 if a1 != a0:
                     touches.append((a1 + pos, row))
                 sent[tx.sender] = u64(counts[tx.sender])
+                if row[0] == Op.PRIVATE:
+                    private.append((pos, tx.raw))
             touches.sort()
             with env.write() as txn:
                 txn.put(hkey, store.compress(encode_section(section)), db=env.db["bodies"])
                 txn.put(hkey, store.compress(b"".join(rows)), db=env.db["rows"])
                 txn.cursor(env.db["touch"]).putmulti(touches)
                 txn.cursor(env.db["sent"]).putmulti(sorted((a + hkey, v) for a, v in sent.items()))
+                if private:
+                    txn.cursor(env.db["private"]).putmulti(private)
                 txn.put(b"head", hkey, db=env.db["info"])
         txids.sort()
         meta = store.meta
@@ -251,11 +273,41 @@ class Ledger:
     def _slice(self, r: Reader, needs: dict[bytes, int], use_checkpoints: bool = True) -> Slice:
         return closure(r, needs, self._initial, use_checkpoints)
 
-    def _replay(self, sl: Slice) -> tuple[list[int], Replayed]:
-        order = sl.positions()
-        rows = np.frombuffer(b"".join(sl.rows[p] for p in order), dtype=ROW_DTYPE)
+    def _private(self, r: Reader, pos: int) -> Transaction:
+        _, s, _ = unpack_position(pos)
+        env = self.store.shards[s]
+        return Transaction.from_bytes(
+            need(r.shard_txns[s], u64(pos), env.db["private"], "a private tx")
+        )
+
+    def _open_private(
+        self, r: Reader, rows: dict[int, bytes], keyring: Keyring
+    ) -> tuple[dict[int, bytes], list[tuple[int, bytes]]]:
+        """``rows`` with every private row replaced by the row of the call it stands for, and the
+        (position, id) of those this keyring cannot read. Decrypted calls stay in memory."""
+        out = rows
+        unreadable: list[tuple[int, bytes]] = []
+        for pos, row in rows.items():
+            if row[0] != Op.PRIVATE:
+                continue
+            if out is rows:
+                out = dict(rows)
+            tx = self._private(r, pos)
+            opened = keyring.open(tx, self.genesis)
+            if opened is None:
+                unreadable.append((pos, tx.id))
+            elif isinstance(opened, Status):
+                out[pos] = failed_row(row, opened)
+            else:
+                out[pos] = call_row(tx.sender, opened, self.genesis)
+        unreadable.sort()
+        return out, unreadable
+
+    def _replay(self, sl: Slice, rows: dict[int, bytes]) -> tuple[list[int], Replayed]:
+        order = sorted(rows)
+        data = np.frombuffer(b"".join(rows[p] for p in order), dtype=ROW_DTYPE)
         initial = {a: held for a, (_, held) in sl.cuts.items()}
-        return order, replay_rows(rows, initial)
+        return order, replay_rows(data, initial)
 
     def slice(
         self, account: bytes, height: int | None = None, *, use_checkpoints: bool = True
@@ -267,45 +319,106 @@ class Ledger:
             sl = self._slice(r, {bytes(account): end_of(h)}, use_checkpoints)
         return [unpack_position(p) for p in sl.positions()]
 
-    def state(self, account: bytes, height: int | None = None) -> AccountState:
+    def state(
+        self, account: bytes, height: int | None = None, *, keyring: Keyring | None = None
+    ) -> AccountState:
         """The state of ``account`` after block ``height`` (default: the head), materialised by
-        replaying its dependency slice only."""
+        replaying its dependency slice only. Private transactions in the slice are opened with
+        ``keyring`` (default: the ledger's); if one cannot be, PrivateStateUnavailable names
+        them and the last height at which the state is known."""
         account = bytes(account)
         h = self._check_height(height)
+        keyring = self.keyring if keyring is None else keyring
         end = end_of(h)
         with Reader(self.store) as r:
             sl = self._slice(r, {account: end})
+            rows, unreadable = self._open_private(r, sl.rows, keyring)
+            if unreadable:
+                raise PrivateStateUnavailable(
+                    account, [i for _, i in unreadable], self._last_known(r, account, h, keyring)
+                )
             nonce = r.sent_count(account, shard_of(account, self.n_shards), h)
-        _, replayed = self._replay(sl)
+        _, replayed = self._replay(sl, rows)
         held = replayed.holdings(account, sl.cuts[account][1])
-        if len(sl.rows) >= self.checkpoint_min_rows:
+        if len(rows) >= self.checkpoint_min_rows and rows is sl.rows:
+            # Only states derived from public data are cached: a checkpoint built on a decrypted
+            # call would hand private information to an outsider's later query.
             self._write_checkpoint(account, end, held)
         return AccountState(nonce, held)
+
+    def _last_known(self, r: Reader, account: bytes, height: int, keyring: Keyring) -> int:
+        """The greatest height <= ``height`` whose slice this keyring can read entirely (slices
+        grow with height, so readability is monotone and a bisection finds it)."""
+        lo, hi = 0, height  # known(lo) holds: genesis needs nothing
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            sl = self._slice(r, {account: end_of(mid)})
+            if self._open_private(r, sl.rows, keyring)[1]:
+                hi = mid - 1
+            else:
+                lo = mid
+        return lo
 
     def _write_checkpoint(self, account: bytes, position: int, held: dict[int, int]) -> None:
         cache = self.store.cache
         with cache.write() as txn:
             txn.put(account + u64(position), encode_holdings(held), db=cache.db["checkpoints"])
 
-    def receipt(self, tx_id: bytes) -> Receipt:
+    def receipt(self, tx_id: bytes, *, keyring: Keyring | None = None) -> Receipt:
         """Whether a transaction applied, materialised from the slice it depends on."""
+        keyring = self.keyring if keyring is None else keyring
         h, s, i = self.position(tx_id)
         pos = pack_position(h, s, i)
         env = self.store.shards[s]
         with Reader(self.store) as r:
             rows_at = need(r.shard_txns[s], u64(h), env.db["rows"], f"rows of {h}/{s}")
-            raw_rows = self.store.decompress(rows_at)
-            row = raw_rows[90 * i : 90 * (i + 1)]
+            row = self.store.decompress(rows_at)[ROW.size * i : ROW.size * (i + 1)]
             sl = self._slice(r, dict.fromkeys(row_accounts(row), pos))
-        sl.rows[pos] = row
-        order, replayed = self._replay(sl)
+            rows, unreadable = self._open_private(r, {**sl.rows, pos: row}, keyring)
+        if unreadable:
+            raise PrivateStateUnavailable(None, [x for _, x in unreadable], None)
+        order, replayed = self._replay(sl, rows)
         status = int(replayed.status[order.index(pos)])
         return Receipt(status == 0, REASONS[status], (h, s, i))
 
-    def replay_all(self, height: int | None = None) -> dict[bytes, AccountState]:
-        """The eager baseline: replay every transaction of blocks 1..height and return the state
-        of every account the chain has seen (genesis, access sets and senders)."""
+    def cost(
+        self, account: bytes, height: int | None = None, *, keyring: Keyring | None = None
+    ) -> CostReport:
+        """What materialising ``account`` would take, computed from the index without replaying
+        anything: slice size and spread, private dependencies (and how many ``keyring`` cannot
+        read), and an estimated time from the calibrated ``cost_model``."""
+        account = bytes(account)
         h = self._check_height(height)
+        keyring = self.keyring if keyring is None else keyring
+        with Reader(self.store) as r:
+            sl = self._slice(r, {account: end_of(h)})
+            private = [p for p, row in sl.rows.items() if row[0] == Op.PRIVATE]
+            unreadable = [
+                self._private(r, p).id
+                for p in sorted(private)
+                if not keyring.can_open(_envelope(self._private(r, p)))
+            ]
+        shards = {unpack_position(p)[1] for p in sl.rows}
+        return CostReport(
+            account=account,
+            height=h,
+            slice_txs=len(sl.rows),
+            slice_shards=len(shards),
+            slice_accounts=len(sl.cuts),
+            private_txs=len(private),
+            unreadable=unreadable,
+            dnn_checks=0,
+            estimated_seconds=self.cost_model.estimate(len(sl.rows), len(sl.cuts), len(private)),
+        )
+
+    def replay_all(
+        self, height: int | None = None, *, keyring: Keyring | None = None
+    ) -> dict[bytes, AccountState]:
+        """The eager baseline: replay every transaction of blocks 1..height and return the state
+        of every account the chain has seen (genesis, access sets and senders). Eager replay
+        needs every private transaction: an unreadable one raises PrivateStateUnavailable."""
+        h = self._check_height(height)
+        keyring = self.keyring if keyring is None else keyring
         sections: list[tuple[int, int, bytes]] = []
         nonces: dict[bytes, int] = {}
         for s, env in enumerate(self.store.shards):
@@ -320,25 +433,59 @@ class Ledger:
                     if read_u64(key, 32) <= h:
                         nonces[bytes(key[:32])] = read_u64(value)
         sections.sort(key=lambda x: (x[0], x[1]))
-        data = b"".join(self.store.decompress(v) for _, _, v in sections)
-        replayed = replay_rows(np.frombuffer(data, dtype=ROW_DTYPE), self.genesis.balances)
+        data = bytearray(b"".join(self.store.decompress(v) for _, _, v in sections))
+        rows = np.frombuffer(data, dtype=ROW_DTYPE)
+        private = np.flatnonzero(rows["op"] == Op.PRIVATE)
+        if len(private):
+            self._open_private_in_place(data, sections, private.tolist(), keyring)
+        replayed = replay_rows(rows, self.genesis.balances)
         held = replayed.all_holdings(self.genesis.balances)
         accounts = set(held) | set(nonces) | set(self.genesis.balances)
+        genesis = self.genesis.balances
         return {
             a: AccountState(
                 nonces.get(a, 0),
                 held[a]
                 if a in held
-                else {k: v for k, v in sorted(self.genesis.balances.get(a, {}).items()) if v},
+                else {k: v for k, v in sorted(genesis.get(a, {}).items()) if v},
             )
             for a in sorted(accounts)
         }
 
+    def _open_private_in_place(
+        self,
+        data: bytearray,
+        sections: list[tuple[int, int, bytes]],
+        indices: list[int],
+        keyring: Keyring,
+    ) -> None:
+        starts = []  # global row index where each section starts
+        n = 0
+        for h, s, v in sections:
+            starts.append((n, h, s))
+            n += len(self.store.decompress(v)) // ROW.size
+        rows: dict[int, bytes] = {}
+        where: dict[int, int] = {}
+        k = 0
+        for idx in indices:
+            while k + 1 < len(starts) and starts[k + 1][0] <= idx:
+                k += 1
+            first, h, s = starts[k]
+            pos = pack_position(h, s, idx - first)
+            rows[pos] = bytes(data[ROW.size * idx : ROW.size * (idx + 1)])
+            where[pos] = idx
+        with Reader(self.store) as r:
+            opened, unreadable = self._open_private(r, rows, keyring)
+        if unreadable:
+            raise PrivateStateUnavailable(None, [x for _, x in unreadable], None)
+        for pos, idx in where.items():
+            data[ROW.size * idx : ROW.size * (idx + 1)] = opened[pos]
+
+
+def _envelope(tx: Transaction) -> Private:
+    assert isinstance(tx.call, Private)
+    return tx.call
+
 
 def raise_nonce(tx: Transaction, expected: int) -> None:
-    from lazyledger.errors import InvalidTransaction
-
     raise InvalidTransaction(f"nonce {tx.nonce} already used (next is {expected})")
-
-
-__all__ = ["Ledger", "LedgerError"]

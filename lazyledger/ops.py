@@ -8,7 +8,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Mapping
 from enum import IntEnum
-from typing import TYPE_CHECKING, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import attrs
 
@@ -29,6 +29,7 @@ class Op(IntEnum):
     TRANSFER = 1
     MINT = 2
     SWAP = 3
+    PRIVATE = 64
 
 
 class Status(IntEnum):
@@ -40,6 +41,8 @@ class Status(IntEnum):
     SWAP_NO_OUTPUT = 3
     SWAP_DRAINS_POOL = 4
     SWAP_BELOW_MIN_OUT = 5
+    PRIVATE_INVALID = 6
+    PRIVATE_ACCESS = 7
 
 
 REASONS: dict[int, str] = {
@@ -49,6 +52,8 @@ REASONS: dict[int, str] = {
     Status.SWAP_NO_OUTPUT: "swap output rounds to zero",
     Status.SWAP_DRAINS_POOL: "swap output would drain the pool reserve",
     Status.SWAP_BELOW_MIN_OUT: "swap output below min_out",
+    Status.PRIVATE_INVALID: "the private call is invalid",
+    Status.PRIVATE_ACCESS: "the private call exceeds its declared access set",
 }
 
 _U32 = 2**32
@@ -58,7 +63,6 @@ class Call(Protocol):
     """The operation and arguments a transaction carries."""
 
     OP: ClassVar[Op]
-    LAYOUT: ClassVar[struct.Struct]
 
     def pack(self) -> bytes: ...
 
@@ -75,6 +79,12 @@ def _check_amount(name: str, value: int) -> None:
 def _check_asset(genesis: Genesis, asset: int) -> None:
     if asset not in genesis.assets:
         raise InvalidTransaction(f"unknown asset {asset}")
+
+
+def _fields(layout: struct.Struct, name: str, data: bytes) -> tuple[Any, ...]:
+    if len(data) != layout.size:
+        raise InvalidTransaction(f"{name} arguments are {len(data)} bytes, expected {layout.size}")
+    return layout.unpack(data)
 
 
 def _check_account(name: str, value: bytes) -> None:
@@ -94,6 +104,10 @@ class Transfer:
 
     def pack(self) -> bytes:
         return self.LAYOUT.pack(self.to, self.asset, self.amount)
+
+    @classmethod
+    def unpack(cls, data: bytes) -> Transfer:
+        return cls(*_fields(cls.LAYOUT, "transfer", data))
 
     def access(self, sender: bytes) -> tuple[bytes, ...]:
         return (sender,) if self.to == sender else (sender, self.to)
@@ -116,6 +130,10 @@ class Mint:
 
     def pack(self) -> bytes:
         return self.LAYOUT.pack(self.to, self.asset, self.amount)
+
+    @classmethod
+    def unpack(cls, data: bytes) -> Mint:
+        return cls(*_fields(cls.LAYOUT, "mint", data))
 
     def access(self, sender: bytes) -> tuple[bytes, ...]:
         return (self.to,)
@@ -144,6 +162,10 @@ class Swap:
     def pack(self) -> bytes:
         return self.LAYOUT.pack(self.pool, self.asset_in, self.amount_in, self.min_out)
 
+    @classmethod
+    def unpack(cls, data: bytes) -> Swap:
+        return cls(*_fields(cls.LAYOUT, "swap", data))
+
     def access(self, sender: bytes) -> tuple[bytes, ...]:
         return (sender, self.pool)
 
@@ -161,13 +183,83 @@ class Swap:
             raise InvalidTransaction(f"min_out {self.min_out} outside 0..{MAX}")
 
 
-CALLS: dict[int, type[Transfer] | type[Mint] | type[Swap]] = {
+MAX_ACCESS = 2
+MAX_RECIPIENTS = 16
+MAX_CIPHERTEXT = 1024
+_WRAPPED = 48  # a 32-byte content key sealed with ChaCha20-Poly1305
+
+
+@attrs.frozen(slots=True)
+class Private:
+    """An encrypted call. Public: its access set and its recipients; the operation and its
+    arguments are sealed to the recipients (see :mod:`lazyledger.crypto`). Validators check only
+    this envelope; a materialiser that can open it replays the inner call."""
+
+    accounts: tuple[bytes, ...]
+    ephemeral: bytes
+    key_check: bytes
+    recipients: tuple[tuple[bytes, bytes], ...]
+    ciphertext: bytes
+    OP: ClassVar[Op] = Op.PRIVATE
+
+    def pack(self) -> bytes:
+        parts = [bytes([len(self.accounts)]), *self.accounts, self.ephemeral, self.key_check]
+        parts.append(bytes([len(self.recipients)]))
+        for key, wrapped in self.recipients:
+            parts += [key, wrapped]
+        parts.append(self.ciphertext)
+        return b"".join(parts)
+
+    @classmethod
+    def unpack(cls, data: bytes) -> Private:
+        if not data:
+            raise InvalidTransaction("private envelope is empty")
+        n = data[0]
+        at = 1 + 32 * n
+        if not 1 <= n <= MAX_ACCESS or len(data) < at + 65:
+            raise InvalidTransaction(f"private envelope declares {n} accounts or is truncated")
+        accounts = tuple(data[1 + 32 * i : 33 + 32 * i] for i in range(n))
+        ephemeral, key_check, k = data[at : at + 32], data[at + 32 : at + 64], data[at + 64]
+        at += 65
+        if not 1 <= k <= MAX_RECIPIENTS or len(data) < at + k * (32 + _WRAPPED):
+            raise InvalidTransaction(f"private envelope names {k} recipients or is truncated")
+        recipients = []
+        for _ in range(k):
+            recipients.append((data[at : at + 32], data[at + 32 : at + 32 + _WRAPPED]))
+            at += 32 + _WRAPPED
+        return cls(accounts, ephemeral, key_check, tuple(recipients), data[at:])
+
+    def access(self, sender: bytes) -> tuple[bytes, ...]:
+        return self.accounts
+
+    def check(self, genesis: Genesis, sender: bytes) -> None:
+        if not 1 <= len(self.accounts) <= MAX_ACCESS or len(set(self.accounts)) != len(
+            self.accounts
+        ):
+            raise InvalidTransaction(f"a private call declares 1..{MAX_ACCESS} distinct accounts")
+        for a in self.accounts:
+            _check_account("access account", a)
+        if len(self.ephemeral) != 32 or len(self.key_check) != 32:
+            raise InvalidTransaction("private envelope keys must be 32 bytes")
+        keys = [k for k, _ in self.recipients]
+        if not 1 <= len(keys) <= MAX_RECIPIENTS or len(set(keys)) != len(keys):
+            raise InvalidTransaction(
+                f"a private call names 1..{MAX_RECIPIENTS} distinct recipients"
+            )
+        if any(len(k) != 32 or len(w) != _WRAPPED for k, w in self.recipients):
+            raise InvalidTransaction("malformed recipient entry")
+        if not 17 <= len(self.ciphertext) <= MAX_CIPHERTEXT:
+            raise InvalidTransaction(f"private ciphertext of {len(self.ciphertext)} bytes")
+
+
+PublicCall = Transfer | Mint | Swap
+AnyCall = Transfer | Mint | Swap | Private
+CALLS: dict[int, type[Transfer] | type[Mint] | type[Swap] | type[Private]] = {
     Op.TRANSFER: Transfer,
     Op.MINT: Mint,
     Op.SWAP: Swap,
+    Op.PRIVATE: Private,
 }
-
-AnyCall = Transfer | Mint | Swap
 
 
 def unpack_call(op: int, data: bytes) -> AnyCall:
@@ -175,11 +267,36 @@ def unpack_call(op: int, data: bytes) -> AnyCall:
     cls = CALLS.get(op)
     if cls is None:
         raise InvalidTransaction(f"unknown operation code {op}")
-    if len(data) != cls.LAYOUT.size:
-        raise InvalidTransaction(
-            f"{cls.__name__.lower()} arguments are {len(data)} bytes, expected {cls.LAYOUT.size}"
-        )
-    return cls(*cls.LAYOUT.unpack(data))
+    return cls.unpack(data)
+
+
+def unpack_public_call(data: bytes) -> PublicCall:
+    """Decode ``op || args`` of a public call (the plaintext of a private one)."""
+    if not data:
+        raise InvalidTransaction("empty call")
+    call = unpack_call(data[0], data[1:])
+    if isinstance(call, Private):
+        raise InvalidTransaction("a private call cannot nest another")
+    return call
+
+
+def resolve_private(
+    genesis: Genesis, sender: bytes, envelope: Private, inner: PublicCall | None
+) -> PublicCall | Status:
+    """The call a readable private transaction stands for, or the status it fails with.
+
+    Validators never saw the inner call, so its own checks run here, identically for everyone
+    who can read it: a malformed or unauthorised call fails, as does one that touches accounts
+    outside the declared (public) access set."""
+    if inner is None:
+        return Status.PRIVATE_INVALID
+    try:
+        inner.check(genesis, sender)
+    except InvalidTransaction:
+        return Status.PRIVATE_INVALID
+    if not set(inner.access(sender)) <= set(envelope.accounts):
+        return Status.PRIVATE_ACCESS
+    return inner
 
 
 def other_asset(genesis: Genesis, pool: bytes, asset_in: int) -> int:
@@ -193,7 +310,7 @@ def swap_output(amount_in: int, reserve_in: int, reserve_out: int) -> int:
     return (amount_in * 997 * reserve_out) // (reserve_in * 1000 + amount_in * 997)
 
 
-def apply(state: Balances, genesis: Genesis, sender: bytes, call: AnyCall) -> Status:
+def apply(state: Balances, genesis: Genesis, sender: bytes, call: PublicCall) -> Status:
     """Apply one operation to ``state`` in place (only if it succeeds) and return its status.
 
     This is the normative semantics of DESIGN.md, written for clarity; the Numba replay kernel

@@ -48,6 +48,7 @@ TABLES = (
     Table("rows", "shard", "height:u64", "zstd(replay rows of the section, in order)"),
     Table("touch", "shard", "account:32 packed position:u64", "replay row (index of access sets)"),
     Table("sent", "shard", "account:32 height:u64", "u64 transactions sent up to that height"),
+    Table("private", "shard", "packed position:u64", "canonical bytes of a private transaction"),
     Table("checkpoints", "cache", "account:32 packed position:u64", "holdings before position"),
 )
 
@@ -273,6 +274,10 @@ class Store:
                     txn.delete(acc + pos, db=env.db["touch"])
         txn.delete(u64(height), db=env.db["bodies"])
         txn.delete(u64(height), db=env.db["rows"])
+        cur = txn.cursor(env.db["private"])
+        if cur.set_range(u64(height << 32)):
+            while cur.key() < u64((height + 1) << 32) and cur.delete():
+                pass
 
     def map_use(self) -> dict[str, tuple[int, int]]:
         """Bytes used and map size of every environment, by directory."""

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from lazyledger.crypto import Keypair
+from collections.abc import Sequence
+
+from lazyledger.crypto import Keypair, seal
 from lazyledger.model import Transaction
-from lazyledger.ops import AnyCall, Mint, Swap, Transfer
+from lazyledger.ops import AnyCall, Mint, Private, PublicCall, Swap, Transfer
 
 
 def sign(kp: Keypair, nonce: int, call: AnyCall, chain_id: str = "") -> Transaction:
@@ -40,3 +42,24 @@ def swap(
 ) -> Transaction:
     """Trade ``amount_in`` of ``asset_in`` against ``pool`` for at least ``min_out``."""
     return sign(kp, nonce, Swap(bytes(pool), asset_in, amount_in, min_out), chain_id)
+
+
+def private(
+    kp: Keypair,
+    *,
+    nonce: int,
+    call: PublicCall,
+    recipients: Sequence[bytes],
+    access: Sequence[bytes] | None = None,
+    chain_id: str = "",
+) -> Transaction:
+    """``call`` sealed to ``recipients`` (Ed25519 public keys; include the sender's own key to
+    keep reading it). Its access set (default: the call's) stays public."""
+    sealed = seal(bytes([call.OP]) + call.pack(), recipients)
+    accounts = (
+        tuple(access) if access is not None else tuple(dict.fromkeys(call.access(kp.account)))
+    )
+    envelope = Private(
+        accounts, sealed.ephemeral, sealed.key_check, sealed.recipients, sealed.ciphertext
+    )
+    return sign(kp, nonce, envelope, chain_id)

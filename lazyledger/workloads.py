@@ -16,8 +16,8 @@ import attrs
 from lazyledger.crypto import Keypair
 from lazyledger.ledger import Ledger
 from lazyledger.model import Block, Genesis, Transaction
-from lazyledger.ops import MAX
-from lazyledger.transactions import mint, swap, transfer
+from lazyledger.ops import MAX, Transfer
+from lazyledger.transactions import mint, private, swap, transfer
 
 SHAPES = ("uniform", "zipf", "clusters", "amm", "adversarial")
 
@@ -34,6 +34,7 @@ class Workload:
     bridge: float = 0.0
     zipf_s: float = 1.2
     chain_id: str = "bench"
+    private_share: float = 0.0
     keys: list[Keypair] = attrs.field(init=False)
     issuer: Keypair = attrs.field(init=False)
     pool: bytes = attrs.field(init=False)
@@ -102,13 +103,22 @@ class Workload:
             )
         if self.shape == "adversarial":
             return self._adversarial(kp)
-        to = self.keys[self._peer(i)].account
+        peer = self.keys[self._peer(i)]
+        asset, amount = rng.randrange(2), rng.randrange(1, 2_000)
+        if self.private_share and rng.random() < self.private_share:
+            return private(
+                kp,
+                nonce=self._next_nonce(kp),
+                call=Transfer(peer.account, asset, amount),
+                recipients=sorted({kp.public_key, peer.public_key}),
+                chain_id=self.chain_id,
+            )
         return transfer(
             kp,
             nonce=self._next_nonce(kp),
-            to=to,
-            asset=rng.randrange(2),
-            amount=rng.randrange(1, 2_000),
+            to=peer.account,
+            asset=asset,
+            amount=amount,
             chain_id=self.chain_id,
         )
 

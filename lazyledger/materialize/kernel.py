@@ -12,7 +12,7 @@ from numba import njit, uint64
 _M32 = uint64(0xFFFFFFFF)
 _MAX = np.int64(2**63 - 1)
 
-OP_TRANSFER, OP_MINT, OP_SWAP = 1, 2, 3
+OP_TRANSFER, OP_MINT, OP_SWAP, OP_FAIL = 1, 2, 3, 4
 APPLIED, INSUFFICIENT, OVERFLOW, NO_OUTPUT, DRAINS, BELOW_MIN = 0, 1, 2, 3, 4, 5
 
 
@@ -138,6 +138,8 @@ def replay(
                 bal[s_b1[i]] = r_out - out
                 bal[s_b0[i]] = got + out
                 status[i] = APPLIED
+        elif o == OP_FAIL:
+            status[i] = min_out[i]
         else:
             return i
     return n  # type: ignore[no-any-return]

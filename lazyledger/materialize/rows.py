@@ -14,9 +14,13 @@ import struct
 import numpy as np
 
 from lazyledger.model import Genesis, Transaction
-from lazyledger.ops import Mint, Swap, Transfer, other_asset
+from lazyledger.ops import Mint, Private, Status, Swap, Transfer, other_asset
 
 ROW = struct.Struct("<BBIIqq32s32s")
+FAIL = 4
+"""Row-only op: the transaction fails with status ``min_out`` and changes nothing (a private
+call that its readers found invalid)."""
+
 ROW_DTYPE = np.dtype(
     [
         ("op", "u1"),
@@ -33,16 +37,29 @@ assert ROW_DTYPE.itemsize == ROW.size
 
 
 def row_of(tx: Transaction, genesis: Genesis) -> bytes:
-    """The replay row of a validated transaction."""
-    c = tx.call
+    """The replay row of a validated transaction (a private one: its envelope's access set)."""
+    if isinstance(tx.call, Private):
+        a = tx.call.accounts
+        return ROW.pack(tx.call.OP, 0, 0, 0, 0, 0, a[0], a[-1])
+    return call_row(tx.sender, tx.call, genesis)
+
+
+def failed_row(row: bytes, status: Status) -> bytes:
+    """A row (same access set) that fails with ``status``."""
+    acc0, acc1 = row_accounts(row)
+    return ROW.pack(FAIL, 0, 0, 0, 0, int(status), acc0, acc1)
+
+
+def call_row(sender: bytes, c: Transfer | Mint | Swap, genesis: Genesis) -> bytes:
+    """The replay row of a public call sent by ``sender``."""
     if isinstance(c, Transfer):
-        return ROW.pack(c.OP, 0, c.asset, c.asset, c.amount, 0, tx.sender, c.to)
+        return ROW.pack(c.OP, 0, c.asset, c.asset, c.amount, 0, sender, c.to)
     if isinstance(c, Mint):
         return ROW.pack(c.OP, 0, c.asset, c.asset, c.amount, 0, c.to, c.to)
     if isinstance(c, Swap):
         out = other_asset(genesis, c.pool, c.asset_in)
-        return ROW.pack(c.OP, 0, c.asset_in, out, c.amount_in, c.min_out, tx.sender, c.pool)
-    raise TypeError(f"no replay row for {type(c).__name__}")
+        return ROW.pack(c.OP, 0, c.asset_in, out, c.amount_in, c.min_out, sender, c.pool)
+    raise TypeError(f"no replay row for {type(c).__name__}")  # pragma: no cover
 
 
 def row_accounts(row: bytes) -> tuple[bytes, bytes]:
