@@ -3,6 +3,7 @@ materialised on demand by replaying dependency slices."""
 
 from lazyledger.crypto import Keypair, account_of
 from lazyledger.errors import (
+    BlobMissing,
     HeightOutOfRange,
     InvalidBlock,
     InvalidBlockTransaction,
@@ -18,18 +19,43 @@ from lazyledger.ledger import Ledger
 from lazyledger.materialize.cost import CostModel, CostReport, PayeePolicy, PaymentRefused
 from lazyledger.materialize.keyring import Keyring
 from lazyledger.model import AccountState, Block, Genesis, Header, Receipt, Transaction
-from lazyledger.ops import MAX, Mint, Private, Swap, Transfer
+from lazyledger.ops import (
+    MAX,
+    DnnClaim,
+    DnnInfer,
+    DnnJob,
+    Mint,
+    Private,
+    Swap,
+    Transfer,
+    TransferIf,
+    job_account,
+)
 from lazyledger.shards import shard_of
-from lazyledger.transactions import mint, private, sign, swap, transfer
+from lazyledger.transactions import (
+    dnn_claim,
+    dnn_infer,
+    dnn_job,
+    mint,
+    private,
+    sign,
+    swap,
+    transfer,
+    transfer_if,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "MAX",
     "AccountState",
+    "BlobMissing",
     "Block",
     "CostModel",
     "CostReport",
+    "DnnClaim",
+    "DnnInfer",
+    "DnnJob",
     "Genesis",
     "Header",
     "HeightOutOfRange",
@@ -53,11 +79,17 @@ __all__ = [
     "Swap",
     "Transaction",
     "Transfer",
+    "TransferIf",
     "account_of",
+    "dnn_claim",
+    "dnn_infer",
+    "dnn_job",
+    "job_account",
     "mint",
     "private",
     "shard_of",
     "sign",
     "swap",
     "transfer",
+    "transfer_if",
 ]

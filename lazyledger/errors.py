@@ -74,3 +74,10 @@ class PrivateStateUnavailable(LedgerError):
             f"{who} depends on {len(blocking)} private transaction(s) this keyring cannot read: "
             f"{ids}{known}"
         )
+
+
+class BlobMissing(NotFound):
+    """Materialisation needs a blob this node does not hold; fetch it by ``key`` and retry."""
+
+    def __init__(self, key: bytes) -> None:
+        super().__init__("blob", key)

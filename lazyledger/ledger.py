@@ -20,19 +20,23 @@ from lazyledger.errors import (
     NotFound,
     PrivateStateUnavailable,
 )
+from lazyledger.materialize import dnn
 from lazyledger.materialize.cost import CostModel, CostReport
+from lazyledger.materialize.host import StoreHost, blob_hash, job_index_value, read_job_index
 from lazyledger.materialize.keyring import Keyring
 from lazyledger.materialize.replay import Replayed, replay_rows
 from lazyledger.materialize.rows import ROW, ROW_DTYPE, call_row, failed_row, row_accounts, row_of
 from lazyledger.materialize.slice import Reader, Slice, closure
 from lazyledger.model import AccountState, Block, Genesis, Header, Receipt, Transaction
-from lazyledger.ops import REASONS, Op, Private, Status
+from lazyledger.ops import REASONS, DnnClaim, DnnJob, Op, Private, Status, job_account
 from lazyledger.shards import Position, end_of, pack_position, shard_of, unpack_position
 from lazyledger.shards.merkle import root
-from lazyledger.store import DEFAULT_MAP_SIZE, Store, encode_holdings, need, read_u64, u64
+from lazyledger.store import DEFAULT_MAP_SIZE, Store, encode_holdings, get, need, read_u64, u64
 from lazyledger.validate import Validator, check_genesis
 
 CHECKPOINT_MIN_ROWS = 64
+HOSTED_OPS = frozenset({Op.PRIVATE, Op.DNN_JOB, Op.DNN_CLAIM, Op.DNN_INFER})
+"""Transactions also stored whole by position: replay needs more than their row."""
 """A materialisation that replayed at least this many transactions writes a checkpoint."""
 
 
@@ -173,7 +177,7 @@ class Ledger:
 
     def check_transaction(self, tx: Transaction) -> None:
         """Stateless admission check (mempool): form, signature, and a nonce not yet used."""
-        self.validator.check_transaction(tx)
+        self.validator.check_transaction(tx, job_terms=self.job_terms)
         if tx.nonce < self.nonce(tx.sender):
             raise_nonce(tx, self.nonce(tx.sender))
 
@@ -215,6 +219,7 @@ class Ledger:
                         if a in self._nonces
                         else r.sent_count(a, shard_of(a, self.n_shards), height - 1)
                     ),
+                    self.job_terms,
                 )
             try:
                 self._write(block, counts)
@@ -230,15 +235,16 @@ class Ledger:
         h = block.header.height
         hkey = u64(h)
         txids: list[tuple[bytes, bytes]] = []
+        jobs: list[tuple[bytes, bytes]] = []
         store = self.store
         for s, section in enumerate(block.sections):
             if not section:
                 continue
             env = store.shards[s]
-            rows = [row_of(tx, self.genesis) for tx in section]
+            rows = [row_of(tx, self.genesis, self.job_terms) for tx in section]
             touches: list[tuple[bytes, bytes]] = []
             sent: dict[bytes, bytes] = {}
-            private: list[tuple[bytes, bytes]] = []
+            hosted: list[tuple[bytes, bytes]] = []
             for i, (tx, row) in enumerate(zip(section, rows, strict=True)):
                 pos = u64(pack_position(h, s, i))
                 txids.append((tx.id, pos))
@@ -247,22 +253,31 @@ class Ledger:
                 if a1 != a0:
                     touches.append((a1 + pos, row))
                 sent[tx.sender] = u64(counts[tx.sender])
-                if row[0] == Op.PRIVATE:
-                    private.append((pos, tx.raw))
+                if row[0] in HOSTED_OPS:
+                    hosted.append((pos, tx.raw))
+                if isinstance(tx.call, DnnJob):
+                    jobs.append(
+                        (
+                            job_account(tx.id),
+                            job_index_value(pack_position(h, s, i), tx.call.asset, tx.call.bounty),
+                        )
+                    )
             touches.sort()
             with env.write() as txn:
                 txn.put(hkey, store.compress(encode_section(section)), db=env.db["bodies"])
                 txn.put(hkey, store.compress(b"".join(rows)), db=env.db["rows"])
                 txn.cursor(env.db["touch"]).putmulti(touches)
                 txn.cursor(env.db["sent"]).putmulti(sorted((a + hkey, v) for a, v in sent.items()))
-                if private:
-                    txn.cursor(env.db["private"]).putmulti(private)
+                if hosted:
+                    txn.cursor(env.db["hosted"]).putmulti(hosted)
                 txn.put(b"head", hkey, db=env.db["info"])
         txids.sort()
         meta = store.meta
         with meta.write() as txn:  # the commit point
             txn.put(hkey, block.header.to_bytes(), db=meta.db["headers"])
             txn.cursor(meta.db["txids"]).putmulti(txids)
+            if jobs:
+                txn.cursor(meta.db["jobs"]).putmulti(sorted(jobs))
             txn.put(b"head", hkey, db=meta.db["info"])
 
     # -- materialisation ----------------------------------------------------------------------
@@ -273,12 +288,63 @@ class Ledger:
     def _slice(self, r: Reader, needs: dict[bytes, int], use_checkpoints: bool = True) -> Slice:
         return closure(r, needs, self._initial, use_checkpoints)
 
-    def _private(self, r: Reader, pos: int) -> Transaction:
+    def _hosted(self, pos: int) -> Transaction:
+        """A private or DNN transaction by position (kept apart so replay never decodes blocks)."""
         _, s, _ = unpack_position(pos)
         env = self.store.shards[s]
-        return Transaction.from_bytes(
-            need(r.shard_txns[s], u64(pos), env.db["private"], "a private tx")
-        )
+        with env.read() as txn:
+            return Transaction.from_bytes(need(txn, u64(pos), env.db["hosted"], "a hosted tx"))
+
+    def _job_index(self, job: bytes) -> tuple[int, int, int] | None:
+        meta = self.store.meta
+        with meta.read() as txn:
+            return read_job_index(get(txn, bytes(job), meta.db["jobs"]))
+
+    def job_terms(self, job: bytes) -> tuple[int, int] | None:
+        """(bounty asset, bounty) of the job whose account is ``job``; None if no such job."""
+        found = self._job_index(job)
+        return None if found is None else (found[1], found[2])
+
+    def job_transaction(self, job: bytes) -> Transaction:
+        """The dnn_job transaction behind a job account."""
+        found = self._job_index(job)
+        if found is None:
+            raise NotFound("job", bytes(job))
+        return self._hosted(found[0])
+
+    def _host(self) -> StoreHost:
+        return StoreHost(self.store, self._hosted, lambda j: (self._job_index(j) or (None,))[0])
+
+    # -- blobs --------------------------------------------------------------------------------
+
+    def put_blob(self, data: bytes, kind: str | None = None) -> bytes:
+        """Store a content-addressed blob and return its blake3 hash. With ``kind`` ("spec",
+        "dataset" or "weights:<spec hash hex>") it is decoded first, and refused with a typed
+        error (nothing stored) if malformed."""
+        data = bytes(data)
+        if kind == "spec":
+            dnn.ModelSpec.from_bytes(data)
+        elif kind == "dataset":
+            dnn.decode_dataset(data)
+        elif kind is not None and kind.startswith("weights:"):
+            spec = dnn.ModelSpec.from_bytes(self.get_blob(bytes.fromhex(kind[8:])))
+            dnn.decode_weights(spec, data)
+        elif kind is not None:
+            raise ValueError(f"unknown blob kind {kind!r}")
+        key = blob_hash(data)
+        env = self.store.blobs
+        with env.write() as txn:
+            txn.put(key, self.store.compress(data), db=env.db["blobs"], overwrite=False)
+        return key
+
+    def get_blob(self, key: bytes) -> bytes:
+        """A blob by hash; BlobMissing (naming the hash) if this node does not hold it."""
+        return self._host().blob(bytes(key))
+
+    def has_blob(self, key: bytes) -> bool:
+        env = self.store.blobs
+        with env.read() as txn:
+            return get(txn, bytes(key), env.db["blobs"]) is not None
 
     def _open_private(
         self, r: Reader, rows: dict[int, bytes], keyring: Keyring
@@ -292,7 +358,7 @@ class Ledger:
                 continue
             if out is rows:
                 out = dict(rows)
-            tx = self._private(r, pos)
+            tx = self._hosted(pos)
             opened = keyring.open(tx, self.genesis)
             if opened is None:
                 unreadable.append((pos, tx.id))
@@ -307,7 +373,7 @@ class Ledger:
         order = sorted(rows)
         data = np.frombuffer(b"".join(rows[p] for p in order), dtype=ROW_DTYPE)
         initial = {a: held for a, (_, held) in sl.cuts.items()}
-        return order, replay_rows(data, initial)
+        return order, replay_rows(data, initial, self._host().replay_host(data, order))
 
     def slice(
         self, account: bytes, height: int | None = None, *, use_checkpoints: bool = True
@@ -344,7 +410,7 @@ class Ledger:
             # Only states derived from public data are cached: a checkpoint built on a decrypted
             # call would hand private information to an outsider's later query.
             self._write_checkpoint(account, end, held)
-        return AccountState(nonce, held)
+        return AccountState.split(nonce, held)
 
     def _last_known(self, r: Reader, account: bytes, height: int, keyring: Keyring) -> int:
         """The greatest height <= ``height`` whose slice this keyring can read entirely (slices
@@ -394,9 +460,9 @@ class Ledger:
             sl = self._slice(r, {account: end_of(h)})
             private = [p for p, row in sl.rows.items() if row[0] == Op.PRIVATE]
             unreadable = [
-                self._private(r, p).id
+                self._hosted(p).id
                 for p in sorted(private)
-                if not keyring.can_open(_envelope(self._private(r, p)))
+                if not keyring.can_open(_envelope(self._hosted(p)))
             ]
         shards = {unpack_position(p)[1] for p in sl.rows}
         return CostReport(
@@ -407,9 +473,23 @@ class Ledger:
             slice_accounts=len(sl.cuts),
             private_txs=len(private),
             unreadable=unreadable,
-            dnn_checks=0,
-            estimated_seconds=self.cost_model.estimate(len(sl.rows), len(sl.cuts), len(private)),
+            dnn_checks=self._pending_checks(sl.rows),
+            estimated_seconds=self.cost_model.estimate(
+                len(sl.rows), len(sl.cuts), len(private), self._pending_checks(sl.rows)
+            ),
         )
+
+    def _pending_checks(self, rows: dict[int, bytes]) -> int:
+        """Claims in ``rows`` whose verdict this node has not memoised (an upper bound on the
+        checks materialising them runs: a claim on a closed job needs none)."""
+        host = self._host()
+        n = 0
+        for pos, row in rows.items():
+            if row[0] == Op.DNN_CLAIM:
+                call = self._hosted(pos).call
+                assert isinstance(call, DnnClaim)
+                n += host.memo(call.job, call.weights) is None
+        return n
 
     def replay_all(
         self, height: int | None = None, *, keyring: Keyring | None = None
@@ -423,27 +503,42 @@ class Ledger:
         nonces: dict[bytes, int] = {}
         for s, env in enumerate(self.store.shards):
             with env.read() as txn:
-                cur = txn.cursor(env.db["rows"])
-                for key, value in cur:
+                for key, value in txn.cursor(env.db["rows"]):
                     height_of = read_u64(key)
                     if height_of > h:
                         break
-                    sections.append((height_of, s, bytes(value)))
+                    sections.append((height_of, s, self.store.decompress(value)))
                 for key, value in txn.cursor(env.db["sent"]):
                     if read_u64(key, 32) <= h:
                         nonces[bytes(key[:32])] = read_u64(value)
         sections.sort(key=lambda x: (x[0], x[1]))
-        data = bytearray(b"".join(self.store.decompress(v) for _, _, v in sections))
+        data = bytearray(b"".join(v for _, _, v in sections))
+        positions = np.concatenate(
+            [
+                np.arange(len(v) // ROW.size, dtype=np.int64) + pack_position(h, s, 0)
+                for h, s, v in sections
+            ]
+            or [np.zeros(0, dtype=np.int64)]
+        )
         rows = np.frombuffer(data, dtype=ROW_DTYPE)
-        private = np.flatnonzero(rows["op"] == Op.PRIVATE)
-        if len(private):
-            self._open_private_in_place(data, sections, private.tolist(), keyring)
-        replayed = replay_rows(rows, self.genesis.balances)
-        held = replayed.all_holdings(self.genesis.balances)
-        accounts = set(held) | set(nonces) | set(self.genesis.balances)
+        private = np.flatnonzero(rows["op"] == Op.PRIVATE).tolist()
+        if private:
+            with Reader(self.store) as r:
+                found = {
+                    int(positions[i]): bytes(data[ROW.size * i : ROW.size * (i + 1)])
+                    for i in private
+                }
+                opened, unreadable = self._open_private(r, found, keyring)
+            if unreadable:
+                raise PrivateStateUnavailable(None, [x for _, x in unreadable], None)
+            for i in private:
+                data[ROW.size * i : ROW.size * (i + 1)] = opened[int(positions[i])]
         genesis = self.genesis.balances
+        host = self._host().replay_host(rows, positions.tolist())
+        held = replay_rows(rows, genesis, host).all_holdings(genesis)
+        accounts = set(held) | set(nonces) | set(genesis)
         return {
-            a: AccountState(
+            a: AccountState.split(
                 nonces.get(a, 0),
                 held[a]
                 if a in held
@@ -451,35 +546,6 @@ class Ledger:
             )
             for a in sorted(accounts)
         }
-
-    def _open_private_in_place(
-        self,
-        data: bytearray,
-        sections: list[tuple[int, int, bytes]],
-        indices: list[int],
-        keyring: Keyring,
-    ) -> None:
-        starts = []  # global row index where each section starts
-        n = 0
-        for h, s, v in sections:
-            starts.append((n, h, s))
-            n += len(self.store.decompress(v)) // ROW.size
-        rows: dict[int, bytes] = {}
-        where: dict[int, int] = {}
-        k = 0
-        for idx in indices:
-            while k + 1 < len(starts) and starts[k + 1][0] <= idx:
-                k += 1
-            first, h, s = starts[k]
-            pos = pack_position(h, s, idx - first)
-            rows[pos] = bytes(data[ROW.size * idx : ROW.size * (idx + 1)])
-            where[pos] = idx
-        with Reader(self.store) as r:
-            opened, unreadable = self._open_private(r, rows, keyring)
-        if unreadable:
-            raise PrivateStateUnavailable(None, [x for _, x in unreadable], None)
-        for pos, idx in where.items():
-            data[ROW.size * idx : ROW.size * (idx + 1)] = opened[pos]
 
 
 def _envelope(tx: Transaction) -> Private:

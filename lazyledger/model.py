@@ -11,7 +11,7 @@ import attrs
 import blake3
 
 from lazyledger.crypto import account_of
-from lazyledger.ops import AnyCall
+from lazyledger.ops import AnyCall, DnnJob, job_account
 
 if TYPE_CHECKING:
     from lazyledger.shards import Position
@@ -108,6 +108,8 @@ class Transaction:
 
     def access(self) -> tuple[bytes, ...]:
         """Accounts this transaction may read or write."""
+        if isinstance(self.call, DnnJob):
+            return (self.sender, job_account(self.id))
         return self.call.access(self.sender)
 
     def to_bytes(self) -> bytes:
@@ -187,10 +189,23 @@ class Block:
 
 @attrs.frozen(slots=True)
 class AccountState:
-    """A materialised account: its nonce (transactions sent) and its non-zero balances."""
+    """A materialised account: its nonce (transactions sent), its non-zero balances, and its
+    non-zero contract storage (job status, inference registers; see ``ops.RESERVED_ASSETS``)."""
 
     nonce: int
     balances: dict[int, int] = attrs.field(factory=dict)
+    storage: dict[int, int] = attrs.field(factory=dict)
+
+    @classmethod
+    def split(cls, nonce: int, held: dict[int, int]) -> AccountState:
+        """From holdings keyed by asset id, reserved keys going to ``storage``."""
+        from lazyledger.ops import RESERVED_ASSETS
+
+        return cls(
+            nonce,
+            {a: v for a, v in held.items() if a < RESERVED_ASSETS},
+            {a: v for a, v in held.items() if a >= RESERVED_ASSETS},
+        )
 
 
 @attrs.frozen(slots=True)

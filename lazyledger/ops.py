@@ -29,6 +29,10 @@ class Op(IntEnum):
     TRANSFER = 1
     MINT = 2
     SWAP = 3
+    TRANSFER_IF = 8
+    DNN_JOB = 16
+    DNN_CLAIM = 17
+    DNN_INFER = 18
     PRIVATE = 64
 
 
@@ -43,6 +47,12 @@ class Status(IntEnum):
     SWAP_BELOW_MIN_OUT = 5
     PRIVATE_INVALID = 6
     PRIVATE_ACCESS = 7
+    CONDITION_FALSE = 8
+    JOB_NOT_OPEN = 9
+    CLAIM_REJECTED = 10
+    JOB_INVALID = 11
+    NO_RESULT = 12
+    BAD_INFER_INPUT = 13
 
 
 REASONS: dict[int, str] = {
@@ -54,9 +64,22 @@ REASONS: dict[int, str] = {
     Status.SWAP_BELOW_MIN_OUT: "swap output below min_out",
     Status.PRIVATE_INVALID: "the private call is invalid",
     Status.PRIVATE_ACCESS: "the private call exceeds its declared access set",
+    Status.CONDITION_FALSE: "the register does not hold the required value",
+    Status.JOB_NOT_OPEN: "the job is not open (unfunded, or already paid)",
+    Status.CLAIM_REJECTED: "the weights fail the job's property check",
+    Status.JOB_INVALID: "the job's model spec or validation data is invalid",
+    Status.NO_RESULT: "the job has no accepted result yet",
+    Status.BAD_INFER_INPUT: "the inference input does not fit the model or the register count",
 }
 
-_U32 = 2**32
+RESERVED_ASSETS = 0xF000_0000
+"""Asset ids from here up are contract storage, not assets: genesis may not issue them."""
+JOB_STATUS = 0xFFFF_FFFF
+"""Storage key of a job account: 0 unfunded, 1 open, 2 + position of the winning claim."""
+REGISTER_BASE = 0xFFFE_0000
+MAX_REGISTER = 0xFFFF
+"""Storage keys REGISTER_BASE + r hold inference results (class id + 1; 0 means empty)."""
+MAX_INFER_SAMPLES = 16
 
 
 class Call(Protocol):
@@ -74,6 +97,28 @@ class Call(Protocol):
 def _check_amount(name: str, value: int) -> None:
     if not 0 < value <= MAX:
         raise InvalidTransaction(f"{name} {value} outside 1..{MAX}")
+
+
+def job_account(job_tx_id: bytes) -> bytes:
+    """The account that escrows a DNN job's bounty and records its result."""
+    import blake3
+
+    return blake3.blake3(
+        job_tx_id, derive_key_context="lazyledger 2026 dnn job account v1"
+    ).digest()
+
+
+def _check_hash(name: str, value: bytes) -> None:
+    if len(value) != 32:
+        raise InvalidTransaction(f"{name} must be a 32-byte blake3 hash, got {len(value)} bytes")
+
+
+def _check_register(register: int, count: int) -> None:
+    if not 1 <= count <= MAX_INFER_SAMPLES or not 0 <= register <= MAX_REGISTER + 1 - count:
+        raise InvalidTransaction(
+            f"registers {register}..{register + count - 1} outside 0..{MAX_REGISTER}"
+            f" or count {count} outside 1..{MAX_INFER_SAMPLES}"
+        )
 
 
 def _check_asset(genesis: Genesis, asset: int) -> None:
@@ -183,6 +228,127 @@ class Swap:
             raise InvalidTransaction(f"min_out {self.min_out} outside 0..{MAX}")
 
 
+@attrs.frozen(slots=True)
+class TransferIf:
+    """A transfer that applies only if the sender's ``register`` holds ``equals + 1`` (e.g. an
+    inference result: pay out conditioned on a class). Access {sender, to}."""
+
+    to: bytes
+    asset: int
+    amount: int
+    register: int
+    equals: int
+    OP: ClassVar[Op] = Op.TRANSFER_IF
+    LAYOUT: ClassVar[struct.Struct] = struct.Struct(">32sIQHI")
+
+    def pack(self) -> bytes:
+        return self.LAYOUT.pack(self.to, self.asset, self.amount, self.register, self.equals)
+
+    @classmethod
+    def unpack(cls, data: bytes) -> TransferIf:
+        return cls(*_fields(cls.LAYOUT, "transfer_if", data))
+
+    def access(self, sender: bytes) -> tuple[bytes, ...]:
+        return (sender,) if self.to == sender else (sender, self.to)
+
+    def check(self, genesis: Genesis, sender: bytes) -> None:
+        _check_account("to", self.to)
+        _check_asset(genesis, self.asset)
+        _check_amount("amount", self.amount)
+        _check_register(self.register, 1)
+
+
+@attrs.frozen(slots=True)
+class DnnJob:
+    """Post a training task: model spec, training and validation data (blob hashes), the
+    accuracy threshold in permille, and a bounty escrowed from the sender into the job account.
+    Access {sender, job account}."""
+
+    spec: bytes
+    train: bytes
+    validation: bytes
+    threshold_permille: int
+    asset: int
+    bounty: int
+    OP: ClassVar[Op] = Op.DNN_JOB
+    LAYOUT: ClassVar[struct.Struct] = struct.Struct(">32s32s32sHIQ")
+
+    def pack(self) -> bytes:
+        return self.LAYOUT.pack(
+            self.spec, self.train, self.validation, self.threshold_permille, self.asset, self.bounty
+        )
+
+    @classmethod
+    def unpack(cls, data: bytes) -> DnnJob:
+        return cls(*_fields(cls.LAYOUT, "dnn_job", data))
+
+    def access(self, sender: bytes) -> tuple[bytes, ...]:
+        raise TypeError("a job's access set needs its transaction id: use Transaction.access()")
+
+    def check(self, genesis: Genesis, sender: bytes) -> None:
+        for name in ("spec", "train", "validation"):
+            _check_hash(name, getattr(self, name))
+        if not 1 <= self.threshold_permille <= 1000:
+            raise InvalidTransaction(
+                f"threshold {self.threshold_permille} outside 1..1000 permille"
+            )
+        _check_asset(genesis, self.asset)
+        _check_amount("bounty", self.bounty)
+
+
+@attrs.frozen(slots=True)
+class DnnClaim:
+    """Claim a job's bounty with a weights blob. The first claim (in global order) whose weights
+    pass the job's property check wins. Access {claimer, job account}."""
+
+    job: bytes
+    weights: bytes
+    OP: ClassVar[Op] = Op.DNN_CLAIM
+    LAYOUT: ClassVar[struct.Struct] = struct.Struct(">32s32s")
+
+    def pack(self) -> bytes:
+        return self.LAYOUT.pack(self.job, self.weights)
+
+    @classmethod
+    def unpack(cls, data: bytes) -> DnnClaim:
+        return cls(*_fields(cls.LAYOUT, "dnn_claim", data))
+
+    def access(self, sender: bytes) -> tuple[bytes, ...]:
+        return (sender, self.job)
+
+    def check(self, genesis: Genesis, sender: bytes) -> None:
+        _check_account("job", self.job)
+        _check_hash("weights", self.weights)
+
+
+@attrs.frozen(slots=True)
+class DnnInfer:
+    """Run a job's accepted model on an input blob of ``count`` samples; class id + 1 of sample
+    k goes to the sender's register ``register + k``. Access {sender, job account}."""
+
+    job: bytes
+    inputs: bytes
+    register: int
+    count: int
+    OP: ClassVar[Op] = Op.DNN_INFER
+    LAYOUT: ClassVar[struct.Struct] = struct.Struct(">32s32sHB")
+
+    def pack(self) -> bytes:
+        return self.LAYOUT.pack(self.job, self.inputs, self.register, self.count)
+
+    @classmethod
+    def unpack(cls, data: bytes) -> DnnInfer:
+        return cls(*_fields(cls.LAYOUT, "dnn_infer", data))
+
+    def access(self, sender: bytes) -> tuple[bytes, ...]:
+        return (sender, self.job)
+
+    def check(self, genesis: Genesis, sender: bytes) -> None:
+        _check_account("job", self.job)
+        _check_hash("inputs", self.inputs)
+        _check_register(self.register, self.count)
+
+
 MAX_ACCESS = 2
 MAX_RECIPIENTS = 16
 MAX_CIPHERTEXT = 1024
@@ -252,12 +418,17 @@ class Private:
             raise InvalidTransaction(f"private ciphertext of {len(self.ciphertext)} bytes")
 
 
-PublicCall = Transfer | Mint | Swap
-AnyCall = Transfer | Mint | Swap | Private
-CALLS: dict[int, type[Transfer] | type[Mint] | type[Swap] | type[Private]] = {
+PublicCall = Transfer | Mint | Swap | TransferIf
+"""Calls that may be sealed inside a private transaction."""
+AnyCall = Transfer | Mint | Swap | TransferIf | DnnJob | DnnClaim | DnnInfer | Private
+CALLS: dict[int, type[AnyCall]] = {
     Op.TRANSFER: Transfer,
     Op.MINT: Mint,
     Op.SWAP: Swap,
+    Op.TRANSFER_IF: TransferIf,
+    Op.DNN_JOB: DnnJob,
+    Op.DNN_CLAIM: DnnClaim,
+    Op.DNN_INFER: DnnInfer,
     Op.PRIVATE: Private,
 }
 
@@ -275,8 +446,8 @@ def unpack_public_call(data: bytes) -> PublicCall:
     if not data:
         raise InvalidTransaction("empty call")
     call = unpack_call(data[0], data[1:])
-    if isinstance(call, Private):
-        raise InvalidTransaction("a private call cannot nest another")
+    if not isinstance(call, Transfer | Mint | Swap | TransferIf):
+        raise InvalidTransaction(f"{type(call).__name__} cannot be sealed in a private call")
     return call
 
 
@@ -316,6 +487,10 @@ def apply(state: Balances, genesis: Genesis, sender: bytes, call: PublicCall) ->
     This is the normative semantics of DESIGN.md, written for clarity; the Numba replay kernel
     must agree with it bit for bit."""
     get = state.get
+    if isinstance(call, TransferIf):
+        if get((sender, REGISTER_BASE + call.register), 0) != call.equals + 1:
+            return Status.CONDITION_FALSE
+        call = Transfer(call.to, call.asset, call.amount)
     if isinstance(call, Transfer):
         have = get((sender, call.asset), 0)
         if have < call.amount:
@@ -370,3 +545,72 @@ def genesis_balances(genesis: Genesis) -> Balances:
 def balances_of(state: Mapping[tuple[bytes, int], int], account: bytes) -> dict[int, int]:
     """Non-zero balances of one account, by asset, in asset order."""
     return dict(sorted((a, v) for (acc, a), v in state.items() if acc == account and v))
+
+
+class DnnHost(Protocol):
+    """What DNN semantics need from outside the balance table: property-check verdicts and
+    inference results (both deterministic functions of blobs named on chain)."""
+
+    def verdict(self, job: bytes, weights: bytes) -> Status:
+        """APPLIED if the weights pass the job's check, else CLAIM_REJECTED or JOB_INVALID."""
+        ...
+
+    def classes(self, job: bytes, claim: int, inputs: bytes, count: int) -> list[int] | Status:
+        """Class ids of the ``count`` samples of ``inputs`` under the weights of the claim at
+        packed position ``claim``; a Status if the input does not fit."""
+        ...
+
+
+def apply_job(state: Balances, sender: bytes, job: bytes, call: DnnJob) -> Status:
+    """Escrow the bounty from the sender into the job account and open the job."""
+    have = state.get((sender, call.asset), 0)
+    if have < call.bounty:
+        return Status.INSUFFICIENT_BALANCE
+    held = state.get((job, call.asset), 0)
+    if held + call.bounty > MAX:
+        return Status.BALANCE_OVERFLOW
+    state[(sender, call.asset)] = have - call.bounty
+    state[(job, call.asset)] = held + call.bounty
+    state[(job, JOB_STATUS)] = 1
+    return Status.APPLIED
+
+
+def apply_claim(
+    state: Balances,
+    sender: bytes,
+    call: DnnClaim,
+    terms: tuple[int, int],
+    position: int,
+    host: DnnHost,
+) -> Status:
+    """Pay the bounty to the first claim whose weights pass; record it as the job's result.
+    The check runs only while the job is open."""
+    if state.get((call.job, JOB_STATUS), 0) != 1:
+        return Status.JOB_NOT_OPEN
+    verdict = host.verdict(call.job, call.weights)
+    if verdict != Status.APPLIED:
+        return verdict
+    asset, bounty = terms
+    held = state.get((call.job, asset), 0)
+    got = state.get((sender, asset), 0)
+    if held < bounty:
+        return Status.INSUFFICIENT_BALANCE
+    if sender != call.job and got + bounty > MAX:
+        return Status.BALANCE_OVERFLOW
+    state[(call.job, asset)] = held - bounty
+    state[(sender, asset)] = state.get((sender, asset), 0) + bounty
+    state[(call.job, JOB_STATUS)] = 2 + position
+    return Status.APPLIED
+
+
+def apply_infer(state: Balances, sender: bytes, call: DnnInfer, host: DnnHost) -> Status:
+    """Write the class ids the job's accepted model gives the inputs into sender registers."""
+    status = state.get((call.job, JOB_STATUS), 0)
+    if status < 2:
+        return Status.NO_RESULT
+    result = host.classes(call.job, status - 2, call.inputs, call.count)
+    if isinstance(result, Status):
+        return result
+    for k, c in enumerate(result):
+        state[(sender, REGISTER_BASE + call.register + k)] = c + 1
+    return Status.APPLIED

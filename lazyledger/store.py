@@ -34,7 +34,7 @@ class Table:
     """A named LMDB database: the environment it lives in and how its keys and values read."""
 
     name: str
-    env: str  # "meta", "shard" or "cache"
+    env: str  # "meta", "shard", "cache" or "blobs"
     key: str
     value: str
 
@@ -43,13 +43,16 @@ TABLES = (
     Table("info", "meta", "ascii name", "schema:u32 | genesis:zstd | head:u64 | shard_dirs:json"),
     Table("headers", "meta", "height:u64", "canonical header bytes"),
     Table("txids", "meta", "tx id:32", "packed position:u64"),
+    Table("jobs", "meta", "job account:32", "packed position:u64 bounty asset:u32 bounty:u64"),
     Table("info", "shard", "ascii name", "head:u64 (last height written to this shard)"),
     Table("bodies", "shard", "height:u64", "zstd(canonical section bytes)"),
     Table("rows", "shard", "height:u64", "zstd(replay rows of the section, in order)"),
     Table("touch", "shard", "account:32 packed position:u64", "replay row (index of access sets)"),
     Table("sent", "shard", "account:32 height:u64", "u64 transactions sent up to that height"),
-    Table("private", "shard", "packed position:u64", "canonical bytes of a private transaction"),
+    Table("hosted", "shard", "packed position:u64", "canonical bytes of a private or DNN tx"),
     Table("checkpoints", "cache", "account:32 packed position:u64", "holdings before position"),
+    Table("verdicts", "cache", "job account:32 weights hash:32", "status:u8 correct:u32 total:u32"),
+    Table("blobs", "blobs", "blake3 hash:32", "zstd(blob bytes)"),
 )
 
 _OPEN: set[str] = set()
@@ -151,6 +154,7 @@ class Store:
             self.meta = self._env(path / "meta", "meta", map_size, create)
             self.shards = [self._env(Path(d), "shard", map_size, create) for d in shard_dirs]
             self.cache = self._env(path / "cache", "cache", map_size, True)
+            self.blobs = self._env(path / "blobs", "blobs", map_size, True)
         except BaseException:
             self.close()
             raise
@@ -274,7 +278,7 @@ class Store:
                     txn.delete(acc + pos, db=env.db["touch"])
         txn.delete(u64(height), db=env.db["bodies"])
         txn.delete(u64(height), db=env.db["rows"])
-        cur = txn.cursor(env.db["private"])
+        cur = txn.cursor(env.db["hosted"])
         if cur.set_range(u64(height << 32)):
             while cur.key() < u64((height + 1) << 32) and cur.delete():
                 pass

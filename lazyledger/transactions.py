@@ -6,7 +6,19 @@ from collections.abc import Sequence
 
 from lazyledger.crypto import Keypair, seal
 from lazyledger.model import Transaction
-from lazyledger.ops import AnyCall, Mint, Private, PublicCall, Swap, Transfer
+from lazyledger.ops import (
+    AnyCall,
+    DnnClaim,
+    DnnInfer,
+    DnnJob,
+    Mint,
+    Private,
+    PublicCall,
+    Swap,
+    Transfer,
+    TransferIf,
+    job_account,
+)
 
 
 def sign(kp: Keypair, nonce: int, call: AnyCall, chain_id: str = "") -> Transaction:
@@ -63,3 +75,72 @@ def private(
         accounts, sealed.ephemeral, sealed.key_check, sealed.recipients, sealed.ciphertext
     )
     return sign(kp, nonce, envelope, chain_id)
+
+
+def transfer_if(
+    kp: Keypair,
+    *,
+    nonce: int,
+    to: bytes,
+    asset: int,
+    amount: int,
+    register: int,
+    equals: int,
+    chain_id: str = "",
+) -> Transaction:
+    """A transfer that applies only if the sender's ``register`` holds ``equals`` (a class id
+    written by :func:`dnn_infer`)."""
+    return sign(kp, nonce, TransferIf(bytes(to), asset, amount, register, equals), chain_id)
+
+
+def dnn_job(
+    kp: Keypair,
+    *,
+    nonce: int,
+    spec: bytes,
+    train: bytes,
+    validation: bytes,
+    threshold_permille: int,
+    asset: int,
+    bounty: int,
+    chain_id: str = "",
+) -> Transaction:
+    """Post a training job (blob hashes of spec and data); ``job_account(tx.id)`` names it."""
+    call = DnnJob(bytes(spec), bytes(train), bytes(validation), threshold_permille, asset, bounty)
+    return sign(kp, nonce, call, chain_id)
+
+
+def dnn_claim(
+    kp: Keypair, *, nonce: int, job: bytes, weights: bytes, chain_id: str = ""
+) -> Transaction:
+    """Claim the bounty of ``job`` (a job account) with the weights blob ``weights``."""
+    return sign(kp, nonce, DnnClaim(bytes(job), bytes(weights)), chain_id)
+
+
+def dnn_infer(
+    kp: Keypair,
+    *,
+    nonce: int,
+    job: bytes,
+    inputs: bytes,
+    register: int = 0,
+    count: int = 1,
+    chain_id: str = "",
+) -> Transaction:
+    """Classify the ``count`` samples of dataset blob ``inputs`` with the job's accepted model;
+    results land in the sender's registers ``register ..``."""
+    return sign(kp, nonce, DnnInfer(bytes(job), bytes(inputs), register, count), chain_id)
+
+
+__all__ = [
+    "dnn_claim",
+    "dnn_infer",
+    "dnn_job",
+    "job_account",
+    "mint",
+    "private",
+    "sign",
+    "swap",
+    "transfer",
+    "transfer_if",
+]

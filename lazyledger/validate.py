@@ -7,15 +7,16 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from lazyledger.crypto import account_of, first_bad_signature, verify
+from lazyledger.crypto import first_bad_signature, verify
 from lazyledger.errors import (
     InvalidBlock,
     InvalidBlockTransaction,
     InvalidGenesis,
     InvalidTransaction,
 )
+from lazyledger.materialize.rows import JobTerms
 from lazyledger.model import Block, Genesis, Header, Transaction
-from lazyledger.ops import MAX
+from lazyledger.ops import MAX, RESERVED_ASSETS, DnnClaim, DnnInfer
 from lazyledger.shards import MAX_SECTION_TXS, MAX_SHARDS, shard_of
 from lazyledger.shards.merkle import root
 
@@ -31,8 +32,10 @@ def check_genesis(g: Genesis) -> None:
         if len(key) != 32:
             raise InvalidGenesis("authority keys must be 32-byte Ed25519 public keys")
     for asset, issuer in g.assets.items():
-        if not 0 <= asset < 2**32 or len(issuer) != 32:
-            raise InvalidGenesis(f"asset {asset}: ids are u32 and issuers 32-byte accounts")
+        if not 0 <= asset < RESERVED_ASSETS or len(issuer) != 32:
+            raise InvalidGenesis(
+                f"asset {asset}: ids are below {RESERVED_ASSETS:#x} and issuers 32-byte accounts"
+            )
     for pool, (a, b) in g.pools.items():
         if len(pool) != 32:
             raise InvalidGenesis("pool ids must be 32 bytes")
@@ -72,8 +75,9 @@ class Validator:
             self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="lazyledger-sig")
         return self._executor
 
-    def check_form(self, tx: Transaction) -> None:
-        """Everything about one transaction that needs neither a signature check nor an index."""
+    def check_form(self, tx: Transaction, job_terms: JobTerms | None = None) -> None:
+        """Everything about one transaction that needs neither a signature check nor an index
+        of nonces; ``job_terms`` (the job index) is consulted for claims and inferences."""
         if tx.chain_id and tx.chain_id != self.genesis.chain_id:
             raise InvalidTransaction(
                 f"transaction is bound to chain {tx.chain_id!r}, this is {self.genesis.chain_id!r}"
@@ -81,10 +85,19 @@ class Validator:
         if tx.sender in self.pools:
             raise InvalidTransaction("a pool account cannot send transactions")
         tx.call.check(self.genesis, tx.sender)
+        call = tx.call
+        if (
+            isinstance(call, DnnClaim | DnnInfer)
+            and job_terms is not None
+            and job_terms(call.job) is None
+        ):
+            raise InvalidTransaction(f"no job {call.job.hex()[:16]} in an earlier block")
 
-    def check_transaction(self, tx: Transaction, expected_nonce: int | None = None) -> None:
+    def check_transaction(
+        self, tx: Transaction, expected_nonce: int | None = None, job_terms: JobTerms | None = None
+    ) -> None:
         """Full stateless check of one transaction (mempool admission)."""
-        self.check_form(tx)
+        self.check_form(tx, job_terms)
         if expected_nonce is not None and tx.nonce != expected_nonce:
             raise InvalidTransaction(f"nonce {tx.nonce}, expected {expected_nonce}")
         if not verify(tx.public_key, tx.body, tx.signature):
@@ -110,7 +123,12 @@ class Validator:
             raise InvalidBlock("bad proposer signature")
 
     def check_block(
-        self, block: Block, parent_id: bytes, height: int, nonce_of: Callable[[bytes], int]
+        self,
+        block: Block,
+        parent_id: bytes,
+        height: int,
+        nonce_of: Callable[[bytes], int],
+        job_terms: JobTerms | None = None,
     ) -> dict[bytes, int]:
         """Validate a whole block; return the senders' nonce counts after it.
 
@@ -135,7 +153,7 @@ class Validator:
             for i, tx in enumerate(section):
                 sender = tx.sender
                 try:
-                    self.check_form(tx)
+                    self.check_form(tx, job_terms)
                 except InvalidTransaction as e:
                     raise InvalidBlockTransaction(s, i, str(e)) from None
                 if shard_of(sender, n) != s:
@@ -154,8 +172,3 @@ class Validator:
         if bad is not None:
             raise InvalidBlockTransaction(*where[bad], "bad signature")
         return counts
-
-
-def account_shard(public_key: bytes, n_shards: int) -> int:
-    """The shard of the account behind ``public_key``."""
-    return shard_of(account_of(public_key), n_shards)

@@ -12,8 +12,9 @@ from numba import njit, uint64
 _M32 = uint64(0xFFFFFFFF)
 _MAX = np.int64(2**63 - 1)
 
-OP_TRANSFER, OP_MINT, OP_SWAP, OP_FAIL = 1, 2, 3, 4
+OP_TRANSFER, OP_MINT, OP_SWAP, OP_FAIL, OP_TRANSFER_IF, OP_JOB = 1, 2, 3, 4, 8, 16
 APPLIED, INSUFFICIENT, OVERFLOW, NO_OUTPUT, DRAINS, BELOW_MIN = 0, 1, 2, 3, 4, 5
+CONDITION_FALSE = 8
 
 
 @njit(cache=True, inline="always")
@@ -93,6 +94,11 @@ def replay(
     for i in range(start, n):
         o = op[i]
         v = amount[i]
+        if o == OP_TRANSFER_IF:
+            if bal[s_b0[i]] != min_out[i]:
+                status[i] = CONDITION_FALSE
+                continue
+            o = OP_TRANSFER
         if o == OP_TRANSFER:
             src = s_a0[i]
             dst = s_a1[i]
@@ -137,6 +143,18 @@ def replay(
                 bal[s_a1[i]] = r_in + v
                 bal[s_b1[i]] = r_out - out
                 bal[s_b0[i]] = got + out
+                status[i] = APPLIED
+        elif o == OP_JOB:  # escrow the bounty into the job account and open the job
+            src = s_a0[i]
+            dst = s_a1[i]
+            if bal[src] < v:
+                status[i] = INSUFFICIENT
+            elif bal[dst] > _MAX - v:
+                status[i] = OVERFLOW
+            else:
+                bal[src] -= v
+                bal[dst] += v
+                bal[s_b1[i]] = 1
                 status[i] = APPLIED
         elif o == OP_FAIL:
             status[i] = min_out[i]

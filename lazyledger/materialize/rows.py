@@ -4,17 +4,36 @@ a block. One fixed-size row per transaction:
     op:u8 flags:u8 asset:u32 asset2:u32 amount:i64 min_out:i64 acc0:32 acc1:32   (little-endian)
 
 ``acc0``/``acc1`` are the transaction's access set (equal for a one-account access set):
-transfer (sender, to), mint (to, to), swap (sender, pool). ``asset2`` is the asset a swap pays
-out (``asset`` for the other ops)."""
+transfer and transfer_if (sender, to), mint (to, to), swap (sender, pool), DNN ops (sender, job).
+``asset2`` is the asset a swap pays out, a transfer_if's register, the job status key for DNN
+ops, and ``asset`` for the rest; ``min_out`` is a swap's minimum or a transfer_if's value + 1;
+a claim row carries the job's bounty (asset, amount), an inference row its first register and
+sample count."""
 
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 
 import numpy as np
 
 from lazyledger.model import Genesis, Transaction
-from lazyledger.ops import Mint, Private, Status, Swap, Transfer, other_asset
+from lazyledger.ops import (
+    JOB_STATUS,
+    REGISTER_BASE,
+    DnnClaim,
+    DnnInfer,
+    DnnJob,
+    Mint,
+    Private,
+    PublicCall,
+    Status,
+    Swap,
+    Transfer,
+    TransferIf,
+    job_account,
+    other_asset,
+)
 
 ROW = struct.Struct("<BBIIqq32s32s")
 FAIL = 4
@@ -36,12 +55,28 @@ ROW_DTYPE = np.dtype(
 assert ROW_DTYPE.itemsize == ROW.size
 
 
-def row_of(tx: Transaction, genesis: Genesis) -> bytes:
+JobTerms = Callable[[bytes], "tuple[int, int] | None"]
+"""A job account's (bounty asset, bounty), from the job index."""
+
+
+def row_of(tx: Transaction, genesis: Genesis, terms: JobTerms) -> bytes:
     """The replay row of a validated transaction (a private one: its envelope's access set)."""
-    if isinstance(tx.call, Private):
-        a = tx.call.accounts
-        return ROW.pack(tx.call.OP, 0, 0, 0, 0, 0, a[0], a[-1])
-    return call_row(tx.sender, tx.call, genesis)
+    c = tx.call
+    if isinstance(c, Private):
+        a = c.accounts
+        return ROW.pack(c.OP, 0, 0, 0, 0, 0, a[0], a[-1])
+    if isinstance(c, DnnJob):
+        return ROW.pack(c.OP, 0, c.asset, JOB_STATUS, c.bounty, 0, tx.sender, job_account(tx.id))
+    if isinstance(c, DnnClaim):
+        found = terms(c.job)
+        if found is None:
+            raise TypeError("claim for a job that is not indexed")  # validation refuses these
+        return ROW.pack(c.OP, 0, found[0], JOB_STATUS, found[1], 0, tx.sender, c.job)
+    if isinstance(c, DnnInfer):
+        return ROW.pack(
+            c.OP, 0, REGISTER_BASE + c.register, JOB_STATUS, c.count, 0, tx.sender, c.job
+        )
+    return call_row(tx.sender, c, genesis)
 
 
 def failed_row(row: bytes, status: Status) -> bytes:
@@ -50,8 +85,11 @@ def failed_row(row: bytes, status: Status) -> bytes:
     return ROW.pack(FAIL, 0, 0, 0, 0, int(status), acc0, acc1)
 
 
-def call_row(sender: bytes, c: Transfer | Mint | Swap, genesis: Genesis) -> bytes:
-    """The replay row of a public call sent by ``sender``."""
+def call_row(sender: bytes, c: PublicCall, genesis: Genesis) -> bytes:
+    """The replay row of a call that may also travel sealed, sent by ``sender``."""
+    if isinstance(c, TransferIf):
+        reg = REGISTER_BASE + c.register
+        return ROW.pack(c.OP, 0, c.asset, reg, c.amount, c.equals + 1, sender, c.to)
     if isinstance(c, Transfer):
         return ROW.pack(c.OP, 0, c.asset, c.asset, c.amount, 0, sender, c.to)
     if isinstance(c, Mint):

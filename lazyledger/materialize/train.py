@@ -17,7 +17,18 @@ from lazyledger.materialize.dnn import InvalidModel, ModelSpec, encode_weights, 
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["build_torch_model", "export_weights", "pick_device", "torch_predict", "train"]
+    from lazyledger.crypto import Keypair
+    from lazyledger.ledger import Ledger
+    from lazyledger.model import Transaction
+
+__all__ = [
+    "build_torch_model",
+    "claim_job",
+    "export_weights",
+    "pick_device",
+    "torch_predict",
+    "train",
+]
 
 
 def pick_device(device: str | None = None) -> str:
@@ -142,3 +153,29 @@ def torch_predict(
         logits = model(torch.from_numpy(x.astype(np.float32)).to(device))
     out: npt.NDArray[np.int64] = logits.argmax(dim=1).to("cpu").numpy().astype(np.int64)
     return out
+
+
+def claim_job(
+    ledger: Ledger,
+    job: bytes,
+    kp: Keypair,
+    *,
+    nonce: int,
+    epochs: int = 30,
+    seed: int = 0,
+    device: str | None = None,
+    chain_id: str = "",
+) -> Transaction:
+    """The provider's whole round: read the job ``job`` (its account) from ``ledger``, train its
+    model on its training blob, store the weights blob, and return a signed claim for it. The
+    ledger will judge the claim from the blob alone, whatever this training run reported."""
+    from lazyledger.ops import DnnJob
+    from lazyledger.transactions import dnn_claim
+
+    call = ledger.job_transaction(job).call
+    if not isinstance(call, DnnJob):
+        raise InvalidModel(f"{job.hex()[:16]} is not a job account")
+    spec = ModelSpec.from_bytes(ledger.get_blob(call.spec))
+    blob = train(spec, ledger.get_blob(call.train), epochs=epochs, seed=seed, device=device)
+    weights = ledger.put_blob(blob, kind="weights:" + call.spec.hex())
+    return dnn_claim(kp, nonce=nonce, job=job, weights=weights, chain_id=chain_id)

@@ -73,7 +73,9 @@ def test_kernel_matches_reference_on_random_adversarial_rows() -> None:
         initial, txs = random_case(rng)
         state = {(a, x): v for a, held in initial.items() for x, v in held.items() if v}
         expected = [int(apply(state, GENESIS, tx.sender, tx.call)) for tx in txs]
-        rows = np.frombuffer(b"".join(row_of(tx, GENESIS) for tx in txs), dtype=ROW_DTYPE)
+        rows = np.frombuffer(
+            b"".join(row_of(tx, GENESIS, lambda _: None) for tx in txs), dtype=ROW_DTYPE
+        )
         out = replay_rows(rows, initial)
         assert out.status.tolist() == expected
         for account in initial:

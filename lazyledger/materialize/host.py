@@ -1,0 +1,149 @@
+"""The Python side of replay: DNN claims and inferences, which need blobs and model checks.
+
+Verdicts are deterministic functions of blobs named on chain (the Numba integer kernel of
+:mod:`lazyledger.materialize.dnn`), memoised once per node in the cache environment."""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+
+import blake3
+import numpy as np
+
+from lazyledger.errors import BlobMissing
+from lazyledger.materialize import dnn
+from lazyledger.materialize.replay import Slots
+from lazyledger.model import Transaction
+from lazyledger.ops import (
+    JOB_STATUS,
+    Balances,
+    DnnClaim,
+    DnnInfer,
+    DnnJob,
+    Op,
+    Status,
+    apply_claim,
+    apply_infer,
+)
+from lazyledger.store import Store, get, read_u64, u64
+
+_VERDICT = struct.Struct(">BII")
+
+TxAt = Callable[[int], Transaction]
+"""The transaction at a packed position (from the hosted-transactions table)."""
+
+
+def blob_hash(data: bytes) -> bytes:
+    return blake3.blake3(data).digest()
+
+
+class StoreHost:
+    """Implements :class:`lazyledger.ops.DnnHost` over a store, with the verdict memo."""
+
+    def __init__(
+        self, store: Store, tx_at: TxAt, job_position: Callable[[bytes], int | None]
+    ) -> None:
+        self.store = store
+        self.tx_at = tx_at
+        self.job_position = job_position
+        self.checks_run = 0
+
+    def blob(self, key: bytes) -> bytes:
+        env = self.store.blobs
+        with env.read() as txn:
+            raw = get(txn, key, env.db["blobs"])
+        if raw is None:
+            raise BlobMissing(key)
+        return self.store.decompress(raw)
+
+    def job(self, job: bytes) -> DnnJob:
+        pos = self.job_position(job)
+        call = self.tx_at(pos).call if pos is not None else None
+        if not isinstance(call, DnnJob):
+            raise LookupError(f"job {job.hex()} is not indexed")  # validation refuses these
+        return call
+
+    def memo(self, job: bytes, weights: bytes) -> Status | None:
+        env = self.store.cache
+        with env.read() as txn:
+            raw = get(txn, job + weights, env.db["verdicts"])
+        return None if raw is None else Status(_VERDICT.unpack(raw)[0])
+
+    def verdict(self, job: bytes, weights: bytes) -> Status:
+        found = self.memo(job, weights)
+        if found is not None:
+            return found
+        terms = self.job(job)
+        try:
+            spec = dnn.ModelSpec.from_bytes(self.blob(terms.spec))
+            result = dnn.check_claim(
+                spec, self.blob(weights), self.blob(terms.validation), terms.threshold_permille
+            )
+            status = Status.APPLIED if result.passed else Status.CLAIM_REJECTED
+            correct, total = result.correct, result.total
+        except (dnn.InvalidModel, dnn.InvalidBlob):
+            status, correct, total = Status.JOB_INVALID, 0, 0
+        self.checks_run += 1
+        env = self.store.cache
+        with env.write() as txn:
+            txn.put(job + weights, _VERDICT.pack(status, correct, total), db=env.db["verdicts"])
+        return status
+
+    def classes(self, job: bytes, claim: int, inputs: bytes, count: int) -> list[int] | Status:
+        terms = self.job(job)
+        call = self.tx_at(claim).call
+        assert isinstance(call, DnnClaim)
+        try:
+            spec = dnn.ModelSpec.from_bytes(self.blob(terms.spec))
+            x, _ = dnn.load_dataset(spec, self.blob(inputs))
+        except (dnn.InvalidModel, dnn.InvalidBlob):
+            return Status.BAD_INFER_INPUT
+        if len(x) != count:
+            return Status.BAD_INFER_INPUT
+        return [int(c) for c in dnn.infer(spec, self.blob(call.weights), x)]
+
+    def replay_host(self, rows: np.ndarray, positions: list[int]) -> Callable[[int, Slots], int]:
+        """The callback :func:`replay_rows` gives the rows it leaves to Python."""
+
+        def run(i: int, slots: Slots) -> int:
+            row = rows[i]
+            sender, job = bytes(row["acc0"]), bytes(row["acc1"])
+            tx = self.tx_at(positions[i])
+            call = tx.call
+            keys: list[tuple[bytes, int]] = [(job, JOB_STATUS)]
+            if int(row["op"]) == Op.DNN_CLAIM:
+                asset = int(row["asset"])
+                keys += [(sender, asset), (job, asset)]
+            else:
+                first = int(row["asset"])
+                keys += [(sender, first + k) for k in range(int(row["amount"]))]
+            state: Balances = {k: slots.get(*k) for k in keys}
+            if isinstance(call, DnnClaim):
+                status = apply_claim(
+                    state,
+                    tx.sender,
+                    call,
+                    (int(row["asset"]), int(row["amount"])),
+                    positions[i],
+                    self,
+                )
+            else:
+                assert isinstance(call, DnnInfer)
+                status = apply_infer(state, tx.sender, call, self)
+            for (account, asset), value in state.items():
+                slots.set(account, asset, value)
+            return int(status)
+
+        return run
+
+
+def read_job_index(raw: bytes | None) -> tuple[int, int, int] | None:
+    """(packed position, bounty asset, bounty) of an indexed job."""
+    if raw is None:
+        return None
+    return read_u64(raw), int.from_bytes(raw[8:12], "big"), read_u64(raw, 12)
+
+
+def job_index_value(position: int, asset: int, bounty: int) -> bytes:
+    return u64(position) + asset.to_bytes(4, "big") + u64(bounty)

@@ -1,0 +1,244 @@
+"""DNN jobs, claims and inference on the ledger: the first valid claim wins, checks run only
+where a materialisation needs them and once per node, and every path agrees with the reference."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import lazyledger as ll
+from lazyledger.materialize import dnn
+from lazyledger.materialize.reference import replay_chain
+from lazyledger.materialize.train import claim_job, train
+from lazyledger.ops import JOB_STATUS, REGISTER_BASE
+
+SPEC = dnn.ModelSpec.mlp(64, (32,), 10, input_shift=4)
+KEYS = [ll.Keypair.from_seed(bytes([0x30 + i]) * 32) for i in range(6)]
+OWNER, BAD, GOOD, USER, PAYEE, ISSUER = KEYS
+
+
+@pytest.fixture(scope="module")
+def blobs() -> dict[str, bytes]:
+    train_blob, val_blob = dnn.digits_blobs()
+    good = train(SPEC, train_blob, epochs=25, seed=0)
+    untrained = train(SPEC, train_blob, epochs=0, seed=1)
+    x, y = dnn.decode_dataset(val_blob)
+    inputs = dnn.encode_dataset(x[:3], y[:3])
+    return {
+        "spec": SPEC.to_bytes(),
+        "train": train_blob,
+        "val": val_blob,
+        "good": good,
+        "untrained": untrained,
+        "inputs": inputs,
+    }
+
+
+def genesis() -> ll.Genesis:
+    funded = {k.account: {0: 10_000} for k in KEYS}
+    return ll.Genesis("dnn", 3, [ISSUER.public_key], {0: ISSUER.account}, funded, {})
+
+
+def build(
+    path: Path, blobs: dict[str, bytes], store_blobs: bool = True
+) -> tuple[ll.Ledger, dict[str, ll.Transaction]]:
+    led = ll.Ledger.create(path, genesis())
+    hashes = {name: dnn_hash(data) for name, data in blobs.items()}
+    if store_blobs:
+        for data in blobs.values():
+            led.put_blob(data)
+    job = ll.dnn_job(
+        OWNER,
+        nonce=0,
+        spec=hashes["spec"],
+        train=hashes["train"],
+        validation=hashes["val"],
+        threshold_permille=900,
+        asset=0,
+        bounty=1_000,
+    )
+    led.append(led.propose([job], ISSUER))
+    j = ll.job_account(job.id)
+    txs = {
+        "job": job,
+        "bad": ll.dnn_claim(BAD, nonce=0, job=j, weights=hashes["untrained"]),
+        "good": ll.dnn_claim(GOOD, nonce=0, job=j, weights=hashes["good"]),
+        "late": ll.dnn_claim(BAD, nonce=1, job=j, weights=hashes["good"]),
+    }
+    # three claims in one block, ordered by shard then index: find the global order first
+    led.append(led.propose([txs["bad"], txs["good"], txs["late"]], ISSUER))
+    txs["infer"] = ll.dnn_infer(USER, nonce=0, job=j, inputs=hashes["inputs"], register=0, count=3)
+    led.append(led.propose([txs["infer"]], ISSUER))
+    return led, txs
+
+
+def dnn_hash(data: bytes) -> bytes:
+    from lazyledger.materialize.host import blob_hash
+
+    return blob_hash(data)
+
+
+def order(led: ll.Ledger, txs: dict[str, ll.Transaction], *names: str) -> list[str]:
+    return sorted(names, key=lambda n: led.position(txs[n].id))
+
+
+def test_first_valid_claim_wins_and_states_match_reference(
+    tmp_path: Path, blobs: dict[str, bytes]
+) -> None:
+    led, txs = build(tmp_path / "a", blobs)
+    with led:
+        ranked = [n for n in order(led, txs, "bad", "good", "late") if n != "bad"]
+        winner, loser = ranked  # both carry the trained weights: the first in global order wins
+        assert led.receipt(txs[winner].id).applied
+        assert led.receipt(txs[loser].id).reason == ll.ops.REASONS[ll.ops.Status.JOB_NOT_OPEN]
+        assert led.receipt(txs["bad"].id).reason == ll.ops.REASONS[ll.ops.Status.CLAIM_REJECTED]
+        j = ll.job_account(txs["job"].id)
+        job_state = led.state(j)
+        assert job_state.balances == {} and job_state.storage == {
+            JOB_STATUS: 2 + ll.shards.pack_position(*led.position(txs[winner].id))
+        }
+        ref, receipts = replay_chain(
+            led.genesis, list(led.blocks()), blobs={dnn_hash(b): b for b in blobs.values()}
+        )
+        for k in KEYS:
+            assert led.state(k.account) == ref[k.account]
+        assert led.replay_all() == ref
+        for tx in txs.values():
+            r = led.receipt(tx.id)
+            assert (r.applied, r.reason) == receipts[tx.id]
+
+
+def test_inference_registers_and_conditional_payout(
+    tmp_path: Path, blobs: dict[str, bytes]
+) -> None:
+    led, _txs = build(tmp_path / "b", blobs)
+    with led:
+        x, _ = dnn.decode_dataset(blobs["inputs"])
+        expected = dnn.infer(SPEC, blobs["good"], x)
+        st = led.state(USER.account)
+        assert st.storage == {REGISTER_BASE + k: int(c) + 1 for k, c in enumerate(expected)}
+        pay = ll.transfer_if(
+            USER, nonce=1, to=PAYEE.account, asset=0, amount=7, register=1, equals=int(expected[1])
+        )
+        wrong = ll.transfer_if(
+            USER,
+            nonce=2,
+            to=PAYEE.account,
+            asset=0,
+            amount=9,
+            register=1,
+            equals=int(expected[1]) + 1,
+        )
+        led.append(led.propose([pay, wrong], ISSUER))
+        assert led.receipt(pay.id).applied
+        assert led.receipt(wrong.id).reason == "the register does not hold the required value"
+        assert led.state(PAYEE.account).balances == {0: 10_007}
+
+
+def test_checks_run_only_where_needed_and_once(
+    tmp_path: Path, blobs: dict[str, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[bytes] = []
+    real = dnn.check_claim
+
+    def counting(spec: dnn.ModelSpec, weights: bytes, val: bytes, threshold: int) -> dnn.Verdict:
+        calls.append(dnn_hash(weights))
+        return real(spec, weights, val, threshold)
+
+    monkeypatch.setattr(dnn, "check_claim", counting)
+    led, _txs = build(tmp_path / "c", blobs)
+    with led:
+        assert led.cost(OWNER.account).dnn_checks == 0
+        led.state(OWNER.account)  # the escrow left before any claim: no check needed
+        led.state(PAYEE.account)
+        assert calls == []
+        assert led.cost(GOOD.account).dnn_checks >= 1
+        led.state(GOOD.account)
+        n = len(calls)
+        assert 1 <= n <= 2  # the claims before and at GOOD's, never the late one
+        led.state(GOOD.account)
+        led.state(BAD.account)
+        led.replay_all()
+        assert len(calls) == len(set(calls)) <= 2  # memoised: each (job, weights) once per node
+        assert led.cost(GOOD.account).dnn_checks == 0
+
+
+def test_missing_blob_is_named_and_retry_works(tmp_path: Path, blobs: dict[str, bytes]) -> None:
+    led, _txs = build(tmp_path / "d", blobs, store_blobs=False)
+    with led:
+        with pytest.raises(ll.BlobMissing) as err:
+            led.state(GOOD.account)
+        missing = err.value.key
+        assert missing in {dnn_hash(b) for b in blobs.values()}
+        for data in blobs.values():
+            led.put_blob(data)
+        assert led.state(GOOD.account).balances in ({0: 11_000}, {0: 10_000})
+
+
+def test_bad_dnn_input_is_typed_and_stores_nothing(
+    ledger: ll.Ledger, keys: list[ll.Keypair]
+) -> None:
+    a = keys[0]
+    claim = ll.dnn_claim(a, nonce=0, job=b"\x05" * 32, weights=b"\x06" * 32)
+    with pytest.raises(ll.InvalidBlock, match="no job"):
+        ledger.append(ledger.propose([claim], a))
+    with pytest.raises(ll.InvalidTransaction, match="no job"):
+        ledger.check_transaction(claim)
+    with pytest.raises(dnn.InvalidModel):
+        ledger.put_blob(b"\x00not a spec", kind="spec")
+    spec_hash = ledger.put_blob(SPEC.to_bytes(), kind="spec")
+    zeros = dnn.encode_weights(
+        SPEC, [np.zeros(s, dtype=np.float32) for _, s in SPEC.param_shapes()]
+    )
+    bad_weights = zeros[:-4] + np.array([np.nan], dtype="<f4").tobytes()  # the last bias: NaN
+    with pytest.raises(dnn.InvalidBlob):
+        ledger.put_blob(bad_weights, kind="weights:" + spec_hash.hex())
+    assert not ledger.has_blob(dnn_hash(bad_weights))
+    with pytest.raises(ll.InvalidTransaction, match="threshold"):
+        ledger.check_transaction(
+            ll.dnn_job(
+                a,
+                nonce=0,
+                spec=spec_hash,
+                train=spec_hash,
+                validation=spec_hash,
+                threshold_permille=0,
+                asset=0,
+                bounty=1,
+            )
+        )
+
+
+def test_provider_round_trip(tmp_path: Path, blobs: dict[str, bytes]) -> None:
+    """claim_job trains, uploads and signs; the ledger judges only the blob."""
+    with ll.Ledger.create(tmp_path / "e", genesis()) as led:
+        hashes = {n: led.put_blob(b) for n, b in blobs.items() if n in ("spec", "train", "val")}
+        job = ll.dnn_job(
+            OWNER,
+            nonce=0,
+            spec=hashes["spec"],
+            train=hashes["train"],
+            validation=hashes["val"],
+            threshold_permille=900,
+            asset=0,
+            bounty=500,
+        )
+        led.append(led.propose([job], ISSUER))
+        claim = claim_job(led, ll.job_account(job.id), GOOD, nonce=0, epochs=25, seed=3)
+        led.append(led.propose([claim], ISSUER))
+        assert led.receipt(claim.id).applied
+        assert led.state(GOOD.account).balances == {0: 10_500}
+
+
+def test_materialisation_order_does_not_matter(tmp_path: Path, blobs: dict[str, bytes]) -> None:
+    """Whichever claim a node happens to check first, every node ends with the same states."""
+    a, _txs = build(tmp_path / "f", blobs)
+    b, _ = build(tmp_path / "g", blobs)
+    with a, b:
+        for k in (BAD, GOOD, USER, OWNER):
+            a.state(k.account)
+        for k in (USER, GOOD, OWNER, BAD)[::-1]:
+            b.state(k.account)
+        assert a.replay_all() == b.replay_all()
