@@ -78,7 +78,7 @@ class CostModel:
                     ledger.state(account)
                     best = min(best, time.perf_counter() - t0)
                 features.append([1.0, report.slice_txs, report.slice_accounts])
-                seconds.append(best - cls.per_private_s * report.private_txs)
+                seconds.append(best - cls().per_private_s * report.private_txs)
         finally:
             ledger.checkpoint_min_rows = saved
         if len(features) < 3:
