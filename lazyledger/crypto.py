@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import attrs
@@ -14,6 +15,7 @@ from nacl.signing import SigningKey
 _SIG = 64
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def account_of(public_key: bytes) -> bytes:
     """The 32-byte account id of an Ed25519 public key."""
     return blake3.blake3(public_key).digest()
@@ -67,26 +69,38 @@ def _verify_range(items: Sequence[tuple[bytes, bytes]], lo: int, hi: int) -> int
     return ok
 
 
+def start_verification(
+    items: Sequence[tuple[bytes, bytes]], pool: ThreadPoolExecutor | None = None, workers: int = 1
+) -> Callable[[], int | None]:
+    """Start checking signed messages ``sig || msg`` against their keys, in chunks on ``pool``
+    (libsodium drops the GIL, so the caller's Python work overlaps with it). The returned
+    function waits and gives the index of the first invalid item, or None."""
+    n = len(items)
+    if pool is None or n < 64 or workers < 2:
+        futures = None
+    else:
+        step = -(-n // workers)
+        futures = [
+            pool.submit(_verify_range, items, lo, min(n, lo + step)) for lo in range(0, n, step)
+        ]
+
+    def finish() -> int | None:
+        ok = sum(f.result() for f in futures) if futures is not None else _verify_range(items, 0, n)
+        if ok == n:
+            return None
+        for i, (pk, sm) in enumerate(items):  # rare path: locate the culprit for the message
+            if _verify_range([(pk, sm)], 0, 1) == 0:
+                return i
+        return None
+
+    return finish
+
+
 def first_bad_signature(
     items: Sequence[tuple[bytes, bytes]], pool: ThreadPoolExecutor | None = None, workers: int = 1
 ) -> int | None:
-    """Index of the first item whose signed message ``sig || msg`` does not verify under its
-    key, or None if all verify. Chunks run in parallel on ``pool`` (libsodium drops the GIL)."""
-    n = len(items)
-    if n == 0:
-        return None
-    if pool is None or n < 64 or workers < 2:
-        ok = _verify_range(items, 0, n)
-    else:
-        step = -(-n // workers)
-        bounds = [(lo, min(n, lo + step)) for lo in range(0, n, step)]
-        ok = sum(pool.map(lambda b: _verify_range(items, *b), bounds))
-    if ok == n:
-        return None
-    for i, (pk, sm) in enumerate(items):  # rare path: locate the culprit for the error message
-        if _verify_range([(pk, sm)], 0, 1) == 0:
-            return i
-    return None
+    """Index of the first item whose signed message does not verify, or None if all do."""
+    return start_verification(items, pool, workers)()
 
 
 # -- sealing private calls to recipients -------------------------------------------------------

@@ -232,53 +232,62 @@ class Ledger:
             return block.header
 
     def _write(self, block: Block, counts: dict[bytes, int]) -> None:
+        """Shard sections first (in parallel: their commits wait on the disk, not the GIL),
+        then the header and the id index in the metadata environment: the commit point."""
         h = block.header.height
-        hkey = u64(h)
-        txids: list[tuple[bytes, bytes]] = []
-        jobs: list[tuple[bytes, bytes]] = []
-        store = self.store
-        for s, section in enumerate(block.sections):
-            if not section:
-                continue
-            env = store.shards[s]
-            rows = [row_of(tx, self.genesis, self.job_terms) for tx in section]
-            touches: list[tuple[bytes, bytes]] = []
-            sent: dict[bytes, bytes] = {}
-            hosted: list[tuple[bytes, bytes]] = []
-            for i, (tx, row) in enumerate(zip(section, rows, strict=True)):
-                pos = u64(pack_position(h, s, i))
-                txids.append((tx.id, pos))
-                a0, a1 = row_accounts(row)
-                touches.append((a0 + pos, row))
-                if a1 != a0:
-                    touches.append((a1 + pos, row))
-                sent[tx.sender] = u64(counts[tx.sender])
-                if row[0] in HOSTED_OPS:
-                    hosted.append((pos, tx.raw))
-                if isinstance(tx.call, DnnJob):
-                    jobs.append(
-                        (
-                            job_account(tx.id),
-                            job_index_value(pack_position(h, s, i), tx.call.asset, tx.call.bounty),
-                        )
-                    )
-            touches.sort()
-            with env.write() as txn:
-                txn.put(hkey, store.compress(encode_section(section)), db=env.db["bodies"])
-                txn.put(hkey, store.compress(b"".join(rows)), db=env.db["rows"])
-                txn.cursor(env.db["touch"]).putmulti(touches)
-                txn.cursor(env.db["sent"]).putmulti(sorted((a + hkey, v) for a, v in sent.items()))
-                if hosted:
-                    txn.cursor(env.db["hosted"]).putmulti(hosted)
-                txn.put(b"head", hkey, db=env.db["info"])
-        txids.sort()
-        meta = store.meta
-        with meta.write() as txn:  # the commit point
-            txn.put(hkey, block.header.to_bytes(), db=meta.db["headers"])
+        work = [(s, sec) for s, sec in enumerate(block.sections) if sec]
+        pool = self.validator.executor
+        if pool is None or len(work) < 2:
+            done = [self._write_section(h, s, sec, counts) for s, sec in work]
+        else:
+            done = list(pool.map(lambda w: self._write_section(h, *w, counts), work))
+        txids = sorted(x for ids, _ in done for x in ids)
+        jobs = sorted(x for _, found in done for x in found)
+        meta = self.store.meta
+        with meta.write() as txn:
+            txn.put(u64(h), block.header.to_bytes(), db=meta.db["headers"])
             txn.cursor(meta.db["txids"]).putmulti(txids)
             if jobs:
-                txn.cursor(meta.db["jobs"]).putmulti(sorted(jobs))
-            txn.put(b"head", hkey, db=meta.db["info"])
+                txn.cursor(meta.db["jobs"]).putmulti(jobs)
+            txn.put(b"head", u64(h), db=meta.db["info"])
+
+    def _write_section(
+        self, h: int, s: int, section: Sequence[Transaction], counts: dict[bytes, int]
+    ) -> tuple[list[tuple[bytes, bytes]], list[tuple[bytes, bytes]]]:
+        """Store one shard section with its indexes; returns its (id, position) pairs and the
+        job-index entries it creates."""
+        store, hkey = self.store, u64(h)
+        env = store.shards[s]
+        rows = [row_of(tx, self.genesis, self.job_terms) for tx in section]
+        txids: list[tuple[bytes, bytes]] = []
+        jobs: list[tuple[bytes, bytes]] = []
+        touches: list[tuple[bytes, bytes]] = []
+        sent: dict[bytes, bytes] = {}
+        hosted: list[tuple[bytes, bytes]] = []
+        for i, (tx, row) in enumerate(zip(section, rows, strict=True)):
+            packed = pack_position(h, s, i)
+            pos = u64(packed)
+            txids.append((tx.id, pos))
+            a0, a1 = row_accounts(row)
+            touches.append((a0 + pos, row))
+            if a1 != a0:
+                touches.append((a1 + pos, row))
+            sent[tx.sender] = u64(counts[tx.sender])
+            if row[0] in HOSTED_OPS:
+                hosted.append((pos, tx.raw))
+            if isinstance(tx.call, DnnJob):
+                terms = job_index_value(packed, tx.call.asset, tx.call.bounty)
+                jobs.append((job_account(tx.id), terms))
+        touches.sort()
+        with env.write() as txn:
+            txn.put(hkey, store.compress(encode_section(section)), db=env.db["bodies"])
+            txn.put(hkey, store.compress(b"".join(rows)), db=env.db["rows"])
+            txn.cursor(env.db["touch"]).putmulti(touches)
+            txn.cursor(env.db["sent"]).putmulti(sorted((a + hkey, v) for a, v in sent.items()))
+            if hosted:
+                txn.cursor(env.db["hosted"]).putmulti(hosted)
+            txn.put(b"head", hkey, db=env.db["info"])
+        return txids, jobs
 
     # -- materialisation ----------------------------------------------------------------------
 

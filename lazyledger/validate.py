@@ -7,7 +7,7 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from lazyledger.crypto import first_bad_signature, verify
+from lazyledger.crypto import start_verification, verify
 from lazyledger.errors import (
     InvalidBlock,
     InvalidBlockTransaction,
@@ -139,9 +139,10 @@ class Validator:
         n = self.genesis.n_shards
         if len(block.sections) != n:
             raise InvalidBlock(f"{len(block.sections)} sections, chain has {n}")
+        signed = [(tx.public_key, tx.signature + tx.body) for sec in block.sections for tx in sec]
+        where = [(s, i) for s, sec in enumerate(block.sections) for i in range(len(sec))]
+        signatures = start_verification(signed, self.executor, self.workers)  # overlaps the rest
         counts: dict[bytes, int] = {}
-        signed: list[tuple[bytes, bytes]] = []
-        where: list[tuple[int, int]] = []
         for s, section in enumerate(block.sections):
             if len(section) != header.shard_counts[s]:
                 raise InvalidBlock(
@@ -164,11 +165,9 @@ class Validator:
                 if tx.nonce != expected:
                     raise InvalidBlockTransaction(s, i, f"nonce {tx.nonce}, expected {expected}")
                 counts[sender] = expected + 1
-                signed.append((tx.public_key, tx.signature + tx.body))
-                where.append((s, i))
             if root([tx.id for tx in section]) != header.shard_roots[s]:
                 raise InvalidBlock(f"section {s} does not match its Merkle root")
-        bad = first_bad_signature(signed, self.executor, self.workers)
+        bad = signatures()
         if bad is not None:
             raise InvalidBlockTransaction(*where[bad], "bad signature")
         return counts
