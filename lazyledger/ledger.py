@@ -240,7 +240,7 @@ class Ledger:
         if pool is None or len(work) < 2:
             done = [self._write_section(h, s, sec, counts) for s, sec in work]
         else:
-            done = list(pool.map(lambda w: self._write_section(h, *w, counts), work))
+            done = list(pool.map(lambda w: self._write_section(h, w[0], w[1], counts), work))
         txids = sorted(x for ids, _ in done for x in ids)
         jobs = sorted(x for _, found in done for x in found)
         meta = self.store.meta
