@@ -9,7 +9,8 @@ account's interval until nothing changes; intervals only widen, so it terminates
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from typing import cast
 
 import attrs
 
@@ -63,7 +64,7 @@ class Reader:
             cur = txn.cursor(db)
             if not cur.set_range(start):
                 continue
-            for key, row in cur:
+            for key, row in cast("Iterator[tuple[bytes, bytes]]", cur):  # buffers=False
                 if key >= stop:
                     break
                 out.append((key[32:], row))
