@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 import attrs
@@ -381,8 +381,11 @@ class Ledger:
     def _replay(self, sl: Slice, rows: dict[int, bytes]) -> tuple[list[int], Replayed]:
         order = sorted(rows)
         data = np.frombuffer(b"".join(rows[p] for p in order), dtype=ROW_DTYPE)
+        return order, self._replay_rows(sl, data, order.__getitem__)
+
+    def _replay_rows(self, sl: Slice, data: np.ndarray, position: Callable[[int], int]) -> Replayed:
         initial = {a: held for a, (_, held) in sl.cuts.items()}
-        return order, replay_rows(data, initial, self._host().replay_host(data, order))
+        return replay_rows(data, initial, self._host().replay_host(data, position))
 
     def slice(
         self, account: bytes, height: int | None = None, *, use_checkpoints: bool = True
@@ -407,15 +410,21 @@ class Ledger:
         end = end_of(h)
         with Reader(self.store) as r:
             sl = self._slice(r, {account: end})
-            rows, unreadable = self._open_private(r, sl.rows, keyring)
-            if unreadable:
-                raise PrivateStateUnavailable(
-                    account, [i for _, i in unreadable], self._last_known(r, account, h, keyring)
-                )
             nonce = r.sent_count(account, shard_of(account, self.n_shards), h)
-        _, replayed = self._replay(sl, rows)
+            order = sorted(sl.raw)
+            data = np.frombuffer(b"".join(sl.raw[p] for p in order), dtype=ROW_DTYPE)
+            private = bool((data["op"] == Op.PRIVATE).any())
+            if private:
+                rows, unreadable = self._open_private(r, sl.rows, keyring)
+                if unreadable:
+                    last = self._last_known(r, account, h, keyring)
+                    raise PrivateStateUnavailable(account, [i for _, i in unreadable], last)
+        if private:
+            _, replayed = self._replay(sl, rows)
+        else:
+            replayed = self._replay_rows(sl, data, lambda i: int.from_bytes(order[i], "big"))
         held = replayed.holdings(account, sl.cuts[account][1])
-        if len(rows) >= self.checkpoint_min_rows and rows is sl.rows:
+        if len(order) >= self.checkpoint_min_rows and not private:
             # Only states derived from public data are cached: a checkpoint built on a decrypted
             # call would hand private information to an outsider's later query.
             self._write_checkpoint(account, end, held)
@@ -543,7 +552,7 @@ class Ledger:
             for i in private:
                 data[ROW.size * i : ROW.size * (i + 1)] = opened[int(positions[i])]
         genesis = self.genesis.balances
-        host = self._host().replay_host(rows, positions.tolist())
+        host = self._host().replay_host(rows, lambda i: int(positions[i]))
         held = replay_rows(rows, genesis, host).all_holdings(genesis)
         accounts = set(held) | set(nonces) | set(genesis)
         return {

@@ -103,13 +103,15 @@ class StoreHost:
             return Status.BAD_INFER_INPUT
         return [int(c) for c in dnn.infer(spec, self.blob(call.weights), x)]
 
-    def replay_host(self, rows: np.ndarray, positions: list[int]) -> Callable[[int, Slots], int]:
+    def replay_host(
+        self, rows: np.ndarray, position: Callable[[int], int]
+    ) -> Callable[[int, Slots], int]:
         """The callback :func:`replay_rows` gives the rows it leaves to Python."""
 
         def run(i: int, slots: Slots) -> int:
             row = rows[i]
             sender, job = bytes(row["acc0"]), bytes(row["acc1"])
-            tx = self.tx_at(positions[i])
+            tx = self.tx_at(position(i))
             call = tx.call
             keys: list[tuple[bytes, int]] = [(job, JOB_STATUS)]
             if int(row["op"]) == Op.DNN_CLAIM:
@@ -125,7 +127,7 @@ class StoreHost:
                     tx.sender,
                     call,
                     (int(row["asset"]), int(row["amount"])),
-                    positions[i],
+                    position(i),
                     self,
                 )
             else:

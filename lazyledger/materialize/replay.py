@@ -1,7 +1,8 @@
 """Replay a run of rows (the columnar replay form) through the Numba kernel.
 
 Balances live in a flat int64 array of *slots*, one per (account, asset) pair the rows touch;
-slot ids are computed with vectorised NumPy, so there is no per-transaction Python here."""
+slots are assigned by Numba hash tables (:mod:`lazyledger.materialize.slots`) in time linear in
+the rows, so there is no per-transaction Python here."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import attrs
 import numpy as np
 
 from lazyledger.errors import LedgerError
-from lazyledger.materialize import kernel
+from lazyledger.materialize import kernel, slots
 from lazyledger.materialize.rows import ROW_DTYPE
 from lazyledger.ops import Op
 
@@ -21,40 +22,50 @@ HOSTED = frozenset({Op.DNN_CLAIM, Op.DNN_INFER})
 Holdings = Mapping[int, int]
 
 
-@attrs.frozen
+@attrs.frozen(eq=False)
 class Replayed:
     """The outcome of a replay: per-row status, and final balances by slot."""
 
-    accounts: np.ndarray  # unique accounts (V32), sorted
-    assets: np.ndarray  # unique assets (uint32), sorted
-    slot_keys: np.ndarray  # sorted int64 keys: account_index * len(assets) + asset_index
+    accounts: np.ndarray  # unique accounts touched, as rows of 4 uint64 words
+    account_table: np.ndarray
+    slot_keys: np.ndarray  # account index << 32 | asset, by slot
+    slot_table: np.ndarray
     balances: np.ndarray  # int64 by slot
     status: np.ndarray  # uint8 by row
+
+    def _account(self, account: bytes) -> int:
+        w = np.frombuffer(account, dtype=np.uint64)
+        return int(slots.find_account(self.account_table, self.accounts, w))
+
+    def slot(self, account: bytes, asset: int) -> int:
+        """The slot of (account, asset), or -1 if the rows never touched it."""
+        k = self._account(account)
+        if k < 0:
+            return -1
+        query = np.array([(k << 32) | asset], dtype=np.int64)
+        return int(slots.find_slots(self.slot_table, self.slot_keys, query)[0])
 
     def holdings(self, account: bytes, initial: Holdings) -> dict[int, int]:
         """Final non-zero balances of ``account``: its initial ones overlaid with its slots."""
         out = dict(initial)
-        k = int(np.searchsorted(self.accounts, np.void(account)))
-        if k < len(self.accounts) and bytes(self.accounts[k]) == account:
-            n = len(self.assets)
-            lo, hi = np.searchsorted(self.slot_keys, [k * n, (k + 1) * n])
+        k = self._account(account)
+        if k >= 0:
+            mine = np.flatnonzero((self.slot_keys >> 32) == k)
             for key, value in zip(
-                self.slot_keys[lo:hi].tolist(), self.balances[lo:hi].tolist(), strict=True
+                self.slot_keys[mine].tolist(), self.balances[mine].tolist(), strict=True
             ):
-                out[int(self.assets[key % n])] = value
+                out[key & 0xFFFFFFFF] = value
         return {a: v for a, v in sorted(out.items()) if v}
 
     def all_holdings(self, initial: Mapping[bytes, Holdings]) -> dict[bytes, dict[int, int]]:
         """Final non-zero balances of every account the rows touched."""
-        n = len(self.assets)
+        names = [bytes(a) for a in self.accounts.view("V32").ravel()]
         merged: dict[bytes, dict[int, int]] = {}
-        accounts = [bytes(a) for a in self.accounts]
-        assets = self.assets.tolist()
         for key, value in zip(self.slot_keys.tolist(), self.balances.tolist(), strict=True):
-            acc = accounts[key // n]
+            acc = names[key >> 32]
             if acc not in merged:
                 merged[acc] = dict(initial.get(acc, {}))
-            merged[acc][assets[key % n]] = value
+            merged[acc][key & 0xFFFFFFFF] = value
         return {a: {k: v for k, v in sorted(h.items()) if v} for a, h in merged.items()}
 
 
@@ -65,32 +76,20 @@ class UnknownRowOp(LedgerError):
 class Slots:
     """Read and write balances by (account, asset) during a replay, for host-side operations."""
 
-    def __init__(
-        self, accounts: np.ndarray, assets: np.ndarray, slot_keys: np.ndarray, balances: np.ndarray
-    ) -> None:
-        self.accounts, self.assets, self.slot_keys, self.balances = (
-            accounts,
-            assets,
-            slot_keys,
-            balances,
-        )
+    def __init__(self, replayed: Replayed) -> None:
+        self.replayed = replayed
 
     def _slot(self, account: bytes, asset: int) -> int:
-        k = int(np.searchsorted(self.accounts, np.void(account)))
-        x = int(np.searchsorted(self.assets, asset))
-        if k == len(self.accounts) or x == len(self.assets) or int(self.assets[x]) != asset:
-            raise KeyError((account, asset))
-        key = k * len(self.assets) + x
-        s = int(np.searchsorted(self.slot_keys, key))
-        if s == len(self.slot_keys) or int(self.slot_keys[s]) != key:
+        s = self.replayed.slot(account, asset)
+        if s < 0:
             raise KeyError((account, asset))
         return s
 
     def get(self, account: bytes, asset: int) -> int:
-        return int(self.balances[self._slot(account, asset)])
+        return int(self.replayed.balances[self._slot(account, asset)])
 
     def set(self, account: bytes, asset: int, value: int) -> None:
-        self.balances[self._slot(account, asset)] = value
+        self.replayed.balances[self._slot(account, asset)] = value
 
 
 Host = Callable[[int, Slots], int]
@@ -118,26 +117,18 @@ def replay_rows(
         raise TypeError("rows must have ROW_DTYPE")
     m = len(rows)
     extra_acc, extra_asset = _register_slots(rows)
-    accounts, acc_idx = np.unique(
-        np.concatenate([rows["acc0"], rows["acc1"], extra_acc]), return_inverse=True
-    )
-    assets, asset_idx = np.unique(
-        np.concatenate([rows["asset"], rows["asset2"], extra_asset]), return_inverse=True
-    )
-    n_assets = len(assets)
-    acc_idx = acc_idx.astype(np.int64)
-    asset_idx = asset_idx.astype(np.int64)
+    words = slots.words_of(np.concatenate([rows["acc0"], rows["acc1"], extra_acc]))
+    acc_idx, accounts, account_table = slots.index_accounts(words)
     a0, a1 = acc_idx[:m], acc_idx[m : 2 * m]
-    x, x2 = asset_idx[:m], asset_idx[m : 2 * m]
-    extra = acc_idx[2 * m :] * n_assets + asset_idx[2 * m :]
-    keys = np.concatenate(
-        [a0 * n_assets + x, a1 * n_assets + x, a0 * n_assets + x2, a1 * n_assets + x2, extra]
+    x, x2 = rows["asset"], rows["asset2"]
+    slot_of, slot_keys, slot_table = slots.index_slots(
+        np.concatenate([a0, a1, a0, a1, acc_idx[2 * m :]]),
+        np.concatenate([x, x, x2, x2, extra_asset]),
     )
-    slot_keys, slot_of = np.unique(keys, return_inverse=True)
-    slot_of = slot_of.astype(np.int64)
     balances = np.zeros(len(slot_keys), dtype=np.int64)
-    _load_initial(accounts, assets, slot_keys, balances, initial)
     status = np.zeros(m, dtype=np.uint8)
+    out = Replayed(accounts, account_table, slot_keys, slot_table, balances, status)
+    _load_initial(out, initial)
     op = np.ascontiguousarray(rows["op"])
     args = (
         op,
@@ -150,44 +141,32 @@ def replay_rows(
         balances,
         status,
     )
-    slots = Slots(accounts, assets, slot_keys, balances)
+    view = Slots(out)
     done = kernel.replay(*args, 0)
     while done != m:
         if host is None or int(op[done]) not in HOSTED:
             raise UnknownRowOp(f"replay row {done} has unknown operation {int(op[done])}")
-        status[done] = host(done, slots)
+        status[done] = host(done, view)
         done = kernel.replay(*args, done + 1)
-    return Replayed(accounts, assets, slot_keys, balances, status)
+    return out
 
 
-def _load_initial(
-    accounts: np.ndarray,
-    assets: np.ndarray,
-    slot_keys: np.ndarray,
-    balances: np.ndarray,
-    initial: Mapping[bytes, Holdings],
-) -> None:
-    n_assets = len(assets)
-    asset_pos = {int(a): i for i, a in enumerate(assets.tolist())}
+def _load_initial(out: Replayed, initial: Mapping[bytes, Holdings]) -> None:
+    """Write the initial balances of touched (account, asset) pairs into their slots."""
+    if not initial:
+        return
+    names = list(initial)
+    words = np.frombuffer(b"".join(names), dtype=np.uint64).reshape(-1, 4)
+    found = slots.find_accounts(out.account_table, out.accounts, words)
     keys: list[int] = []
     values: list[int] = []
-    if len(initial) < len(accounts):
-        found = np.searchsorted(accounts, np.array([np.void(a) for a in initial], dtype="V32"))
-        pairs = zip(initial.items(), found.tolist(), strict=True)
-        for (account, held), k in pairs:
-            if k < len(accounts) and bytes(accounts[k]) == account:
-                for asset, v in held.items():
-                    if asset in asset_pos and v:
-                        keys.append(k * n_assets + asset_pos[asset])
-                        values.append(v)
-    else:
-        for k, acc in enumerate(accounts):
-            for asset, v in initial.get(bytes(acc), {}).items():
-                if asset in asset_pos and v:
-                    keys.append(k * n_assets + asset_pos[asset])
+    for account, k in zip(names, found.tolist(), strict=True):
+        if k >= 0:
+            for asset, v in initial[account].items():
+                if v:
+                    keys.append((k << 32) | asset)
                     values.append(v)
     if keys:
-        karr = np.array(keys, dtype=np.int64)
-        at = np.searchsorted(slot_keys, karr)
-        ok = (at < len(slot_keys)) & (slot_keys[np.minimum(at, len(slot_keys) - 1)] == karr)
-        balances[at[ok]] = np.array(values, dtype=np.int64)[ok]
+        at = slots.find_slots(out.slot_table, out.slot_keys, np.array(keys, dtype=np.int64))
+        hit = at >= 0
+        out.balances[at[hit]] = np.array(values, dtype=np.int64)[hit]

@@ -21,14 +21,20 @@ Holdings = dict[int, int]
 
 @attrs.frozen
 class Slice:
-    """The transactions to replay (packed position -> replay row) and, for every account they
-    touch, the cut it starts from: (position, holdings before it)."""
+    """The transactions to replay and, for every account they touch, the cut it starts from:
+    (position, holdings before it). ``raw`` maps 8-byte big-endian positions (they sort in
+    global order) to replay rows."""
 
-    rows: dict[int, bytes]
+    raw: dict[bytes, bytes]
     cuts: dict[bytes, tuple[int, Holdings]]
 
+    @property
+    def rows(self) -> dict[int, bytes]:
+        """Packed integer position -> replay row."""
+        return {int.from_bytes(p, "big"): row for p, row in self.raw.items()}
+
     def positions(self) -> list[int]:
-        return sorted(self.rows)
+        return sorted(int.from_bytes(p, "big") for p in self.raw)
 
 
 class Reader:
@@ -153,7 +159,4 @@ def closure(
     for account in lo:  # accounts reached but whose interval needed no fetch
         if account not in cuts:
             cuts[account] = (genesis, initial(account))
-    return Slice(
-        {int.from_bytes(p, "big"): row for p, row in rows.items()},
-        {a: (int.from_bytes(p, "big"), held) for a, (p, held) in cuts.items()},
-    )
+    return Slice(rows, {a: (int.from_bytes(p, "big"), held) for a, (p, held) in cuts.items()})
