@@ -1,0 +1,101 @@
+"""Chains for the benchmarks: seeded transaction streams and ledgers built from them.
+
+Signing and block proposal happen here, outside every timed region; scenarios time only what
+they measure (appending block bytes, querying, replaying)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from pathlib import Path
+
+from lazyledger.bench.timing import progress
+from lazyledger.crypto import Keypair
+from lazyledger.ledger import Ledger
+from lazyledger.model import Genesis, Transaction
+from lazyledger.transactions import transfer
+from lazyledger.workloads import Workload
+
+
+class ClusterStream:
+    """Transfers inside clusters of ``cluster_size`` accounts of a ``clusters`` workload, with
+    the share of traffic each cluster gets under the caller's control (bridge = 0: a cluster's
+    slice is exactly its own transactions)."""
+
+    def __init__(self, wl: Workload, seed: int) -> None:
+        self.wl = wl
+        self.rng = random.Random(seed)
+        self.nonces: dict[bytes, int] = {}
+        self.n_clusters = wl.n_accounts // wl.cluster_size
+
+    def members(self, cluster: int) -> list[Keypair]:
+        cs = self.wl.cluster_size
+        return self.wl.keys[cluster * cs : (cluster + 1) * cs]
+
+    def tx(self, cluster: int) -> Transaction:
+        """One signed transfer between two distinct members of ``cluster``."""
+        rng = self.rng
+        group = self.members(cluster)
+        i = rng.randrange(len(group))
+        j = (i + 1 + rng.randrange(len(group) - 1)) % len(group)
+        kp = group[i]
+        n = self.nonces.get(kp.account, 0)
+        self.nonces[kp.account] = n + 1
+        return transfer(
+            kp,
+            nonce=n,
+            to=group[j].account,
+            asset=rng.randrange(2),
+            amount=rng.randrange(1, 2_000),
+            chain_id=self.wl.chain_id,
+        )
+
+    def txs(self, clusters: Sequence[int], desc: str, on: bool) -> list[Transaction]:
+        return [self.tx(c) for c in progress(clusters, desc, len(clusters), on)]
+
+
+def interleave(
+    background: Sequence[Transaction], watched: Sequence[Transaction]
+) -> list[Transaction]:
+    """``background`` with ``watched`` spread evenly through it (first one at the start)."""
+    total = len(background) + len(watched)
+    at = {round(k * total / len(watched)) for k in range(len(watched))} if watched else set()
+    bg, w = iter(background), iter(watched)
+    out = [next(w) if i in at else next(bg) for i in range(total)]
+    return out
+
+
+def build(
+    path: Path,
+    genesis: Genesis,
+    txs: Sequence[Transaction],
+    per_block: int,
+    proposer: Keypair,
+    *,
+    desc: str = "build chain",
+    on: bool = True,
+    workers: int | None = None,
+) -> tuple[Ledger, list[bytes]]:
+    """A ledger holding ``txs`` in blocks of ``per_block``, and the canonical bytes of its
+    blocks (to replay ingestion elsewhere). The caller closes the ledger."""
+    led = Ledger.create(path, genesis, workers=workers)
+    blocks: list[bytes] = []
+    starts = range(0, len(txs), per_block)
+    for lo in progress(starts, desc, len(starts), on):
+        block = led.propose(txs[lo : lo + per_block], proposer)
+        led.append(block)
+        blocks.append(block.to_bytes())
+    return led, blocks
+
+
+def workload_blocks(
+    path: Path, wl: Workload, n_blocks: int, per_block: int, *, desc: str, on: bool
+) -> list[bytes]:
+    """Bytes of ``n_blocks`` signed blocks of workload ``wl`` (built on a scratch ledger)."""
+    led = Ledger.create(path, wl.genesis())
+    try:
+        return [
+            b.to_bytes() for b in progress(wl.blocks(led, n_blocks, per_block), desc, n_blocks, on)
+        ]
+    finally:
+        led.close()

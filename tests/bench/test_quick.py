@@ -1,0 +1,56 @@
+"""The benchmark suite runs end to end at smoke-test sizes and writes every file and metric.
+
+No timing assertions: figures vary by machine; only the shape of the results is checked."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from lazyledger.bench.scenarios import SCENARIOS, defaults
+from lazyledger.cli import main
+
+CORE = ("chain_length", "slice_fraction", "ingestion", "replay", "storage", "shapes")
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("bench") / "run"
+    assert main(["bench", "--tiny", "--out", str(out), "--no-progress"]) == 0
+    return out
+
+
+def test_files_exist_and_parse(results: Path) -> None:
+    for name in ("results.json", "manifest.json", "metrics.csv", "report.md"):
+        assert (results / name).is_file(), name
+    manifest = json.loads((results / "manifest.json").read_text())
+    assert manifest["machine"]["cores_usable"] >= 1
+    assert manifest["versions"]["numba"]
+    assert manifest["settings"]["profile"] == "tiny"
+    with (results / "metrics.csv").open() as f:
+        assert len(list(csv.DictReader(f))) > 0
+    for plot in ("chain_length", "slice_fraction", "ingestion", "replay", "shapes", "storage"):
+        assert (results / f"{plot}.png").stat().st_size > 0, plot
+    assert "## Issue 2 targets" in (results / "report.md").read_text()
+
+
+def test_every_metric_present(results: Path) -> None:
+    runs = {r["name"]: r for r in json.loads((results / "results.json").read_text())}
+    assert set(runs) == set(defaults("tiny"))
+    for name, run in runs.items():
+        assert run["status"] in ("ok", "skipped"), (name, run["notes"])
+        missing = set(SCENARIOS[name].metrics) - set(run["metrics"])
+        assert not missing, (name, missing)
+    optional = {"evm_tx_s", "evm_txs", "lazyledger_over_evm"}  # None when py-evm is absent
+    for name in CORE:
+        run = runs[name]
+        assert run["status"] == "ok", name
+        for metric in SCENARIOS[name].metrics:
+            if metric not in optional:
+                assert run["metrics"][metric] is not None, (name, metric)
+    assert runs["chain_length"]["metrics"]["agrees"] is True
+    assert runs["replay"]["metrics"]["agrees"] is True
+    assert runs["slice_fraction"]["metrics"]["agrees"] is True
