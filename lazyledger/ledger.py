@@ -24,7 +24,7 @@ from lazyledger.materialize import dnn
 from lazyledger.materialize.cost import CostModel, CostReport
 from lazyledger.materialize.host import StoreHost, blob_hash, job_index_value, read_job_index
 from lazyledger.materialize.keyring import Keyring
-from lazyledger.materialize.replay import Replayed, replay_rows
+from lazyledger.materialize.replay import InitialArrays, Replayed, replay_rows
 from lazyledger.materialize.rows import ROW, ROW_DTYPE, call_row, failed_row, row_accounts, row_of
 from lazyledger.materialize.slice import Reader, Slice, closure
 from lazyledger.model import AccountState, Block, Genesis, Header, Receipt, Transaction
@@ -59,6 +59,7 @@ class Ledger:
         self.checkpoint_min_rows = CHECKPOINT_MIN_ROWS
         self.keyring = keyring if keyring is not None else Keyring()
         self.cost_model = CostModel()
+        self._genesis_arrays: InitialArrays | None = None
         self._write_lock = threading.Lock()
         self._nonces: dict[bytes, int] = {}
         self._height = store.head()
@@ -552,8 +553,10 @@ class Ledger:
             for i in private:
                 data[ROW.size * i : ROW.size * (i + 1)] = opened[int(positions[i])]
         genesis = self.genesis.balances
+        if self._genesis_arrays is None:
+            self._genesis_arrays = InitialArrays.of(genesis)
         host = self._host().replay_host(rows, lambda i: int(positions[i]))
-        held = replay_rows(rows, genesis, host).all_holdings(genesis)
+        held = replay_rows(rows, self._genesis_arrays, host).all_holdings(genesis)
         accounts = set(held) | set(nonces) | set(genesis)
         return {
             a: AccountState.split(

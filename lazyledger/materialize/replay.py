@@ -108,7 +108,9 @@ def _register_slots(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def replay_rows(
-    rows: np.ndarray, initial: Mapping[bytes, Holdings], host: Host | None = None
+    rows: np.ndarray,
+    initial: Mapping[bytes, Holdings] | InitialArrays,
+    host: Host | None = None,
 ) -> Replayed:
     """Replay ``rows`` (ROW_DTYPE, in global order) from the ``initial`` balances of the
     accounts they touch (accounts missing from ``initial`` start empty). Rows the kernel does
@@ -151,22 +153,37 @@ def replay_rows(
     return out
 
 
-def _load_initial(out: Replayed, initial: Mapping[bytes, Holdings]) -> None:
+@attrs.frozen(eq=False)
+class InitialArrays:
+    """Initial balances as flat arrays (one entry per non-zero (account, asset) pair), so a
+    large initial state (a genesis) is loaded without a Python loop per replay."""
+
+    words: np.ndarray  # (n, 4) uint64: the account of each entry
+    assets: np.ndarray  # uint32
+    values: np.ndarray  # int64
+
+    @classmethod
+    def of(cls, initial: Mapping[bytes, Holdings]) -> InitialArrays:
+        entries = [(a, x, v) for a, held in initial.items() for x, v in held.items() if v]
+        words = np.frombuffer(b"".join(a for a, _, _ in entries), dtype=np.uint64).reshape(-1, 4)
+        return cls(
+            words,
+            np.array([x for _, x, _ in entries], dtype=np.uint32),
+            np.array([v for _, _, v in entries], dtype=np.int64),
+        )
+
+
+def _load_initial(out: Replayed, initial: Mapping[bytes, Holdings] | InitialArrays) -> None:
     """Write the initial balances of touched (account, asset) pairs into their slots."""
-    if not initial:
+    if not isinstance(initial, InitialArrays):
+        if not initial:
+            return
+        initial = InitialArrays.of(initial)
+    if not len(initial.values):
         return
-    names = list(initial)
-    words = np.frombuffer(b"".join(names), dtype=np.uint64).reshape(-1, 4)
-    found = slots.find_accounts(out.account_table, out.accounts, words)
-    keys: list[int] = []
-    values: list[int] = []
-    for account, k in zip(names, found.tolist(), strict=True):
-        if k >= 0:
-            for asset, v in initial[account].items():
-                if v:
-                    keys.append((k << 32) | asset)
-                    values.append(v)
-    if keys:
-        at = slots.find_slots(out.slot_table, out.slot_keys, np.array(keys, dtype=np.int64))
-        hit = at >= 0
-        out.balances[at[hit]] = np.array(values, dtype=np.int64)[hit]
+    found = slots.find_accounts(out.account_table, out.accounts, initial.words)
+    hit = found >= 0
+    keys = (found[hit] << 32) | initial.assets[hit].astype(np.int64)
+    at = slots.find_slots(out.slot_table, out.slot_keys, keys)
+    ok = at >= 0
+    out.balances[at[ok]] = initial.values[hit][ok]

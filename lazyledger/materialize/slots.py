@@ -1,22 +1,31 @@
 """Numba hash tables that map each (account, asset) pair a run of rows touches to a dense
 balance slot, in time linear in the rows (no sorting of 32-byte ids).
 
-Accounts are blake3 digests, read as four uint64 words. Slot numbering follows first
-appearance in row order; it is an internal index only and never affects a result."""
+Accounts are read as four uint64 words and hashed with a full-avalanche mixer (synthetic ids
+such as small big-endian integers must not collide). Slot numbering follows first appearance
+in row order; it is an internal index only and never affects a result."""
 
 from __future__ import annotations
 
 import numpy as np
 from numba import njit, uint64
 
-_MIX = uint64(0x9E3779B97F4A7C15)
+_M1 = uint64(0xBF58476D1CE4E5B9)
+_M2 = uint64(0x94D049BB133111EB)
 _EMPTY = -1
 
 
 @njit(cache=True, inline="always")
+def _fmix(x: np.uint64) -> np.uint64:
+    """splitmix64's finaliser: every input bit reaches every output bit."""
+    x = (x ^ (x >> uint64(30))) * _M1
+    x = (x ^ (x >> uint64(27))) * _M2
+    return x ^ (x >> uint64(31))
+
+
+@njit(cache=True, inline="always")
 def _mix(a: np.uint64, b: np.uint64) -> np.uint64:
-    x = (a ^ (b * _MIX)) * _MIX
-    return x ^ (x >> uint64(29))
+    return _fmix(a ^ _fmix(b))
 
 
 @njit(cache=True)
@@ -39,7 +48,7 @@ def index_accounts(words: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
     index = np.empty(n, np.int64)
     k = 0
     for i in range(n):
-        h = _mix(words[i, 0] ^ words[i, 2], words[i, 1] ^ words[i, 3]) & mask
+        h = _mix(words[i, 0] ^ _fmix(words[i, 2]), words[i, 1] ^ _fmix(words[i, 3])) & mask
         while True:
             j = table[h]
             if j == _EMPTY:
@@ -64,7 +73,7 @@ def index_accounts(words: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
 def find_account(table: np.ndarray, unique: np.ndarray, w: np.ndarray) -> int:
     """Dense index of account ``w`` (4 words), or -1."""
     mask = uint64(table.shape[0] - 1)
-    h = _mix(w[0] ^ w[2], w[1] ^ w[3]) & mask
+    h = _mix(w[0] ^ _fmix(w[2]), w[1] ^ _fmix(w[3])) & mask
     while True:
         j = table[h]
         if j == _EMPTY:
