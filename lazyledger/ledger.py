@@ -169,11 +169,12 @@ class Ledger:
         cached = self._nonces.get(account)
         if cached is not None:
             return cached
-        with Reader(self.store) as r:
-            n = r.sent_count(account, shard_of(account, self.n_shards), self._height)
-        if len(self._nonces) > 1 << 20:
-            self._nonces.clear()
-        self._nonces[account] = n
+        with self._write_lock:  # no append may land between the read and the cache write
+            with Reader(self.store) as r:
+                n = r.sent_count(account, shard_of(account, self.n_shards), self._height)
+            if len(self._nonces) > 1 << 20:
+                self._nonces.clear()
+            self._nonces[account] = n
         return n
 
     def check_transaction(self, tx: Transaction) -> None:

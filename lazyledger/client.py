@@ -1,0 +1,401 @@
+"""A Python client for the reference node (on httpx), and the light client that checks the
+accountant's answers without downloading the chain.
+
+An accountant answer (``GET /state?account=..&proof=1``) is JSON::
+
+    {"account": hex, "height": h, "nonce": n, "balances": {"<asset>": int}, "storage": {},
+     "proof": {"genesis_id": hex,
+               "headers": [hex canonical header bytes, ...],      # every height used, and h
+               "txs": [{"position": [h, s, i], "tx": hex canonical tx bytes,
+                        "path": [hex, ...]}, ...]}}               # global order
+
+:func:`verify_state` checks, against a genesis and headers the caller trusts: every header
+(authority, proposer signature, identity with the trusted header at its height), every
+transaction (Merkle inclusion at its position, shard placement, form, signature), the nonce
+discipline of the senders in the slice, and finally replays the slice with the normative
+:func:`lazyledger.ops.apply` from genesis balances and compares with the claimed state.
+
+Completeness limitation: block headers commit to the *transactions* of each shard section, not
+to an index of which accounts each one touches, so a light client cannot prove that no
+transaction was left out of a slice. What it can check is done: an omitted *debit* by any
+sender in the slice (including the account itself) breaks that sender's nonce sequence and is
+refused, and any omission that changes the replayed result without a matching lie in the
+claimed state is refused. An accountant that omits a *credit* and adjusts the claimed state
+accordingly is not detected; closing that gap needs a per-shard commitment to the touch index
+in the header (see the node's documentation). Issuers (who can send mints that do not touch
+themselves) are exempt from the nonce check, and their own nonce is reported unverified.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import attrs
+import httpx
+
+from lazyledger.crypto import Keypair, verify
+from lazyledger.errors import InvalidBlock, InvalidTransaction, LedgerError
+from lazyledger.model import AccountState, Block, Genesis, Header, Receipt, Transaction
+from lazyledger.ops import Mint, Swap, Transfer, TransferIf, apply, balances_of, genesis_balances
+from lazyledger.shards import pack_position, shard_of
+from lazyledger.shards.merkle import verify as verify_path
+from lazyledger.transactions import transfer
+from lazyledger.validate import Validator
+
+# -- errors ------------------------------------------------------------------------------------
+
+
+class NodeError(LedgerError):
+    """The node answered with an error; ``status`` is the HTTP code, ``kind`` its error type."""
+
+    def __init__(self, status: int, kind: str, message: str) -> None:
+        self.status, self.kind, self.message = status, kind, message
+        super().__init__(f"node answered {status} {kind}: {message}")
+
+
+class VerificationError(LedgerError):
+    """An accountant answer failed light-client verification; never trust its state."""
+
+
+class MalformedAnswer(VerificationError):
+    """The answer does not have the documented shape."""
+
+
+class BadHeader(VerificationError):
+    """A header is not signed by an authority, or is not the trusted header at its height."""
+
+
+class BadProof(VerificationError):
+    """A transaction is not proven to be at its claimed position."""
+
+
+class IncompleteSlice(VerificationError):
+    """The slice is provably missing transactions (a sender's nonces have a gap)."""
+
+
+class StateMismatch(VerificationError):
+    """Replaying the proven slice does not give the claimed state."""
+
+
+class Unverifiable(VerificationError):
+    """The slice holds operations a light client cannot replay (private or DNN calls)."""
+
+
+# -- verification ------------------------------------------------------------------------------
+
+TrustedHeaders = Mapping[int, Header] | Callable[[int], Header]
+
+
+@attrs.frozen
+class VerifiedState:
+    """A state that passed :func:`verify_state`; ``nonce_verified`` is False for issuers."""
+
+    account: bytes
+    height: int
+    state: AccountState
+    slice_txs: int
+    nonce_verified: bool
+
+
+def _hex(value: Any, what: str) -> bytes:
+    if not isinstance(value, str):
+        raise MalformedAnswer(f"{what} must be a hex string")
+    try:
+        return bytes.fromhex(value)
+    except ValueError:
+        raise MalformedAnswer(f"{what} is not hex") from None
+
+
+def _trusted(source: TrustedHeaders, height: int) -> Header:
+    try:
+        found = source[height] if isinstance(source, Mapping) else source(height)
+    except (KeyError, LookupError):
+        raise BadHeader(f"no trusted header at height {height}") from None
+    if not isinstance(found, Header):
+        raise BadHeader(f"the trusted source gave no header at height {height}")
+    return found
+
+
+def _holdings(value: Any, what: str) -> dict[int, int]:
+    if not isinstance(value, dict):
+        raise MalformedAnswer(f"{what} must be an object")
+    try:
+        return {int(k): int(v) for k, v in value.items() if int(v)}
+    except (TypeError, ValueError):
+        raise MalformedAnswer(f"{what} must map asset ids to integers") from None
+
+
+def verify_state(
+    answer: Mapping[str, Any], trusted: TrustedHeaders, genesis: Genesis
+) -> VerifiedState:
+    """Check an accountant answer; return the verified state or raise a VerificationError.
+
+    ``trusted`` gives the header the caller trusts at a height (a mapping, or a function such
+    as a synced :class:`HeaderChain`)."""
+    try:
+        account = _hex(answer["account"], "account")
+        height = answer["height"]
+        nonce = answer["nonce"]
+        claimed = _holdings(answer["balances"], "balances")
+        storage = _holdings(answer.get("storage", {}), "storage")
+        proof = answer["proof"]
+        genesis_id = _hex(proof["genesis_id"], "genesis_id")
+        raw_headers = list(proof["headers"])
+        raw_txs = list(proof["txs"])
+    except (KeyError, TypeError) as e:
+        raise MalformedAnswer(f"answer lacks or mistypes {e}") from None
+    if len(account) != 32 or not isinstance(height, int) or not isinstance(nonce, int):
+        raise MalformedAnswer("account must be 32 bytes, height and nonce integers")
+    if genesis_id != genesis.id:
+        raise BadHeader("the answer is for another genesis")
+    authorities = set(genesis.authorities)
+    headers: dict[int, Header] = {}
+    for raw in raw_headers:
+        try:
+            header = Header.from_bytes(_hex(raw, "header"))
+        except InvalidBlock as e:
+            raise MalformedAnswer(f"undecodable header: {e}") from None
+        if header.chain_id != genesis.chain_id or header.height in headers:
+            raise BadHeader(f"header {header.height} is for another chain or repeated")
+        if header.proposer not in authorities or not verify(
+            header.proposer, header.body, header.signature
+        ):
+            raise BadHeader(f"header {header.height} is not signed by an authority")
+        if _trusted(trusted, header.height).id != header.id:
+            raise BadHeader(f"header {header.height} is not the trusted header at that height")
+        headers[header.height] = header
+    if height < 0 or (height > 0 and height not in headers):
+        raise BadHeader(f"the answer does not include the header at its height {height}")
+
+    validator = Validator(genesis, workers=1)
+    txs: list[Transaction] = []
+    last = -1
+    for item in raw_txs:
+        try:
+            bh, s, i = (int(x) for x in item["position"])
+            tx = Transaction.from_bytes(_hex(item["tx"], "tx"))
+            path = [_hex(p, "path") for p in item["path"]]
+        except InvalidTransaction as e:
+            raise BadProof(f"undecodable slice transaction: {e}") from None
+        except (KeyError, TypeError, ValueError) as e:
+            raise MalformedAnswer(f"slice entry lacks or mistypes {e}") from None
+        found = headers.get(bh)
+        if found is None or not 1 <= bh <= height or not 0 <= s < genesis.n_shards:
+            raise BadProof(f"transaction at {(bh, s, i)} has no header in the answer")
+        header = found
+        packed = pack_position(bh, s, i)
+        if packed <= last:
+            raise BadProof(f"slice positions are not in strictly increasing order at {bh, s, i}")
+        last = packed
+        if not verify_path(header.shard_roots[s], tx.id, i, header.shard_counts[s], path):
+            raise BadProof(f"transaction {tx.id.hex()[:16]} is not proven at {(bh, s, i)}")
+        if shard_of(tx.sender, genesis.n_shards) != s:
+            raise BadProof(f"transaction {tx.id.hex()[:16]} is in the wrong shard")
+        try:
+            validator.check_transaction(tx)
+        except InvalidTransaction as e:
+            raise BadProof(f"transaction {tx.id.hex()[:16]} is invalid: {e}") from None
+        if not isinstance(tx.call, Transfer | Mint | Swap | TransferIf):
+            raise Unverifiable(
+                f"transaction {tx.id.hex()[:16]} is a {type(tx.call).__name__} call; "
+                "a light client replays only transfer, mint, swap and transfer_if"
+            )
+        txs.append(tx)
+
+    issuers = set(genesis.assets.values())
+    sent: dict[bytes, list[int]] = {}
+    for tx in txs:
+        if tx.sender in tx.access():
+            sent.setdefault(tx.sender, []).append(tx.nonce)
+    for sender, nonces in sent.items():
+        if sender not in issuers and nonces != list(range(len(nonces))):
+            raise IncompleteSlice(
+                f"sender {sender.hex()[:16]} shows nonces {nonces[:8]}: "
+                "transactions it sent are missing from the slice"
+            )
+    nonce_verified = account not in issuers
+    if nonce_verified and nonce != len(sent.get(account, [])):
+        raise IncompleteSlice(
+            f"claimed nonce {nonce}, but the slice holds {len(sent.get(account, []))} "
+            "transactions sent by the account"
+        )
+
+    state = genesis_balances(genesis)
+    for tx in txs:
+        call = tx.call
+        assert isinstance(call, Transfer | Mint | Swap | TransferIf)
+        apply(state, genesis, tx.sender, call)
+    replayed = balances_of(state, account)
+    if replayed != claimed or storage:
+        raise StateMismatch(
+            f"replaying {len(txs)} proven transactions gives {replayed}, the answer claims "
+            f"{claimed} (storage {storage})"
+        )
+    return VerifiedState(account, height, AccountState(nonce, replayed), len(txs), nonce_verified)
+
+
+class HeaderChain:
+    """Headers a light client has verified from genesis: authority signature and parent
+    linkage of each one. Use it as the ``trusted`` source of :func:`verify_state`."""
+
+    def __init__(self, genesis: Genesis) -> None:
+        self.genesis = genesis
+        self.headers: list[Header] = []
+        self._authorities = set(genesis.authorities)
+
+    @property
+    def height(self) -> int:
+        return len(self.headers)
+
+    def __call__(self, height: int) -> Header:
+        if not 1 <= height <= len(self.headers):
+            raise LookupError(height)
+        return self.headers[height - 1]
+
+    def extend(self, headers: Sequence[Header]) -> None:
+        """Append headers that extend the chain; BadHeader (nothing appended) otherwise."""
+        parent = self.headers[-1].id if self.headers else self.genesis.id
+        checked: list[Header] = []
+        for header in headers:
+            expected = len(self.headers) + len(checked) + 1
+            if header.height != expected or header.parent != parent:
+                raise BadHeader(f"header {header.height} does not extend height {expected - 1}")
+            if header.chain_id != self.genesis.chain_id:
+                raise BadHeader(f"header {header.height} is for chain {header.chain_id!r}")
+            if header.proposer not in self._authorities or not verify(
+                header.proposer, header.body, header.signature
+            ):
+                raise BadHeader(f"header {header.height} is not signed by an authority")
+            checked.append(header)
+            parent = header.id
+        self.headers.extend(checked)
+
+    def sync(self, client: Client, batch: int = 500) -> int:
+        """Fetch and verify headers up to the node's head; returns the new height."""
+        head = int(client.status()["height"])
+        while self.height < head:
+            self.extend(client.headers(self.height + 1, min(head, self.height + batch)))
+        return self.height
+
+
+# -- the HTTP client ---------------------------------------------------------------------------
+
+
+def _state(doc: Mapping[str, Any]) -> AccountState:
+    return AccountState(
+        int(doc["nonce"]),
+        {int(k): int(v) for k, v in doc["balances"].items()},
+        {int(k): int(v) for k, v in doc.get("storage", {}).items()},
+    )
+
+
+class Client:
+    """A synchronous client for one node. Errors the node reports raise NodeError."""
+
+    def __init__(
+        self, url: str, *, timeout: float = 30.0, transport: httpx.BaseTransport | None = None
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.http = httpx.Client(base_url=self.url, timeout=timeout, transport=transport)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _check(self, r: httpx.Response) -> httpx.Response:
+        if r.status_code >= 400:
+            try:
+                err = r.json()["error"]
+                raise NodeError(r.status_code, str(err["kind"]), str(err["message"]))
+            except (ValueError, KeyError, TypeError):
+                raise NodeError(r.status_code, "HTTPError", r.text[:200]) from None
+        return r
+
+    def _get(self, path: str, **params: Any) -> Any:
+        clean = {k: v for k, v in params.items() if v is not None}
+        return self._check(self.http.get(path, params=clean)).json()
+
+    def health(self) -> bool:
+        return bool(self._get("/health")["ok"])
+
+    def status(self) -> dict[str, Any]:
+        return dict(self._get("/status"))
+
+    def genesis(self) -> Genesis:
+        return Genesis.from_bytes(bytes.fromhex(self._get("/genesis")["genesis"]))
+
+    def broadcast(self, tx: Transaction) -> bytes:
+        """Submit a transaction (stateless check, then the mempool); returns its id."""
+        r = self._check(self.http.post("/broadcast_tx_sync", json={"tx": tx.raw.hex()}))
+        return bytes.fromhex(r.json()["hash"])
+
+    def nonce(self, account: bytes) -> int:
+        """The nonce the account's next transaction should carry (mempool included)."""
+        return int(self._get("/nonce", account=account.hex())["next"])
+
+    def transfer(self, kp: Keypair, to: bytes, asset: int, amount: int) -> bytes:
+        """Sign a transfer with the next nonce and submit it."""
+        chain = self.status()["chain_id"]
+        tx = transfer(
+            kp, nonce=self.nonce(kp.account), to=to, asset=asset, amount=amount, chain_id=chain
+        )
+        return self.broadcast(tx)
+
+    def block(self, height: int) -> Block:
+        r = self._check(self.http.get("/block", params={"height": height, "encoding": "raw"}))
+        return Block.from_bytes(r.content)
+
+    def header(self, height: int) -> Header:
+        return Header.from_bytes(bytes.fromhex(self._get("/header", height=height)["raw"]))
+
+    def headers(self, start: int, stop: int) -> list[Header]:
+        """Headers ``start..stop`` (inclusive)."""
+        doc = self._get("/headers", start=start, stop=stop)
+        return [Header.from_bytes(bytes.fromhex(h)) for h in doc["headers"]]
+
+    def transaction(self, tx_id: bytes) -> tuple[tuple[int, int, int], Transaction]:
+        doc = self._get("/tx", id=tx_id.hex())
+        pos = doc["position"]
+        return (int(pos[0]), int(pos[1]), int(pos[2])), Transaction.from_bytes(
+            bytes.fromhex(doc["raw"])
+        )
+
+    def state(self, account: bytes, height: int | None = None) -> AccountState:
+        return _state(self._get("/state", account=account.hex(), height=height))
+
+    def state_proof(self, account: bytes, height: int | None = None) -> dict[str, Any]:
+        """The accountant answer for :func:`verify_state`."""
+        return dict(self._get("/state", account=account.hex(), height=height, proof=1))
+
+    def verified_state(
+        self, account: bytes, chain: HeaderChain, height: int | None = None
+    ) -> VerifiedState:
+        """Sync ``chain``'s headers, fetch a proven state and verify it."""
+        chain.sync(self)
+        h = chain.height if height is None else height
+        return verify_state(self.state_proof(account, h), chain, chain.genesis)
+
+    def slice(self, account: bytes, height: int | None = None) -> list[tuple[int, int, int]]:
+        doc = self._get("/slice", account=account.hex(), height=height)
+        return [(int(p[0]), int(p[1]), int(p[2])) for p in doc["positions"]]
+
+    def receipt(self, tx_id: bytes) -> Receipt:
+        doc = self._get("/receipt", id=tx_id.hex())
+        p = doc["position"]
+        return Receipt(bool(doc["applied"]), str(doc["reason"]), (int(p[0]), int(p[1]), int(p[2])))
+
+    def put_blob(self, data: bytes) -> bytes:
+        import blake3
+
+        key = blake3.blake3(data).digest()
+        self._check(self.http.put(f"/blob/{key.hex()}", content=data))
+        return key
+
+    def get_blob(self, key: bytes) -> bytes:
+        return self._check(self.http.get(f"/blob/{key.hex()}")).content

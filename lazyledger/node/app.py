@@ -1,0 +1,496 @@
+"""The node's HTTP API (Starlette): JSON, hex for bytes, routes in the style of CometBFT's RPC.
+Every blocking ledger call runs in a worker thread; every bad input is a 4xx with a message."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+import anyio.to_thread
+import httpx
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from lazyledger.errors import (
+    HeightOutOfRange,
+    InvalidBlock,
+    InvalidGenesis,
+    InvalidTransaction,
+    LedgerError,
+    NotFound,
+    PrivateStateUnavailable,
+)
+from lazyledger.materialize.dnn import InvalidBlob, InvalidModel
+from lazyledger.materialize.host import blob_hash
+from lazyledger.model import Transaction
+from lazyledger.node.follower import follow
+from lazyledger.node.mempool import MempoolFull, NonceConflict
+from lazyledger.node.openapi import MAX_HEADERS, openapi
+from lazyledger.node.producer import BlockProducer, produce
+from lazyledger.node.service import NodeService
+
+log = logging.getLogger("lazyledger.node.http")
+T = TypeVar("T")
+
+
+class BadRequest(LedgerError):
+    """A request parameter or body is malformed (HTTP 400)."""
+
+
+class TooLarge(LedgerError):
+    """A request body is over the node's limit (HTTP 413)."""
+
+
+class NotAccepting(LedgerError):
+    """This node takes no transactions (an observer: neither proposer nor follower)."""
+
+
+STATUS: list[tuple[type[Exception], int]] = [
+    (BadRequest, 400),
+    (TooLarge, 413),
+    (MempoolFull, 429),
+    (NonceConflict, 409),
+    (NotAccepting, 403),
+    (HeightOutOfRange, 404),
+    (NotFound, 404),
+    (PrivateStateUnavailable, 403),
+    (InvalidTransaction, 400),
+    (InvalidBlock, 400),
+    (InvalidGenesis, 400),
+    (InvalidBlob, 400),
+    (InvalidModel, 400),
+    (ValueError, 400),
+]
+
+
+def error(status: int, kind: str, message: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"error": {"kind": kind, "message": message, **extra}}, status)
+
+
+def _ledger_error(request: Request, exc: Exception) -> Response:
+    for kind, status in STATUS:
+        if isinstance(exc, kind):
+            extra: dict[str, Any] = {}
+            if isinstance(exc, PrivateStateUnavailable):
+                extra = {
+                    "blocking": [b.hex() for b in exc.blocking],
+                    "last_known_height": exc.last_known_height,
+                }
+            return error(status, type(exc).__name__, str(exc), **extra)
+    log.error("unexpected ledger error", extra={"reason": str(exc), "path": request.url.path})
+    return error(503, type(exc).__name__, str(exc))
+
+
+def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    headers = dict(exc.headers or {})
+    return JSONResponse(
+        {"error": {"kind": "HTTPError", "message": exc.detail}}, exc.status_code, headers=headers
+    )
+
+
+def _crash(request: Request, exc: Exception) -> Response:
+    log.error("unhandled error", exc_info=exc, extra={"path": request.url.path})
+    return error(500, "InternalError", "internal error; see the node's log")
+
+
+# -- parameters ------------------------------------------------------------------------------
+
+
+def _param(request: Request, name: str, required: bool = True) -> str | None:
+    values = request.query_params.getlist(name)
+    if len(values) > 1:
+        raise BadRequest(f"parameter {name!r} given {len(values)} times")
+    if not values:
+        if required:
+            raise BadRequest(f"missing parameter {name!r}")
+        return None
+    return values[0]
+
+
+def _hex32(request: Request, name: str) -> bytes:
+    value = _param(request, name) or ""
+    if value.startswith("0x"):
+        value = value[2:]
+    try:
+        raw = bytes.fromhex(value)
+    except ValueError:
+        raise BadRequest(f"parameter {name!r} is not hex") from None
+    if len(raw) != 32:
+        raise BadRequest(f"parameter {name!r} must be 32 bytes (64 hex digits), got {len(raw)}")
+    return raw
+
+
+def _int(request: Request, name: str, required: bool = False) -> int | None:
+    value = _param(request, name, required)
+    if value is None:
+        return None
+    if not value.isascii() or not value.isdigit() or len(value) > 19:
+        raise BadRequest(f"parameter {name!r} must be a non-negative integer, got {value!r}")
+    return int(value)
+
+
+def _flag(request: Request, name: str) -> bool:
+    value = _param(request, name, False)
+    if value is None:
+        return False
+    if value.lower() in ("1", "true", "yes"):
+        return True
+    if value.lower() in ("0", "false", "no"):
+        return False
+    raise BadRequest(f"parameter {name!r} must be 0/1 or true/false, got {value!r}")
+
+
+def _choice(request: Request, name: str, choices: tuple[str, ...]) -> str:
+    value = _param(request, name, False) or choices[0]
+    if value not in choices:
+        raise BadRequest(f"parameter {name!r} must be one of {', '.join(choices)}")
+    return value
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused (413) as soon as it exceeds ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise TooLarge(f"body of {declared} bytes exceeds the limit of {limit}")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge(f"body exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _position(p: tuple[int, int, int]) -> list[int]:
+    return [p[0], p[1], p[2]]
+
+
+def _tx_json(tx: Transaction) -> dict[str, Any]:
+    call = {
+        k: (v.hex() if isinstance(v, bytes) else v)
+        for k, v in ((f, getattr(tx.call, f)) for f in tx.call.__slots__ if f != "__weakref__")
+        if isinstance(v, bytes | int | str)
+    }
+    return {
+        "id": tx.id.hex(),
+        "sender": tx.sender.hex(),
+        "nonce": tx.nonce,
+        "op": type(tx.call).__name__.lower(),
+        "call": call,
+        "raw": tx.raw.hex(),
+    }
+
+
+# -- the application -------------------------------------------------------------------------
+
+
+class RequestMetrics:
+    """ASGI middleware: a latency histogram by route and status class."""
+
+    ROUTES = frozenset(
+        {
+            "/health",
+            "/status",
+            "/genesis",
+            "/broadcast_tx_sync",
+            "/nonce",
+            "/block",
+            "/header",
+            "/headers",
+            "/tx",
+            "/state",
+            "/slice",
+            "/receipt",
+            "/metrics",
+            "/openapi.json",
+        }
+    )
+
+    def __init__(self, app: ASGIApp, service: NodeService) -> None:
+        self.app, self.service = app, service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        t0 = time.perf_counter()
+        status = [500]
+
+        async def sending(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            path = scope["path"]
+            route = path if path in self.ROUTES else "/blob" if path.startswith("/blob/") else "-"
+            self.service.metrics.requests.labels(route, f"{status[0] // 100}xx").observe(
+                time.perf_counter() - t0
+            )
+
+
+def create_app(
+    service: NodeService,
+    producer: BlockProducer | None = None,
+    *,
+    close_ledger: bool = True,
+) -> Starlette:
+    """The ASGI app of a node. Its lifespan runs the block producer (proposer mode) or the
+    sync loop (``service.upstream`` set), and on shutdown stops them, lets an open block write
+    finish, and closes the ledger."""
+    cfg = service.config
+    led = service.ledger
+    stop = asyncio.Event()
+    wake = asyncio.Event()
+    forward: list[httpx.AsyncClient] = []
+
+    async def run(fn: Callable[..., T], *args: Any) -> T:
+        return await anyio.to_thread.run_sync(fn, *args)
+
+    async def health(request: Request) -> Response:
+        return JSONResponse({"ok": True})
+
+    async def status(request: Request) -> Response:
+        return JSONResponse(service.status())
+
+    async def genesis(request: Request) -> Response:
+        return JSONResponse({"genesis": led.genesis.to_bytes().hex(), "id": led.genesis_id.hex()})
+
+    async def broadcast(request: Request) -> Response:
+        body = await read_body(request, cfg.max_body_bytes)
+        try:
+            doc = _json(body) if body else None  # at most max_body_bytes: parse inline
+        except ValueError:
+            raise BadRequest("body is not valid JSON") from None
+        if not isinstance(doc, dict) or not isinstance(doc.get("tx"), str):
+            raise BadRequest('body must be a JSON object {"tx": "<hex canonical bytes>"}')
+        try:
+            raw = bytes.fromhex(doc["tx"])
+        except ValueError:
+            raise BadRequest("tx is not hex") from None
+        if forward:
+            tx = await run(service.check, raw)  # refuse what is plainly bad before forwarding
+            r = await forward[0].post("/broadcast_tx_sync", json={"tx": raw.hex()})
+            return Response(r.content, r.status_code, media_type="application/json")
+        if producer is None:
+            raise NotAccepting("this node neither proposes nor follows: it takes no transactions")
+        tx, added = await run(service.submit, raw)
+        if len(service.mempool) >= cfg.max_block_txs:
+            wake.set()
+        return JSONResponse(
+            {"hash": tx.id.hex(), "code": 0, "log": "added" if added else "already known"}
+        )
+
+    async def nonce(request: Request) -> Response:
+        account = _hex32(request, "account")
+        committed, nxt = await run(service.next_nonce, account)
+        if forward:  # the upstream's mempool decides the next nonce
+            try:
+                r = await forward[0].get("/nonce", params={"account": account.hex()})
+                r.raise_for_status()
+                nxt = max(nxt, int(r.json()["next"]))
+            except (httpx.HTTPError, ValueError, KeyError, TypeError):
+                log.warning("upstream nonce unavailable", extra={"account": account.hex()})
+        return JSONResponse({"account": account.hex(), "committed": committed, "next": nxt})
+
+    async def block(request: Request) -> Response:
+        height = _int(request, "height", required=True)
+        assert height is not None
+        encoding = _choice(request, "encoding", ("json", "raw"))
+        if height == 0:
+            raise NotFound("block", 0)  # genesis holds no transactions: see /genesis
+        blk = await run(led.block, height)
+        if encoding == "raw":
+            return Response(blk.to_bytes(), media_type="application/octet-stream")
+        return JSONResponse(
+            {
+                "header": _header_json(blk.header),
+                "sections": [[_tx_json(tx) for tx in sec] for sec in blk.sections],
+            }
+        )
+
+    async def header(request: Request) -> Response:
+        height = _int(request, "height", required=True)
+        assert height is not None
+        return JSONResponse(_header_json(await run(led.header, height)))
+
+    async def headers(request: Request) -> Response:
+        start = _int(request, "start", required=True)
+        stop_ = _int(request, "stop", required=True)
+        assert start is not None and stop_ is not None
+        if not 1 <= start <= stop_ or stop_ - start >= MAX_HEADERS:
+            raise BadRequest(f"need 1 <= start <= stop and at most {MAX_HEADERS} headers")
+        if stop_ > led.height:
+            raise HeightOutOfRange(stop_, led.height)
+
+        def get() -> list[str]:
+            return [led.header(h).to_bytes().hex() for h in range(start, stop_ + 1)]
+
+        return JSONResponse({"headers": await run(get)})
+
+    async def tx(request: Request) -> Response:
+        tx_id = _hex32(request, "id")
+
+        def get() -> dict[str, Any]:
+            pos = led.position(tx_id)
+            return {"position": _position(pos), **_tx_json(led.transaction(tx_id))}
+
+        return JSONResponse(await run(get))
+
+    async def state(request: Request) -> Response:
+        account = _hex32(request, "account")
+        height = _int(request, "height")
+        if height is not None and height > led.height:
+            raise HeightOutOfRange(height, led.height)
+        if _flag(request, "proof"):
+            return JSONResponse(await run(service.prove, account, height))
+        h, st = await run(service.state, account, height)
+        return JSONResponse(
+            {
+                "account": account.hex(),
+                "height": h,
+                "nonce": st.nonce,
+                "balances": {str(a): v for a, v in sorted(st.balances.items())},
+                "storage": {str(a): v for a, v in sorted(st.storage.items())},
+            }
+        )
+
+    async def slice_(request: Request) -> Response:
+        account = _hex32(request, "account")
+        height = _int(request, "height")
+        if height is not None and height > led.height:
+            raise HeightOutOfRange(height, led.height)
+        h, positions = await run(service.slice, account, height)
+        return JSONResponse(
+            {"account": account.hex(), "height": h, "positions": [_position(p) for p in positions]}
+        )
+
+    async def receipt(request: Request) -> Response:
+        tx_id = _hex32(request, "id")
+        r = await run(service.receipt, tx_id)
+        return JSONResponse(
+            {"id": tx_id.hex(), "applied": r.applied, "reason": r.reason, "position": r.position}
+        )
+
+    def _blob_key(request: Request) -> bytes:
+        value = request.path_params["hash"]
+        try:
+            key = bytes.fromhex(value)
+        except ValueError:
+            raise BadRequest("blob hash is not hex") from None
+        if len(key) != 32:
+            raise BadRequest("blob hash must be 32 bytes (64 hex digits)")
+        return key
+
+    async def blob_get(request: Request) -> Response:
+        key = _blob_key(request)
+        return Response(await run(led.get_blob, key), media_type="application/octet-stream")
+
+    async def blob_put(request: Request) -> Response:
+        key = _blob_key(request)
+        kind = _param(request, "kind", False)
+        data = await read_body(request, cfg.max_blob_bytes)
+        if blob_hash(data) != key:
+            raise BadRequest("the body's blake3 hash is not the hash in the path")
+        try:
+            await run(led.put_blob, data, kind)
+        except LedgerError:
+            raise
+        except ValueError as e:  # a malformed typed blob (spec, dataset, weights)
+            raise BadRequest(f"blob refused: {e}") from None
+        return JSONResponse({"hash": key.hex(), "size": len(data)}, 201)
+
+    async def metrics(request: Request) -> Response:
+        body = await run(service.metrics.render)
+        return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    async def schema(request: Request) -> Response:
+        return JSONResponse(openapi())
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        tasks: list[asyncio.Task[None]] = []
+        if service.upstream:
+            forward.append(httpx.AsyncClient(base_url=service.upstream, timeout=30.0))
+            tasks.append(asyncio.create_task(follow(service, service.upstream, stop)))
+        elif producer is not None:
+            tasks.append(asyncio.create_task(produce(service, producer, stop, wake)))
+        log.info("node started", extra={"mode": service.mode, "height": led.height})
+        try:
+            yield
+        finally:
+            stop.set()
+            wake.set()
+            for t in tasks:
+                await t  # the loops see ``stop``; a block being written finishes first
+            for client in forward:
+                await client.aclose()
+            if close_ledger:
+                led.close()
+            log.info("node stopped", extra={"height": led.height})
+
+    get_routes: list[tuple[str, Callable[[Request], Awaitable[Response]]]] = [
+        ("/health", health),
+        ("/status", status),
+        ("/genesis", genesis),
+        ("/nonce", nonce),
+        ("/block", block),
+        ("/header", header),
+        ("/headers", headers),
+        ("/tx", tx),
+        ("/state", state),
+        ("/slice", slice_),
+        ("/receipt", receipt),
+        ("/metrics", metrics),
+        ("/openapi.json", schema),
+    ]
+    routes = [Route(p, f, methods=["GET"]) for p, f in get_routes]
+    routes += [
+        Route("/broadcast_tx_sync", broadcast, methods=["POST"]),
+        Route("/blob/{hash}", blob_get, methods=["GET"]),
+        Route("/blob/{hash}", blob_put, methods=["PUT"]),
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={
+            LedgerError: _ledger_error,
+            HTTPException: _http_error,
+            Exception: _crash,
+        },
+    )
+    app.state.service = service
+    app.add_middleware(RequestMetrics, service=service)
+    return app
+
+
+def _json(body: bytes) -> Any:
+    import json
+
+    return json.loads(body)
+
+
+def _header_json(h: Any) -> dict[str, Any]:
+    return {
+        "height": h.height,
+        "id": h.id.hex(),
+        "chain_id": h.chain_id,
+        "parent": h.parent.hex(),
+        "shard_roots": [r.hex() for r in h.shard_roots],
+        "shard_counts": list(h.shard_counts),
+        "proposer": h.proposer.hex(),
+        "signature": h.signature.hex(),
+        "raw": h.to_bytes().hex(),
+    }

@@ -1,0 +1,344 @@
+"""``lazyledger node ...`` (also ``python -m lazyledger.node ...``): init, run, status, and
+client commands to submit transfers and query (optionally verified) state."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from lazyledger.errors import LedgerError
+from lazyledger.node import config as c
+
+log = logging.getLogger("lazyledger.node")
+DEFAULT_URL = f"http://127.0.0.1:{c.DEFAULT_PORT}"
+
+
+def _datadir(args: argparse.Namespace) -> Path:
+    return Path(args.datadir).expanduser()
+
+
+# -- init --------------------------------------------------------------------------------------
+
+
+def _init(args: argparse.Namespace) -> int:
+    """Create a datadir: genesis.toml, the ledger, and (with --dev) a proposer key and funded
+    development accounts."""
+    from lazyledger.crypto import Keypair
+    from lazyledger.ledger import Ledger
+    from lazyledger.model import Genesis
+
+    datadir = _datadir(args)
+    if (datadir / c.LEDGER_DIR).exists():
+        print(f"{datadir} already holds a ledger", file=sys.stderr)
+        return 2
+    datadir.mkdir(parents=True, exist_ok=True)
+    if args.genesis:
+        genesis = c.read_genesis(Path(args.genesis))
+    elif args.dev:
+        key = Keypair.generate()
+        c.write_key(datadir / c.KEY_FILE, key)
+        accounts = c.dev_keys(args.accounts)
+        genesis = Genesis(
+            chain_id=args.chain_id,
+            n_shards=args.shards,
+            authorities=[key.public_key],
+            assets={0: key.account},
+            balances={kp.account: {0: 10**9} for kp in accounts},
+        )
+        (datadir / "dev_keys").mkdir()
+        for i, kp in enumerate(accounts):
+            c.write_key(datadir / "dev_keys" / f"{i}.key", kp)
+        (datadir / "dev_accounts.json").write_text(
+            json.dumps([{"seed": kp.seed.hex(), "account": kp.account.hex()} for kp in accounts])
+        )
+    else:
+        print("pass --genesis FILE or --dev", file=sys.stderr)
+        return 2
+    c.write_genesis(datadir / c.GENESIS_FILE, genesis)
+    Ledger.create(datadir / c.LEDGER_DIR, genesis).close()
+    cfg = c.NodeConfig(datadir=datadir)
+    if not (datadir / c.CONFIG_FILE).exists():
+        c.write_config(cfg)
+    print(
+        json.dumps(
+            {"datadir": str(datadir), "chain_id": genesis.chain_id, "genesis": genesis.id.hex()}
+        )
+    )
+    return 0
+
+
+# -- run ---------------------------------------------------------------------------------------
+
+
+def _fetch_genesis(url: str, attempts: int = 60) -> Any:
+    """The upstream's genesis (trust on first use), retrying while it starts."""
+    import httpx
+
+    from lazyledger.model import Genesis
+
+    for _ in range(attempts):
+        try:
+            r = httpx.get(url.rstrip("/") + "/genesis", timeout=10.0)
+            r.raise_for_status()
+            return Genesis.from_bytes(bytes.fromhex(r.json()["genesis"]))
+        except (httpx.HTTPError, ValueError, KeyError):
+            time.sleep(1.0)
+    raise c.ConfigError(f"could not fetch the genesis from {url}")
+
+
+def _open_ledger(cfg: c.NodeConfig, genesis_file: str | None) -> Any:
+    from lazyledger.ledger import Ledger
+
+    path = cfg.ledger_path
+    wanted = c.read_genesis(Path(genesis_file)) if genesis_file else None
+    if path.exists():
+        led = Ledger.open(path, workers=cfg.workers)
+        if wanted is not None and wanted.id != led.genesis_id:
+            led.close()
+            raise c.ConfigError(f"{path} holds another chain than {genesis_file}")
+        return led
+    if wanted is None and cfg.follow:
+        wanted = _fetch_genesis(cfg.follow)
+        log.info("genesis fetched from upstream", extra={"genesis": wanted.id.hex()[:16]})
+    if wanted is None:
+        raise c.ConfigError(f"no ledger in {cfg.datadir}: run `lazyledger node init` first")
+    cfg.datadir.mkdir(parents=True, exist_ok=True)
+    if not cfg.genesis_path.exists():
+        c.write_genesis(cfg.genesis_path, wanted)
+    return Ledger.create(path, wanted, workers=cfg.workers)
+
+
+def _serve(cfg: c.NodeConfig, genesis_file: str | None) -> int:
+    import uvicorn
+
+    from lazyledger.node.app import create_app
+    from lazyledger.node.producer import AuthorityProducer
+    from lazyledger.node.service import NodeService
+
+    class Server(uvicorn.Server):
+        """uvicorn, but a SIGINT/SIGTERM is a normal, graceful exit (status 0)."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            if threading.current_thread() is not threading.main_thread():
+                yield
+                return
+
+            def stop(sig: int, frame: FrameType | None) -> None:
+                log.info("shutting down", extra={"signal": signal.Signals(sig).name})
+                if self.should_exit and sig == signal.SIGINT:
+                    self.force_exit = True
+                self.should_exit = True
+
+            old = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+            try:
+                yield
+            finally:
+                for s, handler in old.items():
+                    signal.signal(s, handler)
+
+    ledger = _open_ledger(cfg, genesis_file)
+    key_file = cfg.resolved_key_file()
+    producer = None
+    if cfg.follow:
+        mode = "follower"
+    elif key_file is not None:
+        key = c.read_key(key_file)
+        if key.public_key not in ledger.genesis.authorities:
+            ledger.close()
+            raise c.ConfigError(f"the key in {key_file} is not an authority of this chain")
+        producer = AuthorityProducer(key)
+        mode = "proposer"
+    else:
+        mode = "observer"
+    service = NodeService(ledger, cfg, mode)
+    app = create_app(service, producer)
+    server = Server(
+        uvicorn.Config(
+            app,
+            host=cfg.host,
+            port=cfg.port,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            limit_concurrency=2048,
+            backlog=2048,
+            timeout_keep_alive=30,
+            h11_max_incomplete_event_size=64 << 10,
+        )
+    )
+    log.info(
+        "listening",
+        extra={"host": cfg.host, "port": cfg.port, "mode": mode, "datadir": str(cfg.datadir)},
+    )
+    server.run()
+    if not server.started:
+        with contextlib.suppress(LedgerError):
+            ledger.close()
+        return 1
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from lazyledger.node import logs
+
+    overrides = {
+        "host": args.host,
+        "port": args.port,
+        "follow": args.follow,
+        "key_file": args.key,
+        "block_interval": args.block_interval,
+        "max_block_txs": args.max_block_txs,
+        "mempool_size": args.mempool_size,
+        "workers": args.workers,
+        "log_level": args.log_level,
+        "allow_remote": True if args.allow_remote else None,
+    }
+    cfg = c.load_config(_datadir(args), overrides)
+    logs.setup(cfg.log_level)
+    return _serve(cfg, args.genesis)
+
+
+# -- client commands ---------------------------------------------------------------------------
+
+
+def _print(doc: Any) -> None:
+    print(json.dumps(doc, indent=2, sort_keys=True))
+
+
+def _status(args: argparse.Namespace) -> int:
+    from lazyledger.client import Client
+
+    with Client(args.node) as cl:
+        _print(cl.status())
+    return 0
+
+
+def _transfer(args: argparse.Namespace) -> int:
+    from lazyledger.client import Client
+
+    kp = c.read_key(Path(args.key))
+    with Client(args.node) as cl:
+        tx_id = cl.transfer(kp, bytes.fromhex(args.to), args.asset, args.amount)
+    _print({"hash": tx_id.hex(), "from": kp.account.hex()})
+    return 0
+
+
+def _state(args: argparse.Namespace) -> int:
+    from lazyledger.client import Client, HeaderChain
+
+    account = bytes.fromhex(args.account)
+    with Client(args.node) as cl:
+        if args.verify:
+            genesis = c.read_genesis(Path(args.verify))
+            v = cl.verified_state(account, HeaderChain(genesis), args.height)
+            _print(
+                {
+                    "account": args.account,
+                    "height": v.height,
+                    "nonce": v.state.nonce,
+                    "balances": v.state.balances,
+                    "verified": True,
+                    "nonce_verified": v.nonce_verified,
+                    "slice_txs": v.slice_txs,
+                }
+            )
+        else:
+            st = cl.state(account, args.height)
+            _print({"account": args.account, "nonce": st.nonce, "balances": st.balances})
+    return 0
+
+
+# -- parsers -----------------------------------------------------------------------------------
+
+
+def _guarded(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Report ledger, configuration and connection errors in one line (exit status 2)."""
+
+    def run(args: argparse.Namespace) -> int:
+        import httpx
+
+        try:
+            return fn(args)
+        except (LedgerError, httpx.HTTPError, OSError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+
+    return run
+
+
+def build(parser: argparse.ArgumentParser) -> None:
+    """Add the node subcommands to ``parser``."""
+
+    def usage(_: argparse.Namespace) -> int:
+        parser.print_help()
+        return 2
+
+    parser.set_defaults(func=usage)
+    sub = parser.add_subparsers(dest="node_command")
+    datadir = argparse.ArgumentParser(add_help=False)
+    datadir.add_argument(
+        "--datadir", default=str(c.DEFAULT_DATADIR), help="node directory (%(default)s)"
+    )
+    node = argparse.ArgumentParser(add_help=False)
+    node.add_argument("--node", default=DEFAULT_URL, help="node URL (%(default)s)")
+
+    p = sub.add_parser("init", parents=[datadir], help="create a datadir and its ledger")
+    p.add_argument("--genesis", help="genesis TOML file")
+    p.add_argument("--dev", action="store_true", help="new proposer key and funded dev accounts")
+    p.add_argument("--accounts", type=int, default=16, help="dev accounts (with --dev)")
+    p.add_argument("--chain-id", default="lazyledger-dev")
+    p.add_argument("--shards", type=int, default=4)
+    p.set_defaults(func=_guarded(_init))
+
+    p = sub.add_parser("run", parents=[datadir], help="run a node (proposer or --follow URL)")
+    p.add_argument("--genesis", help="genesis TOML (creates the ledger if the datadir is new)")
+    p.add_argument("--host", help="listen address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help=f"listen port (default {c.DEFAULT_PORT})")
+    p.add_argument("--follow", help="upstream node URL: run as a follower")
+    p.add_argument("--key", help="proposer key file (default <datadir>/node_key if present)")
+    p.add_argument("--block-interval", type=float, help="seconds between blocks (0.5)")
+    p.add_argument("--max-block-txs", type=int, help="cut a block at this many txs (5000)")
+    p.add_argument("--mempool-size", type=int, help="pending transactions before 429 (50000)")
+    p.add_argument("--workers", type=int, help="signature-check threads")
+    p.add_argument("--log-level", help="debug, info, warning, error")
+    p.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --host")
+    p.set_defaults(func=_guarded(_run))
+
+    p = sub.add_parser("status", parents=[node], help="a running node's status")
+    p.set_defaults(func=_guarded(_status))
+
+    p = sub.add_parser("transfer", parents=[node], help="sign and submit a transfer")
+    p.add_argument("--key", required=True, help="file holding the sender's seed (hex)")
+    p.add_argument("--to", required=True, help="recipient account (hex)")
+    p.add_argument("--amount", type=int, required=True)
+    p.add_argument("--asset", type=int, default=0)
+    p.set_defaults(func=_guarded(_transfer))
+
+    p = sub.add_parser("state", parents=[node], help="an account's state")
+    p.add_argument("--account", required=True, help="account id (hex)")
+    p.add_argument("--height", type=int)
+    p.add_argument("--verify", metavar="GENESIS_TOML", help="verify as a light client")
+    p.set_defaults(func=_guarded(_state))
+
+
+def add_parser(subparsers: Any) -> None:
+    """Contribute ``node`` to the ``lazyledger`` command line."""
+    build(subparsers.add_parser("node", help="run or query a reference node"))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lazyledger.node", description=__doc__)
+    build(parser)
+    args = parser.parse_args(argv)
+    return int(args.func(args))

@@ -1,0 +1,65 @@
+"""Follower mode: pull blocks from an upstream node, validate them (never executing anything)
+and store them; after downtime, catch up from the local head."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+import anyio.to_thread
+import httpx
+
+from lazyledger.errors import InvalidBlock, LedgerError
+from lazyledger.node.service import NodeService
+
+log = logging.getLogger("lazyledger.node.follower")
+
+
+class UpstreamMismatch(LedgerError):
+    """The upstream node runs another chain (different genesis)."""
+
+
+async def _sleep(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
+
+
+async def sync_once(service: NodeService, http: httpx.AsyncClient, stop: asyncio.Event) -> int:
+    """Append every block the upstream has beyond our head; returns how many."""
+    r = await http.get("/status")
+    r.raise_for_status()
+    status = r.json()
+    if status["genesis_id"] != service.ledger.genesis_id.hex():
+        raise UpstreamMismatch(f"upstream genesis {status['genesis_id'][:16]} is not ours")
+    target = int(status["height"])
+    n = 0
+    while service.ledger.height < target and not stop.is_set():
+        h = service.ledger.height + 1
+        r = await http.get("/block", params={"height": h, "encoding": "raw"})
+        r.raise_for_status()
+        await anyio.to_thread.run_sync(service.commit, r.content)
+        n += 1
+    return n
+
+
+async def follow(service: NodeService, upstream: str, stop: asyncio.Event) -> None:
+    """Keep the local chain in step with ``upstream`` until ``stop``; errors back off."""
+    cfg = service.config
+    backoff = cfg.poll_interval
+    async with httpx.AsyncClient(base_url=upstream, timeout=30.0) as http:
+        while not stop.is_set():
+            try:
+                n = await sync_once(service, http, stop)
+                service.synced_at = time.time()
+                if n:
+                    log.info("synced", extra={"blocks": n, "height": service.ledger.height})
+                backoff = cfg.poll_interval
+            except (httpx.HTTPError, ValueError, KeyError) as e:
+                log.warning("upstream unavailable", extra={"upstream": upstream, "reason": str(e)})
+                backoff = min(backoff * 2, 5.0)
+            except (InvalidBlock, UpstreamMismatch) as e:
+                log.error("upstream sent an invalid block", extra={"reason": str(e)})
+                backoff = 5.0
+            await _sleep(stop, backoff)

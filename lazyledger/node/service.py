@@ -1,0 +1,147 @@
+"""The node's core, independent of HTTP: one Ledger, the mempool, a state cache and metrics.
+
+Every method here is blocking (LMDB, signatures, replay); the HTTP layer runs them in worker
+threads. Appends are serialised by the Ledger; reads run concurrently."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from typing import Any
+
+from lazyledger.errors import InvalidTransaction
+from lazyledger.ledger import Ledger
+from lazyledger.model import AccountState, Block, Header, Transaction
+from lazyledger.node.accountant import prove_state
+from lazyledger.node.config import NodeConfig
+from lazyledger.node.mempool import Mempool
+from lazyledger.node.metrics import Metrics
+
+log = logging.getLogger("lazyledger.node")
+
+
+class NodeService:
+    """What a node does, as plain methods: admit transactions, append blocks, answer queries."""
+
+    def __init__(self, ledger: Ledger, config: NodeConfig, mode: str) -> None:
+        self.ledger = ledger
+        self.config = config
+        self.mode = mode  # "proposer", "follower" or "observer"
+        self.mempool = Mempool(config.mempool_size)
+        self.metrics = Metrics(ledger.store.map_use)
+        self.metrics.height.set(ledger.height)
+        self.upstream: str | None = config.follow
+        self._cache: OrderedDict[tuple[bytes, int], AccountState] = OrderedDict()
+        self._cache_lock = threading.Lock()
+        self.synced_at: float | None = None
+
+    # -- intake ---------------------------------------------------------------------------------
+
+    def check(self, raw: bytes) -> Transaction:
+        """Decode and statelessly check a transaction (InvalidTransaction if it is bad)."""
+        tx = Transaction.from_bytes(raw)
+        if tx.raw != raw:
+            raise InvalidTransaction("transaction bytes are not canonical")
+        self.ledger.check_transaction(tx)
+        return tx
+
+    def submit(self, raw: bytes) -> tuple[Transaction, bool]:
+        """Admit a transaction to the mempool; (tx, False) if it was already pending or is
+        already in a block. Raises InvalidTransaction, NonceConflict or MempoolFull."""
+        try:
+            tx = Transaction.from_bytes(raw)
+            if tx.id in self.mempool:
+                return tx, False
+            tx = self.check(raw)
+            added = self.mempool.add(tx)
+        except Exception as e:
+            self.metrics.txs.labels(type(e).__name__).inc()
+            raise
+        self.metrics.txs.labels("accepted" if added else "duplicate").inc()
+        self.metrics.mempool.set(len(self.mempool))
+        return tx, added
+
+    def next_nonce(self, account: bytes) -> tuple[int, int]:
+        committed = self.ledger.nonce(account)
+        return committed, self.mempool.next_nonce(account, committed)
+
+    # -- blocks ---------------------------------------------------------------------------------
+
+    def commit(self, block: Block | bytes) -> Header:
+        """Validate and store a block (never executing it), then drop its txs from the mempool."""
+        t0 = time.perf_counter()
+        if isinstance(block, bytes):
+            block = Block.from_bytes(block)
+        header = self.ledger.append(block)
+        self.mempool.remove(tx for sec in block.sections for tx in sec)
+        m = self.metrics
+        m.append_seconds.observe(time.perf_counter() - t0)
+        m.blocks.inc()
+        n = sum(header.shard_counts)
+        m.block_txs.inc(n)
+        m.height.set(header.height)
+        m.mempool.set(len(self.mempool))
+        log.info(
+            "block appended",
+            extra={"height": header.height, "txs": n, "block": header.id.hex()[:16]},
+        )
+        return header
+
+    # -- queries --------------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        led = self.ledger
+        return {
+            "chain_id": led.genesis.chain_id,
+            "genesis_id": led.genesis_id.hex(),
+            "height": led.height,
+            "head": led.head_id.hex(),
+            "n_shards": led.n_shards,
+            "mode": self.mode,
+            "mempool": {"size": len(self.mempool), "capacity": self.mempool.capacity},
+            "peers": [self.upstream] if self.upstream else [],
+        }
+
+    def state(self, account: bytes, height: int | None) -> tuple[int, AccountState]:
+        """State at ``height`` (head if None), from the cache when seen before: a state at a
+        committed height never changes (blocks are append-only)."""
+        h = self.ledger.height if height is None else height
+        key = (account, h)
+        with self._cache_lock:
+            found = self._cache.get(key)
+            if found is not None:
+                self._cache.move_to_end(key)
+        if found is not None:
+            self.metrics.cache.labels("hit").inc()
+            return h, found
+        self.metrics.cache.labels("miss").inc()
+        t0 = time.perf_counter()
+        st = self.ledger.state(account, h)
+        self.metrics.materialize_seconds.observe(time.perf_counter() - t0)
+        self.metrics.materializations.labels("state").inc()
+        if self.config.state_cache:
+            with self._cache_lock:
+                self._cache[key] = st
+                while len(self._cache) > self.config.state_cache:
+                    self._cache.popitem(last=False)
+        return h, st
+
+    def prove(self, account: bytes, height: int | None) -> dict[str, Any]:
+        t0 = time.perf_counter()
+        answer = prove_state(self.ledger, account, height)
+        self.metrics.materialize_seconds.observe(time.perf_counter() - t0)
+        self.metrics.materializations.labels("proven_state").inc()
+        self.metrics.slice_size.observe(len(answer["proof"]["txs"]))
+        return answer
+
+    def slice(self, account: bytes, height: int | None) -> tuple[int, list[tuple[int, int, int]]]:
+        h = self.ledger.height if height is None else height
+        positions = self.ledger.slice(account, h)
+        self.metrics.slice_size.observe(len(positions))
+        return h, positions
+
+    def receipt(self, tx_id: bytes) -> Any:
+        self.metrics.materializations.labels("receipt").inc()
+        return self.ledger.receipt(tx_id)

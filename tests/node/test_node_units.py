@@ -1,0 +1,94 @@
+"""Mempool ordering and bounds, configuration files and flags, genesis TOML, the CLI init."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from nodehelp import USERS, node_genesis
+
+import lazyledger as ll
+from lazyledger.node import cli
+from lazyledger.node.config import (
+    ConfigError,
+    genesis_from_toml,
+    genesis_to_toml,
+    load_config,
+    read_genesis,
+)
+from lazyledger.node.mempool import Mempool, MempoolFull, NonceConflict
+
+
+def tx(n: int, sender: ll.Keypair = USERS[0], amount: int = 1) -> ll.Transaction:
+    return ll.transfer(sender, nonce=n, to=USERS[1].account, asset=0, amount=amount)
+
+
+def test_mempool_takes_contiguous_runs_and_drops_stale() -> None:
+    pool = Mempool(10)
+    for n in (0, 1, 3):
+        assert pool.add(tx(n))
+    assert not pool.add(tx(0))  # same transaction again
+    with pytest.raises(NonceConflict):
+        pool.add(tx(1, amount=2))
+    assert [t.nonce for t in pool.take(10, lambda a: 0)] == [0, 1]  # 3 waits for 2
+    assert pool.next_nonce(USERS[0].account, 0) == 2
+    assert [t.nonce for t in pool.take(10, lambda a: 1)] == [1]
+    assert len(pool) == 2  # nonce 0 was stale and dropped
+    pool.remove([tx(1)])
+    assert pool.add(tx(2))
+    assert [t.nonce for t in pool.take(1, lambda a: 2)] == [2]
+    assert [t.nonce for t in pool.take(5, lambda a: 2)] == [2, 3]
+
+
+def test_mempool_is_bounded() -> None:
+    pool = Mempool(2)
+    pool.add(tx(0))
+    pool.add(tx(1))
+    with pytest.raises(MempoolFull) as info:
+        pool.add(tx(2))
+    assert isinstance(info.value, ll.LedgerError) and len(pool) == 2
+
+
+def test_config_file_and_flag_overrides(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text("[node]\nport = 1234\nblock_interval = 2\n")
+    cfg = load_config(tmp_path, {"port": 4321, "host": None})
+    assert (cfg.port, cfg.block_interval, cfg.host) == (4321, 2.0, "127.0.0.1")
+    with pytest.raises(ConfigError, match="loopback"):
+        load_config(tmp_path, {"host": "0.0.0.0"})
+    assert load_config(tmp_path, {"host": "0.0.0.0", "allow_remote": True}).host == "0.0.0.0"
+    (tmp_path / "config.toml").write_text("[node]\nprot = 1\n")
+    with pytest.raises(ConfigError, match="prot"):
+        load_config(tmp_path)
+    (tmp_path / "config.toml").write_text('[node]\nport = "x"\n')
+    with pytest.raises(ConfigError, match="port"):
+        load_config(tmp_path)
+
+
+def test_genesis_toml_round_trip() -> None:
+    g = ll.Genesis(
+        "rt",
+        2,
+        [USERS[0].public_key],
+        {0: USERS[0].account, 1: USERS[1].account},
+        {USERS[2].account: {0: 5, 1: 7}, b"\x77" * 32: {0: 9, 1: 9}},
+        {b"\x77" * 32: (0, 1)},
+    )
+    assert genesis_from_toml(genesis_to_toml(g)).id == g.id
+    with pytest.raises(ll.InvalidGenesis, match="chain_id"):
+        genesis_from_toml({"n_shards": 1})
+    with pytest.raises(ll.InvalidGenesis, match="hex"):
+        genesis_from_toml({"chain_id": "x", "n_shards": 1, "authorities": ["zz"]})
+
+
+def test_cli_init_dev(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    datadir = tmp_path / "n1"
+    assert cli.main(["init", "--dev", "--datadir", str(datadir), "--accounts", "3"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    g = read_genesis(datadir / "genesis.toml")
+    assert out["genesis"] == g.id.hex() and len(g.balances) == 3
+    assert (datadir / "node_key").stat().st_mode & 0o077 == 0
+    with ll.Ledger.open(datadir / "ledger") as led:
+        assert led.genesis_id == g.id
+    assert cli.main(["init", "--dev", "--datadir", str(datadir)]) == 2  # never overwrites
+    assert node_genesis().id != g.id
