@@ -205,90 +205,127 @@ class Ledger:
     def append(self, block: Block | bytes) -> Header:
         """Validate ``block`` statelessly and store it atomically. Nothing is executed: a
         transfer that overdraws is accepted here and fails at materialisation."""
-        if isinstance(block, bytes | bytearray | memoryview):
-            block = Block.from_bytes(bytes(block))
-        if not isinstance(block, Block):
-            raise InvalidBlock(f"expected a Block or its bytes, got {type(block).__name__}")
-        with self._write_lock:
-            height = self._height + 1
-            with Reader(self.store) as r:
-                counts = self.validator.check_block(
-                    block,
-                    self._head_id,
-                    height,
-                    lambda a: (
-                        self._nonces[a]
-                        if a in self._nonces
-                        else r.sent_count(a, shard_of(a, self.n_shards), height - 1)
-                    ),
-                    self.job_terms,
-                )
-            try:
-                self._write(block, counts)
-            except BaseException:
-                self.store.recover()  # drop this block's shard writes: the meta commit failed
-                raise
-            self._nonces.update(counts)
-            self._height = height
-            self._head_id = block.header.id
-            return block.header
+        return self.append_many([block])[0]
 
-    def _write(self, block: Block, counts: dict[bytes, int]) -> None:
+    def append_many(self, blocks: Iterable[Block | bytes]) -> list[Header]:
+        """Validate consecutive blocks and store them with one commit per environment (a group
+        commit: a follower catching up pays the disk's sync cost once per batch, not once per
+        block). All or nothing: if any block is invalid, none is stored."""
+        decoded = [_as_block(b) for b in blocks]
+        with self._write_lock:
+            height, head = self._height, self._head_id
+            nonces: dict[bytes, int] = {}
+            jobs: dict[bytes, tuple[int, int]] = {}
+
+            def job_terms(job: bytes) -> tuple[int, int] | None:
+                return jobs.get(job) or self.job_terms(job)
+
+            checked: list[tuple[Block, dict[bytes, int]]] = []
+            with Reader(self.store) as r:
+
+                def nonce_of(a: bytes) -> int:
+                    for known in (nonces, self._nonces):
+                        if a in known:
+                            return known[a]
+                    return r.sent_count(a, shard_of(a, self.n_shards), self._height)
+
+                for block in decoded:
+                    height += 1
+                    counts = self.validator.check_block(block, head, height, nonce_of, job_terms)
+                    nonces.update(counts)
+                    for _, tx in block.transactions():
+                        if isinstance(tx.call, DnnJob):
+                            jobs[job_account(tx.id)] = (tx.call.asset, tx.call.bounty)
+                    head = block.header.id
+                    checked.append((block, counts))
+            if not checked:
+                return []
+            try:
+                self._write(checked, job_terms)
+            except BaseException:
+                self.store.recover()  # drop the shard writes: the commit point was not reached
+                raise
+            self._nonces.update(nonces)
+            self._height, self._head_id = height, head
+            return [b.header for b, _ in checked]
+
+    def _write(
+        self,
+        checked: list[tuple[Block, dict[bytes, int]]],
+        job_terms: Callable[[bytes], tuple[int, int] | None],
+    ) -> None:
         """Shard sections first (in parallel: their commits wait on the disk, not the GIL),
-        then the header and the id index in the metadata environment: the commit point."""
-        h = block.header.height
-        work = [(s, sec) for s, sec in enumerate(block.sections) if sec]
+        then the headers and the id index in the metadata environment: the commit point."""
+        work = [
+            (s, [(b.header.height, b.sections[s], c) for b, c in checked if b.sections[s]])
+            for s in range(self.n_shards)
+        ]
+        work = [(s, w) for s, w in work if w]
         pool = self.validator.executor
         if pool is None or len(work) < 2:
-            done = [self._write_section(h, s, sec, counts) for s, sec in work]
+            done = [self._write_shard(s, w, job_terms) for s, w in work]
         else:
-            done = list(pool.map(lambda w: self._write_section(h, w[0], w[1], counts), work))
+            done = list(pool.map(lambda x: self._write_shard(x[0], x[1], job_terms), work))
         txids = sorted(x for ids, _ in done for x in ids)
         jobs = sorted(x for _, found in done for x in found)
         meta = self.store.meta
         with meta.write() as txn:
-            txn.put(u64(h), block.header.to_bytes(), db=meta.db["headers"])
+            for block, _ in checked:
+                txn.put(u64(block.height), block.header.to_bytes(), db=meta.db["headers"])
             txn.cursor(meta.db["txids"]).putmulti(txids)
             if jobs:
                 txn.cursor(meta.db["jobs"]).putmulti(jobs)
-            txn.put(b"head", u64(h), db=meta.db["info"])
+            txn.put(b"head", u64(checked[-1][0].height), db=meta.db["info"])
 
-    def _write_section(
-        self, h: int, s: int, section: Sequence[Transaction], counts: dict[bytes, int]
+    def _write_shard(
+        self,
+        s: int,
+        sections: Sequence[tuple[int, Sequence[Transaction], dict[bytes, int]]],
+        job_terms: Callable[[bytes], tuple[int, int] | None],
     ) -> tuple[list[tuple[bytes, bytes]], list[tuple[bytes, bytes]]]:
-        """Store one shard section with its indexes; returns its (id, position) pairs and the
-        job-index entries it creates."""
-        store, hkey = self.store, u64(h)
-        env = store.shards[s]
-        rows = [row_of(tx, self.genesis, self.job_terms) for tx in section]
+        """Store one shard's sections (height, transactions, senders' nonce counts after that
+        block) with their indexes, in one transaction; returns the (id, position) pairs and the
+        job-index entries they create."""
+        store, env = self.store, self.store.shards[s]
         txids: list[tuple[bytes, bytes]] = []
         jobs: list[tuple[bytes, bytes]] = []
         touches: list[tuple[bytes, bytes]] = []
-        sent: dict[bytes, bytes] = {}
+        sent: list[tuple[bytes, bytes]] = []
         hosted: list[tuple[bytes, bytes]] = []
-        for i, (tx, row) in enumerate(zip(section, rows, strict=True)):
-            packed = pack_position(h, s, i)
-            pos = u64(packed)
-            txids.append((tx.id, pos))
-            a0, a1 = row_accounts(row)
-            touches.append((a0 + pos, row))
-            if a1 != a0:
-                touches.append((a1 + pos, row))
-            sent[tx.sender] = u64(counts[tx.sender])
-            if row[0] in HOSTED_OPS:
-                hosted.append((pos, tx.raw))
-            if isinstance(tx.call, DnnJob):
-                terms = job_index_value(packed, tx.call.asset, tx.call.bounty)
-                jobs.append((job_account(tx.id), terms))
+        blobs: list[tuple[bytes, bytes, bytes]] = []
+        for h, section, counts in sections:
+            hkey = u64(h)
+            rows = [row_of(tx, self.genesis, job_terms) for tx in section]
+            senders: set[bytes] = set()
+            for i, (tx, row) in enumerate(zip(section, rows, strict=True)):
+                packed = pack_position(h, s, i)
+                pos = u64(packed)
+                txids.append((tx.id, pos))
+                a0, a1 = row_accounts(row)
+                touches.append((a0 + pos, row))
+                if a1 != a0:
+                    touches.append((a1 + pos, row))
+                senders.add(tx.sender)
+                if row[0] in HOSTED_OPS:
+                    hosted.append((pos, tx.raw))
+                if isinstance(tx.call, DnnJob):
+                    terms = job_index_value(packed, tx.call.asset, tx.call.bounty)
+                    jobs.append((job_account(tx.id), terms))
+            sent += [(a + hkey, u64(counts[a])) for a in senders]
+            blobs.append(
+                (hkey, store.compress(encode_section(section)), store.compress(b"".join(rows)))
+            )
         touches.sort()
+        sent.sort()
         with env.write() as txn:
-            txn.put(hkey, store.compress(encode_section(section)), db=env.db["bodies"])
-            txn.put(hkey, store.compress(b"".join(rows)), db=env.db["rows"])
+            for hkey, body, rows_blob in blobs:
+                txn.put(hkey, body, db=env.db["bodies"])
+                txn.put(hkey, rows_blob, db=env.db["rows"])
             txn.cursor(env.db["touch"]).putmulti(touches)
-            txn.cursor(env.db["sent"]).putmulti(sorted((a + hkey, v) for a, v in sent.items()))
+            txn.cursor(env.db["sent"]).putmulti(sent)
             if hosted:
                 txn.cursor(env.db["hosted"]).putmulti(hosted)
-            txn.put(b"head", hkey, db=env.db["info"])
+            txn.put(b"head", u64(sections[-1][0]), db=env.db["info"])
         return txids, jobs
 
     # -- materialisation ----------------------------------------------------------------------
@@ -568,6 +605,14 @@ class Ledger:
             )
             for a in sorted(accounts)
         }
+
+
+def _as_block(block: Block | bytes) -> Block:
+    if isinstance(block, bytes | bytearray | memoryview):
+        return Block.from_bytes(bytes(block))
+    if not isinstance(block, Block):
+        raise InvalidBlock(f"expected a Block or its bytes, got {type(block).__name__}")
+    return block
 
 
 def _envelope(tx: Transaction) -> Private:

@@ -157,3 +157,21 @@ def test_map_full_is_actionable(tmp_path: Path) -> None:
         h = led.height
     if os.name == "posix":
         assert check_whole(tmp_path / "small") == h
+
+
+def test_group_commit_is_all_or_nothing(tmp_path: Path) -> None:
+    wl = Workload("adversarial", n_accounts=20, n_shards=3, seed=9)
+    source = ll.Ledger.create(tmp_path / "src", wl.genesis())
+    blocks = list(wl.blocks(source, 6, 40))
+    source.close()
+    with ll.Ledger.create(tmp_path / "dst", wl.genesis()) as led:
+        led.append_many(blocks[:4])  # nonces and parents chain across the batch
+        assert led.height == 4 and led.head_id == blocks[3].id
+        bad = [blocks[4], blocks[4]]  # the second repeats a height: the whole batch is refused
+        with pytest.raises(ll.InvalidBlock):
+            led.append_many(bad)
+        assert led.height == 4
+        led.append_many(blocks[4:])
+        ref, _ = replay_chain(led.genesis, blocks)
+        assert led.replay_all() == ref
+    assert check_whole(tmp_path / "dst") == 6
