@@ -656,19 +656,43 @@ def private(ctx: Context, p: Params) -> Result:
     return r
 
 
-def _module_gate(
-    name: str, title: str, modules: tuple[str, ...], metrics: tuple[str, ...]
-) -> Callable[[Context, Params], Result]:
-    def run(ctx: Context, p: Params) -> Result:
-        r = Result(name, title, p)
-        found = [m for m in modules if _importable(m)]
-        if not found:
-            return _skip(r, f"skipped: none of {', '.join(modules)} exists yet", metrics)
-        return _skip(
-            r, f"skipped: {found[0]} exists but this suite has no scenario for it yet", metrics
-        )
+NODE_METRICS = (
+    "accepted_tx_s",
+    "included_tx_s",
+    "submit_p50_ms",
+    "submit_p99_ms",
+    "inclusion_p50_ms",
+    "inclusion_p99_ms",
+    "all_included",
+)
 
-    return run
+
+def node(ctx: Context, p: Params) -> Result:
+    """Sustained HTTP intake of a real proposer process, through bench/bench_node.py."""
+    r = Result("node", "Node HTTP throughput", p)
+    script = Path(__file__).resolve().parents[2] / "bench" / "bench_node.py"
+    if not all(_importable(m) for m in ("lazyledger.node", "starlette", "uvicorn", "httpx")):
+        return _skip(r, "skipped: the node extra is not installed", NODE_METRICS)
+    out = ctx.out / "node.json"
+    args = [str(a) for kv in p["args"].items() for a in (f"--{kv[0]}", kv[1])]
+    cmd = [sys.executable, str(script), "--json", str(out), *args]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=p["timeout_s"], check=False)
+    if not out.exists():
+        tail = (done.stderr or done.stdout)[-400:]
+        return _skip(r, f"skipped: bench_node.py failed ({done.returncode}): {tail}", NODE_METRICS)
+    got = json.loads(out.read_text())
+    r.put("accepted_tx_s", got["accepted_tx_per_s"], "tx/s")
+    r.put("included_tx_s", got["included_tx_per_s"], "tx/s")
+    r.put("submit_p50_ms", got["submit_latency_ms"]["p50"], "ms")
+    r.put("submit_p99_ms", got["submit_latency_ms"]["p99"], "ms")
+    r.put("inclusion_p50_ms", got["inclusion_latency_ms"]["p50"], "ms")
+    r.put("inclusion_p99_ms", got["inclusion_latency_ms"]["p99"], "ms")
+    r.put("all_included", bool(got["all_included"]))
+    r.notes.append(
+        f"from {' '.join(cmd[1:])}: one proposer process on loopback, this machine's 2 cores "
+        "shared with the load generator; full output in node.json"
+    )
+    return r
 
 
 def _importable(module: str) -> bool:
@@ -997,12 +1021,14 @@ SCENARIOS: dict[str, Scenario] = {
         ),
         Scenario(
             "node",
-            "node HTTP throughput (optional; needs lazyledger.node)",
-            _module_gate(
-                "node", "Node HTTP throughput", ("lazyledger.node",), ("node_requests_s",)
+            "node HTTP throughput: a proposer process under load (needs the node extra)",
+            node,
+            _by(
+                {"args": {"duration": 1, "concurrency": 4}, "timeout_s": 60},
+                {"args": {"duration": 5, "concurrency": 8}, "timeout_s": 90},
+                {"args": {"duration": 15, "concurrency": 8}, "timeout_s": 120},
             ),
-            _by({}, {}, {}),
-            ("node_requests_s",),
+            NODE_METRICS,
         ),
     )
 }
