@@ -515,7 +515,8 @@ def replay(ctx: Context, p: Params) -> Result:
         f"replay_rows: {mr:,} rows with initial holdings for every account, prepared as arrays "
         "once as the ledger does (Numba hash-table slot assignment + kernel). Memory bound: "
         "a numpy copy of the bytes the kernel streams (op, two slot arrays, amount, status, "
-        "balances), i.e. it reads and writes that volume once; kernel_over_memory_bound_time = kernel time / copy time. "
+        "balances), i.e. it reads and writes that volume once; "
+        "kernel_over_memory_bound_time = kernel time / copy time. "
         "Target (issue 2) is judged on replay_rows, the ledger's path."
     )
     return r
