@@ -483,9 +483,7 @@ class Ledger:
         return lo
 
     def _write_checkpoint(self, account: bytes, position: int, held: dict[int, int]) -> None:
-        cache = self.store.cache
-        with cache.write() as txn:
-            txn.put(account + u64(position), encode_holdings(held), db=cache.db["checkpoints"])
+        self.store.cache_put("checkpoints", account + u64(position), encode_holdings(held))
 
     def receipt(self, tx_id: bytes, *, keyring: Keyring | None = None) -> Receipt:
         """Whether a transaction applied, materialised from the slice it depends on."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import struct
 import threading
 from collections.abc import Iterator, Sequence
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import blake3
 import lmdb
 import zstandard
 
@@ -83,6 +85,21 @@ def need(txn: lmdb.Transaction, key: bytes, db: Any, what: str) -> bytes:
 
 def read_u64(b: Buf, at: int = 0) -> int:
     return int(_U64.unpack_from(b, at)[0])
+
+
+def seal(key: bytes, value: bytes) -> bytes:
+    """A cache value with a checksum of key and value: the cache environment skips fsync, so
+    after a system crash a damaged entry is detected and ignored (it is derived data)."""
+    return value + blake3.blake3(key + value).digest()[:16]
+
+
+def unseal(key: bytes, stored: Buf | None) -> bytes | None:
+    """The value of a sealed cache entry, or None if absent or damaged."""
+    if stored is None or len(stored) < 16:
+        return None
+    data = bytes(stored)
+    value = data[:-16]
+    return value if blake3.blake3(key + value).digest()[:16] == data[-16:] else None
 
 
 def encode_holdings(held: dict[int, int]) -> bytes:
@@ -153,12 +170,37 @@ class Store:
         try:
             self.meta = self._env(path / "meta", "meta", map_size, create)
             self.shards = [self._env(Path(d), "shard", map_size, create) for d in shard_dirs]
-            self.cache = self._env(path / "cache", "cache", map_size, True)
+            self.cache = self._open_cache(path / "cache", map_size)
             self.blobs = self._env(path / "blobs", "blobs", map_size, True)
         except BaseException:
             self.close()
             raise
         self._zc = threading.local()
+
+    def _open_cache(self, path: Path, map_size: int) -> Env:
+        """The cache environment; if a system crash left it unreadable, it is rebuilt empty
+        (it holds only checkpoints and verdicts, which materialisation recomputes)."""
+        try:
+            return self._env(path, "cache", map_size, True)
+        except StorageError:
+            shutil.rmtree(path, ignore_errors=True)
+            return self._env(path, "cache", map_size, True)
+
+    def cache_get(self, table: str, key: bytes) -> bytes | None:
+        """A cache entry, or None if absent, damaged or unreadable."""
+        try:
+            with self.cache.read() as txn:
+                return unseal(key, txn.get(key, db=self.cache.db[table]))
+        except lmdb.Error:
+            return None
+
+    def cache_put(self, table: str, key: bytes, value: bytes) -> None:
+        """Store a cache entry; a full or failing cache is not an error (entries are derived)."""
+        try:
+            with self.cache.write() as txn:
+                txn.put(key, seal(key, value), db=self.cache.db[table])
+        except (lmdb.Error, StorageError):
+            pass
 
     def _env(self, path: Path, kind: str, map_size: int, create: bool) -> Env:
         env = Env(path, kind, map_size, create)

@@ -65,9 +65,7 @@ class StoreHost:
         return call
 
     def memo(self, job: bytes, weights: bytes) -> Status | None:
-        env = self.store.cache
-        with env.read() as txn:
-            raw = get(txn, job + weights, env.db["verdicts"])
+        raw = self.store.cache_get("verdicts", job + weights)
         return None if raw is None else Status(_VERDICT.unpack(raw)[0])
 
     def verdict(self, job: bytes, weights: bytes) -> Status:
@@ -85,9 +83,7 @@ class StoreHost:
         except (dnn.InvalidModel, dnn.InvalidBlob):
             status, correct, total = Status.JOB_INVALID, 0, 0
         self.checks_run += 1
-        env = self.store.cache
-        with env.write() as txn:
-            txn.put(job + weights, _VERDICT.pack(status, correct, total), db=env.db["verdicts"])
+        self.store.cache_put("verdicts", job + weights, _VERDICT.pack(status, correct, total))
         return status
 
     def classes(self, job: bytes, claim: int, inputs: bytes, count: int) -> list[int] | Status:

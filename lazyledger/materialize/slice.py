@@ -13,8 +13,9 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import cast
 
 import attrs
+import lmdb
 
-from lazyledger.store import Store, decode_holdings, read_u64, u64
+from lazyledger.store import Store, decode_holdings, read_u64, u64, unseal
 
 Holdings = dict[int, int]
 
@@ -78,16 +79,20 @@ class Reader:
 
     def checkpoint(self, account: bytes, at_most: int) -> tuple[int, Holdings] | None:
         """The latest stored checkpoint of ``account`` at a position <= ``at_most``."""
-        cur = self.cache_txn.cursor(self.checkpoints)
-        if cur.set_range(account + u64(at_most + 1)):
-            if not cur.prev():
+        try:
+            cur = self.cache_txn.cursor(self.checkpoints)
+            if cur.set_range(account + u64(at_most + 1)):
+                if not cur.prev():
+                    return None
+            elif not cur.last():
                 return None
-        elif not cur.last():
+            key = bytes(cur.key())
+            value = unseal(key, cur.value())
+        except lmdb.Error:
             return None
-        key = cur.key()
-        if key[:32] != account:
-            return None
-        return read_u64(key, 32), decode_holdings(cur.value())
+        if key[:32] != account or value is None:
+            return None  # none, or damaged by a system crash (the cache skips fsync): no cut
+        return read_u64(key, 32), decode_holdings(value)
 
     def sent_count(self, account: bytes, shard: int, height: int) -> int:
         """Transactions ``account`` sent in blocks 1..height (its nonce after ``height``)."""
