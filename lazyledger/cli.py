@@ -14,16 +14,23 @@ from pathlib import Path
 SUBCOMMANDS = {"node": "lazyledger.node.cli", "bench": "lazyledger.bench.cli"}
 
 
+def _clear(path: Path, fresh: bool) -> bool:
+    """Make room for a new datadir; refuse to replace an existing one without ``--fresh``."""
+    if path.exists():
+        if not fresh:
+            print(f"{path} exists; pass --fresh to replace it", file=sys.stderr)
+            return False
+        shutil.rmtree(path)
+    return True
+
+
 def _demo(args: argparse.Namespace) -> int:
     from lazyledger.ledger import Ledger
     from lazyledger.workloads import Workload
 
     path = Path(args.datadir)
-    if path.exists():
-        if not args.fresh:
-            print(f"{path} exists; pass --fresh to replace it", file=sys.stderr)
-            return 2
-        shutil.rmtree(path)
+    if not _clear(path, args.fresh):
+        return 2
     wl = Workload(
         "clusters",
         n_accounts=args.accounts,
@@ -73,11 +80,8 @@ def _dnn_demo(args: argparse.Namespace) -> int:
     from lazyledger.ops import DnnClaim, job_account
 
     path = Path(args.datadir)
-    if path.exists():
-        if not args.fresh:
-            print(f"{path} exists; pass --fresh to replace it", file=sys.stderr)
-            return 2
-        shutil.rmtree(path)
+    if not _clear(path, args.fresh):
+        return 2
     owner, provider, authority = (Keypair.from_seed(bytes([i]) * 32) for i in (1, 2, 3))
     g = Genesis(
         "dnn-demo",
