@@ -24,6 +24,10 @@ class InvalidBlockTransaction(InvalidBlock, InvalidTransaction):
         super().__init__(f"transaction {index} of shard section {shard}: {reason}")
 
 
+class InvalidRequest(LedgerError, ValueError):
+    """A query names something malformed (an account id or hash that is not 32 bytes)."""
+
+
 class InvalidGenesis(LedgerError):
     """The genesis description is inconsistent."""
 

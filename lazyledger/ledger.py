@@ -16,6 +16,7 @@ from lazyledger.crypto import Keypair
 from lazyledger.errors import (
     HeightOutOfRange,
     InvalidBlock,
+    InvalidRequest,
     InvalidTransaction,
     NotFound,
     PrivateStateUnavailable,
@@ -154,10 +155,11 @@ class Ledger:
 
     def position(self, tx_id: bytes) -> Position:
         """Where a transaction is, by id."""
+        tx_id = _id32(tx_id, "transaction")
         with self.store.meta.read() as txn:
-            raw = txn.get(bytes(tx_id), db=self.store.meta.db["txids"])
+            raw = txn.get(tx_id, db=self.store.meta.db["txids"])
         if raw is None:
-            raise NotFound("transaction", bytes(tx_id))
+            raise NotFound("transaction", tx_id)
         return unpack_position(read_u64(raw))
 
     def transaction(self, tx_id: bytes) -> Transaction:
@@ -166,6 +168,7 @@ class Ledger:
 
     def nonce(self, account: bytes) -> int:
         """Transactions ``account`` has sent so far: the nonce its next transaction must carry."""
+        account = _id32(account)
         cached = self._nonces.get(account)
         if cached is not None:
             return cached
@@ -387,12 +390,12 @@ class Ledger:
 
     def get_blob(self, key: bytes) -> bytes:
         """A blob by hash; BlobMissing (naming the hash) if this node does not hold it."""
-        return self._host().blob(bytes(key))
+        return self._host().blob(_id32(key, "blob"))
 
     def has_blob(self, key: bytes) -> bool:
         env = self.store.blobs
         with env.read() as txn:
-            return get(txn, bytes(key), env.db["blobs"]) is not None
+            return get(txn, _id32(key, "blob"), env.db["blobs"]) is not None
 
     def _open_private(
         self, r: Reader, rows: dict[int, bytes], keyring: Keyring
@@ -433,7 +436,7 @@ class Ledger:
         global order (cut at stored checkpoints unless ``use_checkpoints`` is False)."""
         h = self._check_height(height)
         with Reader(self.store) as r:
-            sl = self._slice(r, {bytes(account): end_of(h)}, use_checkpoints)
+            sl = self._slice(r, {_id32(account): end_of(h)}, use_checkpoints)
         return [unpack_position(p) for p in sl.positions()]
 
     def state(
@@ -443,7 +446,7 @@ class Ledger:
         replaying its dependency slice only. Private transactions in the slice are opened with
         ``keyring`` (default: the ledger's); if one cannot be, PrivateStateUnavailable names
         them and the last height at which the state is known."""
-        account = bytes(account)
+        account = _id32(account)
         h = self._check_height(height)
         keyring = self.keyring if keyring is None else keyring
         end = end_of(h)
@@ -508,7 +511,7 @@ class Ledger:
         """What materialising ``account`` would take, computed from the index without replaying
         anything: slice size and spread, private dependencies (and how many ``keyring`` cannot
         read), and an estimated time from the calibrated ``cost_model``."""
-        account = bytes(account)
+        account = _id32(account)
         h = self._check_height(height)
         keyring = self.keyring if keyring is None else keyring
         with Reader(self.store) as r:
@@ -603,6 +606,18 @@ class Ledger:
             )
             for a in sorted(accounts)
         }
+
+
+def _id32(value: object, what: str = "account") -> bytes:
+    """``value`` as a 32-byte id, or InvalidRequest naming what was wrong."""
+    if not isinstance(value, bytes | bytearray | memoryview) or len(value) != 32:
+        shown = (
+            f"{len(value)} bytes"
+            if isinstance(value, bytes | bytearray | memoryview)
+            else type(value).__name__
+        )
+        raise InvalidRequest(f"{what} id must be 32 bytes, got {shown}")
+    return bytes(value)
 
 
 def _as_block(block: Block | bytes) -> Block:

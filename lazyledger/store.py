@@ -118,7 +118,10 @@ class Env:
     def __init__(self, path: Path, kind: str, map_size: int, create: bool) -> None:
         self.path, self.kind = path, kind
         if create:
-            path.mkdir(parents=True, exist_ok=True)
+            try:
+                path.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise StorageError(f"cannot create the {kind} store at {path}: {e}") from None
         elif not (path / "data.mdb").exists():
             raise StorageError(f"no {kind} store at {path}")
         durable = kind != "cache"  # the cache holds derived data only: it may lose recent writes

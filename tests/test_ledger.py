@@ -154,3 +154,29 @@ def test_reopen_keeps_everything(tmp_path: Path) -> None:
         # appending continues from the stored nonces
         again.append(again.propose(wl.transactions(5), wl.issuer))
         assert again.height == 5
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda led: led.state(b"short"),
+        lambda led: led.state("not bytes"),
+        lambda led: led.slice(b"x" * 33),
+        lambda led: led.cost(b""),
+        lambda led: led.nonce(b"\x01"),
+        lambda led: led.receipt(b"zz"),
+        lambda led: led.get_blob(b"q"),
+        lambda led: led.state(b"\x01" * 32, height="1"),
+    ],
+)
+def test_malformed_queries_get_typed_errors(ledger: ll.Ledger, call) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ll.LedgerError):
+        call(ledger)
+
+
+def test_unusable_paths_are_storage_errors(tmp_path: Path, genesis: ll.Genesis) -> None:
+    (tmp_path / "file").write_text("not a directory")
+    with pytest.raises(ll.StorageError, match="cannot create"):
+        ll.Ledger.create(tmp_path / "file" / "chain", genesis)
+    with ll.Ledger.create(tmp_path / "ok", genesis) as led:  # the failed create left no lock
+        assert led.height == 0
