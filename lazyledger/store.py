@@ -7,6 +7,7 @@ committed head (a crash between the two) are rolled back, so no torn block is ev
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -170,7 +171,9 @@ class Store:
         self._key = key
         self.path = path
         self.envs: list[Env] = []
+        self._lock_fd: int | None = None
         try:
+            self._lock_fd = _lock(path, create)
             self.meta = self._env(path / "meta", "meta", map_size, create)
             self.shards = [self._env(Path(d), "shard", map_size, create) for d in shard_dirs]
             self.cache = self._open_cache(path / "cache", map_size)
@@ -269,6 +272,9 @@ class Store:
         for env in self.envs:
             env.close()
         self.envs = []
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # releases the flock
+            self._lock_fd = None
         with _OPEN_LOCK:
             _OPEN.discard(self._key)
 
@@ -335,6 +341,23 @@ class Store:
             info, stat = env.env.info(), env.env.stat()
             out[str(env.path)] = ((info["last_pgno"] + 1) * stat["psize"], info["map_size"])
         return out
+
+
+def _lock(path: Path, create: bool) -> int:
+    """Take the ledger directory's owner lock (``LOCK``, an exclusive flock): one process
+    writes a ledger at a time, or a second writer's stale head would fork the chain."""
+    try:
+        if create:
+            path.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path / "LOCK", os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+        raise StorageError(f"cannot create the ledger directory {path}: {e}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise StorageError(f"{path} is open in another process (its LOCK is held)") from None
+    return fd
 
 
 def _default_dirs(path: Path, n: int) -> list[Path]:

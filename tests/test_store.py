@@ -202,3 +202,27 @@ def test_damaged_cache_entries_are_ignored(tmp_path: Path) -> None:
     with ll.Ledger.open(path) as led:
         ref, _ = replay_chain(led.genesis, blocks)
         assert led.state(a) == ref[a] == truth
+
+
+def test_a_second_process_cannot_open_a_ledger_in_use(tmp_path: Path, genesis: ll.Genesis) -> None:
+    path = tmp_path / "chain"
+    ll.Ledger.create(path, genesis).close()
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import lazyledger as ll, sys; l = ll.Ledger.open({str(path)!r}); "
+            "print('open', flush=True); sys.stdin.read()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
+        with pytest.raises(ll.StorageError, match="another process"):
+            ll.Ledger.open(path)
+    finally:
+        holder.communicate("")
+    with ll.Ledger.open(path) as led:  # released when the holder exits
+        assert led.height == 0
