@@ -9,6 +9,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from typing import Any
 
 from lazyledger.errors import InvalidTransaction
@@ -71,23 +72,28 @@ class NodeService:
 
     def commit(self, block: Block | bytes) -> Header:
         """Validate and store a block (never executing it), then drop its txs from the mempool."""
+        return self.commit_many([block])[-1]
+
+    def commit_many(self, blocks: Sequence[Block | bytes]) -> list[Header]:
+        """Validate and store consecutive blocks with one group commit (a follower catching
+        up), then drop their txs from the mempool. All or nothing."""
         t0 = time.perf_counter()
-        if isinstance(block, bytes):
-            block = Block.from_bytes(block)
-        header = self.ledger.append(block)
-        self.mempool.remove(tx for sec in block.sections for tx in sec)
+        decoded = [Block.from_bytes(b) if isinstance(b, bytes) else b for b in blocks]
+        headers = self.ledger.append_many(decoded)
+        self.mempool.remove(tx for block in decoded for sec in block.sections for tx in sec)
         m = self.metrics
         m.append_seconds.observe(time.perf_counter() - t0)
-        m.blocks.inc()
-        n = sum(header.shard_counts)
-        m.block_txs.inc(n)
-        m.height.set(header.height)
         m.mempool.set(len(self.mempool))
-        log.info(
-            "block appended",
-            extra={"height": header.height, "txs": n, "block": header.id.hex()[:16]},
-        )
-        return header
+        for header in headers:
+            n = sum(header.shard_counts)
+            m.blocks.inc()
+            m.block_txs.inc(n)
+            m.height.set(header.height)
+            log.info(
+                "block appended",
+                extra={"height": header.height, "txs": n, "block": header.id.hex()[:16]},
+            )
+        return headers
 
     # -- queries --------------------------------------------------------------------------------
 
