@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import attrs
@@ -61,6 +62,7 @@ class Ledger:
         self.keyring = keyring if keyring is not None else Keyring()
         self.cost_model = CostModel()
         self._genesis_arrays: InitialArrays | None = None
+        self._io: ThreadPoolExecutor | None = None
         self._write_lock = threading.Lock()
         self._nonces: dict[bytes, int] = {}
         self._height = store.head()
@@ -97,6 +99,8 @@ class Ledger:
         return cls(store, Genesis.from_bytes(genesis), workers)
 
     def close(self) -> None:
+        if self._io is not None:
+            self._io.shutdown()
         self.validator.close()
         self.store.close()
 
@@ -232,9 +236,13 @@ class Ledger:
                             return known[a]
                     return r.sent_count(a, shard_of(a, self.n_shards), self._height)
 
+                signatures = []
                 for block in decoded:
                     height += 1
-                    counts = self.validator.check_block(block, head, height, nonce_of, job_terms)
+                    counts, finish = self.validator.check_block_deferred(
+                        block, head, height, nonce_of, job_terms
+                    )
+                    signatures.append(finish)
                     nonces.update(counts)
                     for _, tx in block.transactions():
                         if isinstance(tx.call, DnnJob):
@@ -244,7 +252,10 @@ class Ledger:
             if not checked:
                 return []
             try:
-                self._write(checked, job_terms)
+                # Shard sections are stored while the signature checks still run; only the
+                # metadata commit (after every signature passed) makes the blocks part of the
+                # chain, and a refusal rolls the shard writes back.
+                self._write(checked, job_terms, signatures)
             except BaseException:
                 self.store.recover()  # drop the shard writes: the commit point was not reached
                 raise
@@ -256,19 +267,24 @@ class Ledger:
         self,
         checked: list[tuple[Block, dict[bytes, int]]],
         job_terms: Callable[[bytes], tuple[int, int] | None],
+        signatures: Sequence[Callable[[], None]] = (),
     ) -> None:
         """Shard sections first (in parallel: their commits wait on the disk, not the GIL),
-        then the headers and the id index in the metadata environment: the commit point."""
+        then, once ``signatures`` all pass, the headers and the id index in the metadata
+        environment: the commit point."""
         work = [
             (s, [(b.header.height, b.sections[s], c) for b, c in checked if b.sections[s]])
             for s in range(self.n_shards)
         ]
         work = [(s, w) for s, w in work if w]
-        pool = self.validator.executor
-        if pool is None or len(work) < 2:
-            done = [self._write_shard(s, w, job_terms) for s, w in work]
-        else:
-            done = list(pool.map(lambda x: self._write_shard(x[0], x[1], job_terms), work))
+        if self._io is None:
+            self._io = ThreadPoolExecutor(max(2, self.n_shards), thread_name_prefix="lazyledger-io")
+        pending = [self._io.submit(self._write_shard, s, w, job_terms) for s, w in work]
+        try:
+            for finish in signatures:
+                finish()
+        finally:
+            done = [f.result() for f in pending]
         txids = sorted(x for ids, _ in done for x in ids)
         jobs = sorted(x for _, found in done for x in found)
         meta = self.store.meta

@@ -299,16 +299,22 @@ class Store:
             return read_u64(need(txn, b"head", self.meta.db["info"], "the head height"))
 
     def recover(self) -> None:
-        """Roll back shard writes of any block above the committed head (a torn append)."""
+        """Roll back shard writes of any block above the committed head (a torn or refused
+        append), restoring each shard's own head to its last section at or below it."""
         head = self.head()
         for shard, env in enumerate(self.shards):
             with env.write() as txn:
                 raw = txn.get(b"head", db=env.db["info"])
                 written = read_u64(raw) if raw else 0
+                if written <= head:
+                    continue
                 for height in range(written, head, -1):
                     self._drop_section(txn, env, shard, height)
-                if written > head:
-                    txn.put(b"head", u64(head), db=env.db["info"])
+                cur = txn.cursor(env.db["bodies"])
+                if cur.last():
+                    txn.put(b"head", bytes(cur.key()), db=env.db["info"])
+                else:
+                    txn.delete(b"head", db=env.db["info"])
 
     def _drop_section(self, txn: Any, env: Env, shard: int, height: int) -> None:
         from lazyledger.codec import decode_section

@@ -134,6 +134,23 @@ class Validator:
 
         ``nonce_of(account)`` gives the number of transactions the account sent before this
         block. Raises InvalidBlock (InvalidBlockTransaction for a bad transaction)."""
+        counts, signatures = self.check_block_deferred(
+            block, parent_id, height, nonce_of, job_terms
+        )
+        signatures()
+        return counts
+
+    def check_block_deferred(
+        self,
+        block: Block,
+        parent_id: bytes,
+        height: int,
+        nonce_of: Callable[[bytes], int],
+        job_terms: JobTerms | None = None,
+    ) -> tuple[dict[bytes, int], Callable[[], None]]:
+        """:meth:`check_block` with the signature checks still running: returns the nonce
+        counts and a function that waits for the signatures and raises if one is bad, so the
+        caller can overlap other work (storing the sections) with them."""
         header = block.header
         self.check_header(header, parent_id, height)
         n = self.genesis.n_shards
@@ -167,7 +184,10 @@ class Validator:
                 counts[sender] = expected + 1
             if root([tx.id for tx in section]) != header.shard_roots[s]:
                 raise InvalidBlock(f"section {s} does not match its Merkle root")
-        bad = signatures()
-        if bad is not None:
-            raise InvalidBlockTransaction(*where[bad], "bad signature")
-        return counts
+
+        def finish() -> None:
+            bad = signatures()
+            if bad is not None:
+                raise InvalidBlockTransaction(*where[bad], "bad signature")
+
+        return counts, finish
