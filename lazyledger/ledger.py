@@ -187,8 +187,9 @@ class Ledger:
     def check_transaction(self, tx: Transaction) -> None:
         """Stateless admission check (mempool): form, signature, and a nonce not yet used."""
         self.validator.check_transaction(tx, job_terms=self.job_terms)
-        if tx.nonce < self.nonce(tx.sender):
-            raise_nonce(tx, self.nonce(tx.sender))
+        expected = self.nonce(tx.sender)
+        if tx.nonce < expected:
+            raise InvalidTransaction(f"nonce {tx.nonce} already used (next is {expected})")
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -647,7 +648,3 @@ def _as_block(block: Block | bytes) -> Block:
 def _envelope(tx: Transaction) -> Private:
     assert isinstance(tx.call, Private)
     return tx.call
-
-
-def raise_nonce(tx: Transaction, expected: int) -> None:
-    raise InvalidTransaction(f"nonce {tx.nonce} already used (next is {expected})")
