@@ -37,9 +37,9 @@ from lazyledger.store import DEFAULT_MAP_SIZE, Store, encode_holdings, get, need
 from lazyledger.validate import Validator, check_genesis
 
 CHECKPOINT_MIN_ROWS = 64
+"""A materialisation that replayed at least this many transactions writes a checkpoint."""
 HOSTED_OPS = frozenset({Op.PRIVATE, Op.DNN_JOB, Op.DNN_CLAIM, Op.DNN_INFER})
 """Transactions also stored whole by position: replay needs more than their row."""
-"""A materialisation that replayed at least this many transactions writes a checkpoint."""
 
 
 class Ledger:
@@ -93,10 +93,11 @@ class Ledger:
         *,
         map_size: int = DEFAULT_MAP_SIZE,
         workers: int | None = None,
+        keyring: Keyring | None = None,
     ) -> Ledger:
         """Reopen a ledger; a block whose append was interrupted is rolled back."""
         store, genesis = Store.open(Path(path), map_size)
-        return cls(store, Genesis.from_bytes(genesis), workers)
+        return cls(store, Genesis.from_bytes(genesis), workers, keyring)
 
     def close(self) -> None:
         if self._io is not None:
@@ -133,7 +134,8 @@ class Ledger:
         return height
 
     def header(self, height: int) -> Header:
-        if not 1 <= height <= self._height:
+        """The header of block ``height`` (1..head)."""
+        if not isinstance(height, int) or not 1 <= height <= self._height:
             raise HeightOutOfRange(height, self._height)
         with self.store.meta.read() as txn:
             raw = need(txn, u64(height), self.store.meta.db["headers"], f"header {height}")
@@ -141,7 +143,7 @@ class Ledger:
 
     def section(self, height: int, shard: int) -> list[Transaction]:
         """The transactions of one shard section."""
-        if not 0 <= shard < self.n_shards:
+        if not isinstance(shard, int) or not 0 <= shard < self.n_shards:
             raise NotFound("shard", shard)
         self.header(height)
         env = self.store.shards[shard]

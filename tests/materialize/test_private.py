@@ -191,3 +191,13 @@ def test_cost_report_and_policy(tmp_path: Path) -> None:
         outsider = led.cost(a)
         if outsider.private_txs:
             assert not ll.PayeePolicy().accepts(outsider)
+
+
+def test_keyring_survives_reopen(tmp_path: Path, keys: list[ll.Keypair], genesis: ll.Genesis) -> None:
+    a, _, c, _ = keys
+    path = tmp_path / "x"
+    with ll.Ledger.create(path, genesis) as led:
+        tx = ll.private(a, nonce=0, call=ll.Transfer(c.account, 0, 9), recipients=[c.public_key])
+        led.append(led.propose([tx], a))
+    with ll.Ledger.open(path, keyring=ll.Keyring([c])) as led:
+        assert led.state(c.account).balances == {0: 9}
