@@ -193,7 +193,9 @@ def test_cost_report_and_policy(tmp_path: Path) -> None:
             assert not ll.PayeePolicy().accepts(outsider)
 
 
-def test_keyring_survives_reopen(tmp_path: Path, keys: list[ll.Keypair], genesis: ll.Genesis) -> None:
+def test_keyring_survives_reopen(
+    tmp_path: Path, keys: list[ll.Keypair], genesis: ll.Genesis
+) -> None:
     a, _, c, _ = keys
     path = tmp_path / "x"
     with ll.Ledger.create(path, genesis) as led:
