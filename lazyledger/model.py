@@ -210,8 +210,9 @@ class AccountState:
 
 @attrs.frozen(slots=True)
 class Receipt:
-    """What happened to one transaction at materialisation."""
+    """What happened to one transaction at materialisation (``reason`` is empty if it
+    applied). ``position`` says where it is; it takes no part in equality."""
 
     applied: bool
     reason: str
-    position: tuple[int, int, int]
+    position: tuple[int, int, int] | None = attrs.field(default=None, eq=False)
