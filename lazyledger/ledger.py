@@ -30,7 +30,17 @@ from lazyledger.materialize.replay import InitialArrays, Replayed, replay_rows
 from lazyledger.materialize.rows import ROW, ROW_DTYPE, call_row, failed_row, row_accounts, row_of
 from lazyledger.materialize.slice import Reader, Slice, closure
 from lazyledger.model import AccountState, Block, Genesis, Header, Receipt, Transaction
-from lazyledger.ops import REASONS, DnnClaim, DnnJob, Op, Private, Status, job_account
+from lazyledger.ops import (
+    REASONS,
+    DnnClaim,
+    DnnJob,
+    DnnReveal,
+    JobInfo,
+    Op,
+    Private,
+    Status,
+    job_account,
+)
 from lazyledger.shards import Position, end_of, pack_position, shard_of, unpack_position
 from lazyledger.shards.merkle import root
 from lazyledger.store import DEFAULT_MAP_SIZE, Store, encode_holdings, get, need, read_u64, u64
@@ -188,7 +198,7 @@ class Ledger:
 
     def check_transaction(self, tx: Transaction) -> None:
         """Stateless admission check (mempool): form, signature, and a nonce not yet used."""
-        self.validator.check_transaction(tx, job_terms=self.job_terms)
+        self.validator.check_transaction(tx, jobs=self.job)
         expected = self.nonce(tx.sender)
         if tx.nonce < expected:
             raise InvalidTransaction(f"nonce {tx.nonce} already used (next is {expected})")
@@ -225,10 +235,10 @@ class Ledger:
         with self._write_lock:
             height, head = self._height, self._head_id
             nonces: dict[bytes, int] = {}
-            jobs: dict[bytes, tuple[int, int]] = {}
+            jobs: dict[bytes, JobInfo] = {}  # job-index entries this batch creates or updates
 
-            def job_terms(job: bytes) -> tuple[int, int] | None:
-                return jobs.get(job) or self.job_terms(job)
+            def job_of(job: bytes) -> JobInfo | None:
+                return jobs[job] if job in jobs else self.job(job)
 
             checked: list[tuple[Block, dict[bytes, int]]] = []
             with Reader(self.store) as r:
@@ -243,13 +253,20 @@ class Ledger:
                 for block in decoded:
                     height += 1
                     counts, finish = self.validator.check_block_deferred(
-                        block, head, height, nonce_of, job_terms
+                        block, head, height, nonce_of, job_of
                     )
                     signatures.append(finish)
                     nonces.update(counts)
-                    for _, tx in block.transactions():
-                        if isinstance(tx.call, DnnJob):
-                            jobs[job_account(tx.id)] = (tx.call.asset, tx.call.bounty)
+                    for pos, tx in block.transactions():  # index updates seen by later blocks
+                        c = tx.call
+                        if isinstance(c, DnnJob):
+                            at = pack_position(*pos)
+                            info = JobInfo(at, c.asset, c.bounty, tx.sender, c.hidden, False)
+                            jobs[job_account(tx.id)] = info
+                        elif isinstance(c, DnnReveal):
+                            revealed = job_of(c.job)
+                            assert revealed is not None  # validated
+                            jobs[c.job] = attrs.evolve(revealed, revealed=True)
                     head = block.header.id
                     checked.append((block, counts))
             if not checked:
@@ -258,7 +275,7 @@ class Ledger:
                 # Shard sections are stored while the signature checks still run; only the
                 # metadata commit (after every signature passed) makes the blocks part of the
                 # chain, and a refusal rolls the shard writes back.
-                self._write(checked, job_terms, signatures)
+                self._write(checked, job_of, jobs, signatures)
             except BaseException:
                 self.store.recover()  # drop the shard writes: the commit point was not reached
                 raise
@@ -269,7 +286,8 @@ class Ledger:
     def _write(
         self,
         checked: list[tuple[Block, dict[bytes, int]]],
-        job_terms: Callable[[bytes], tuple[int, int] | None],
+        job_of: Callable[[bytes], JobInfo | None],
+        jobs: dict[bytes, JobInfo],
         signatures: Sequence[Callable[[], None]] = (),
     ) -> None:
         """Shard sections first (in parallel: their commits wait on the disk, not the GIL),
@@ -282,42 +300,40 @@ class Ledger:
         work = [(s, w) for s, w in work if w]
         if self._io is None:
             self._io = ThreadPoolExecutor(max(2, self.n_shards), thread_name_prefix="lazyledger-io")
-        pending = [self._io.submit(self._write_shard, s, w, job_terms) for s, w in work]
+        pending = [self._io.submit(self._write_shard, s, w, job_of) for s, w in work]
         try:
             for finish in signatures:
                 finish()
         finally:
             done = [f.result() for f in pending]
-        txids = sorted(x for ids, _ in done for x in ids)
-        jobs = sorted(x for _, found in done for x in found)
+        txids = sorted(x for ids in done for x in ids)
         meta = self.store.meta
         with meta.write() as txn:
             for block, _ in checked:
                 txn.put(u64(block.height), block.header.to_bytes(), db=meta.db["headers"])
             txn.cursor(meta.db["txids"]).putmulti(txids)
             if jobs:
-                txn.cursor(meta.db["jobs"]).putmulti(jobs)
+                entries = sorted((j, job_index_value(info)) for j, info in jobs.items())
+                txn.cursor(meta.db["jobs"]).putmulti(entries)
             txn.put(b"head", u64(checked[-1][0].height), db=meta.db["info"])
 
     def _write_shard(
         self,
         s: int,
         sections: Sequence[tuple[int, Sequence[Transaction], dict[bytes, int]]],
-        job_terms: Callable[[bytes], tuple[int, int] | None],
-    ) -> tuple[list[tuple[bytes, bytes]], list[tuple[bytes, bytes]]]:
+        job_of: Callable[[bytes], JobInfo | None],
+    ) -> list[tuple[bytes, bytes]]:
         """Store one shard's sections (height, transactions, senders' nonce counts after that
-        block) with their indexes, in one transaction; returns the (id, position) pairs and the
-        job-index entries they create."""
+        block) with their indexes, in one transaction; returns the (id, position) pairs."""
         store, env = self.store, self.store.shards[s]
         txids: list[tuple[bytes, bytes]] = []
-        jobs: list[tuple[bytes, bytes]] = []
         touches: list[tuple[bytes, bytes]] = []
         sent: list[tuple[bytes, bytes]] = []
         hosted: list[tuple[bytes, bytes]] = []
         blobs: list[tuple[bytes, bytes, bytes]] = []
         for h, section, counts in sections:
             hkey = u64(h)
-            rows = [row_of(tx, self.genesis, job_terms) for tx in section]
+            rows = [row_of(tx, self.genesis, job_of) for tx in section]
             senders: set[bytes] = set()
             for i, (tx, row) in enumerate(zip(section, rows, strict=True)):
                 packed = pack_position(h, s, i)
@@ -330,9 +346,6 @@ class Ledger:
                 senders.add(tx.sender)
                 if row[0] in HOSTED_OPS:
                     hosted.append((pos, tx.raw))
-                if isinstance(tx.call, DnnJob):
-                    terms = job_index_value(packed, tx.call.asset, tx.call.bounty)
-                    jobs.append((job_account(tx.id), terms))
             sent += [(a + hkey, u64(counts[a])) for a in senders]
             blobs.append(
                 (hkey, store.compress(encode_section(section)), store.compress(b"".join(rows)))
@@ -348,7 +361,7 @@ class Ledger:
             if hosted:
                 txn.cursor(env.db["hosted"]).putmulti(hosted)
             txn.put(b"head", u64(sections[-1][0]), db=env.db["info"])
-        return txids, jobs
+        return txids
 
     # -- materialisation ----------------------------------------------------------------------
 
@@ -365,25 +378,25 @@ class Ledger:
         with env.read() as txn:
             return Transaction.from_bytes(need(txn, u64(pos), env.db["hosted"], "a hosted tx"))
 
-    def _job_index(self, job: bytes) -> tuple[int, int, int] | None:
+    def job(self, job: bytes) -> JobInfo | None:
+        """What the job index holds of job account ``job`` (None: no such job)."""
         meta = self.store.meta
         with meta.read() as txn:
             return read_job_index(get(txn, bytes(job), meta.db["jobs"]))
 
-    def job_terms(self, job: bytes) -> tuple[int, int] | None:
-        """(bounty asset, bounty) of the job whose account is ``job``; None if no such job."""
-        found = self._job_index(job)
-        return None if found is None else (found[1], found[2])
-
     def job_transaction(self, job: bytes) -> Transaction:
         """The dnn_job transaction behind a job account."""
-        found = self._job_index(job)
+        found = self.job(job)
         if found is None:
             raise NotFound("job", bytes(job))
-        return self._hosted(found[0])
+        return self._hosted(found.position)
 
     def _host(self) -> StoreHost:
-        return StoreHost(self.store, self._hosted, lambda j: (self._job_index(j) or (None,))[0])
+        def position(job: bytes) -> int | None:
+            found = self.job(job)
+            return None if found is None else found.position
+
+        return StoreHost(self.store, self._hosted, position)
 
     # -- blobs --------------------------------------------------------------------------------
 

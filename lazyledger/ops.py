@@ -33,6 +33,7 @@ class Op(IntEnum):
     DNN_JOB = 16
     DNN_CLAIM = 17
     DNN_INFER = 18
+    DNN_REVEAL = 19
     PRIVATE = 64
 
 
@@ -65,7 +66,7 @@ REASONS: dict[int, str] = {
     Status.PRIVATE_INVALID: "the private call is invalid",
     Status.PRIVATE_ACCESS: "the private call exceeds its declared access set",
     Status.CONDITION_FALSE: "the register does not hold the required value",
-    Status.JOB_NOT_OPEN: "the job is not open (unfunded, or already paid)",
+    Status.JOB_NOT_OPEN: "the job is not open (unfunded, paid, or its hidden set revealed)",
     Status.CLAIM_REJECTED: "the weights fail the job's property check",
     Status.JOB_INVALID: "the job's model spec or validation data is invalid",
     Status.NO_RESULT: "the job has no accepted result yet",
@@ -75,7 +76,9 @@ REASONS: dict[int, str] = {
 RESERVED_ASSETS = 0xF000_0000
 """Asset ids from here up are contract storage, not assets: genesis may not issue them."""
 JOB_STATUS = 0xFFFF_FFFF
-"""Storage key of a job account: 0 unfunded, 1 open, 2 + position of the winning claim."""
+"""Storage key of a job account: 0 unfunded, 1 open, 2 closed (hidden validation set revealed
+with no winner), 3 + packed position of the winning claim."""
+JOB_OPEN, JOB_CLOSED, JOB_WON = 1, 2, 3
 REGISTER_BASE = 0xFFFE_0000
 MAX_REGISTER = 0xFFFF
 """Storage keys REGISTER_BASE + r hold inference results (class id + 1; 0 means empty)."""
@@ -270,17 +273,31 @@ class DnnJob:
     threshold_permille: int
     asset: int
     bounty: int
+    hidden: bool = False
+    """The validation set is withheld (only its hash is public) until the owner's dnn_reveal;
+    claims are taken only before the reveal, so claimers cannot fit the test set."""
     OP: ClassVar[Op] = Op.DNN_JOB
-    LAYOUT: ClassVar[struct.Struct] = struct.Struct(">32s32s32sHIQ")
+    LAYOUT: ClassVar[struct.Struct] = struct.Struct(">32s32s32sHIQB")
 
     def pack(self) -> bytes:
         return self.LAYOUT.pack(
-            self.spec, self.train, self.validation, self.threshold_permille, self.asset, self.bounty
+            self.spec,
+            self.train,
+            self.validation,
+            self.threshold_permille,
+            self.asset,
+            self.bounty,
+            self.hidden,
         )
 
     @classmethod
     def unpack(cls, data: bytes) -> DnnJob:
-        return cls(*_fields(cls.LAYOUT, "dnn_job", data))
+        spec, train, validation, threshold, asset, bounty, hidden = _fields(
+            cls.LAYOUT, "dnn_job", data
+        )
+        if hidden not in (0, 1):
+            raise InvalidTransaction(f"dnn_job hidden flag {hidden} is not 0 or 1")
+        return cls(spec, train, validation, threshold, asset, bounty, bool(hidden))
 
     def access(self, sender: bytes) -> tuple[bytes, ...]:
         raise TypeError("a job's access set needs its transaction id: use Transaction.access()")
@@ -347,6 +364,41 @@ class DnnInfer:
         _check_account("job", self.job)
         _check_hash("inputs", self.inputs)
         _check_register(self.register, self.count)
+
+
+@attrs.frozen(slots=True)
+class DnnReveal:
+    """The job owner publishes a hidden validation set (the blob its hash names) and closes
+    the job to new claims. Access {sender, job account}."""
+
+    job: bytes
+    OP: ClassVar[Op] = Op.DNN_REVEAL
+    LAYOUT: ClassVar[struct.Struct] = struct.Struct(">32s")
+
+    def pack(self) -> bytes:
+        return self.LAYOUT.pack(self.job)
+
+    @classmethod
+    def unpack(cls, data: bytes) -> DnnReveal:
+        return cls(*_fields(cls.LAYOUT, "dnn_reveal", data))
+
+    def access(self, sender: bytes) -> tuple[bytes, ...]:
+        return (sender, self.job)
+
+    def check(self, genesis: Genesis, sender: bytes) -> None:
+        _check_account("job", self.job)
+
+
+@attrs.frozen(slots=True)
+class JobInfo:
+    """What the job index records of a job at ingestion (validators read it; never state)."""
+
+    position: int
+    asset: int
+    bounty: int
+    owner: bytes
+    hidden: bool
+    revealed: bool
 
 
 MAX_ACCESS = 2
@@ -420,7 +472,7 @@ class Private:
 
 PublicCall = Transfer | Mint | Swap | TransferIf
 """Calls that may be sealed inside a private transaction."""
-AnyCall = Transfer | Mint | Swap | TransferIf | DnnJob | DnnClaim | DnnInfer | Private
+AnyCall = Transfer | Mint | Swap | TransferIf | DnnJob | DnnClaim | DnnInfer | DnnReveal | Private
 CALLS: dict[int, type[AnyCall]] = {
     Op.TRANSFER: Transfer,
     Op.MINT: Mint,
@@ -429,6 +481,7 @@ CALLS: dict[int, type[AnyCall]] = {
     Op.DNN_JOB: DnnJob,
     Op.DNN_CLAIM: DnnClaim,
     Op.DNN_INFER: DnnInfer,
+    Op.DNN_REVEAL: DnnReveal,
     Op.PRIVATE: Private,
 }
 
@@ -571,7 +624,14 @@ def apply_job(state: Balances, sender: bytes, job: bytes, call: DnnJob) -> Statu
         return Status.BALANCE_OVERFLOW
     state[(sender, call.asset)] = have - call.bounty
     state[(job, call.asset)] = held + call.bounty
-    state[(job, JOB_STATUS)] = 1
+    state[(job, JOB_STATUS)] = JOB_OPEN
+    return Status.APPLIED
+
+
+def apply_reveal(state: Balances, call: DnnReveal) -> Status:
+    """Close an open job to new claims (its hidden validation set is now public)."""
+    if state.get((call.job, JOB_STATUS), 0) == JOB_OPEN:
+        state[(call.job, JOB_STATUS)] = JOB_CLOSED
     return Status.APPLIED
 
 
@@ -585,7 +645,7 @@ def apply_claim(
 ) -> Status:
     """Pay the bounty to the first claim whose weights pass; record it as the job's result.
     The check runs only while the job is open."""
-    if state.get((call.job, JOB_STATUS), 0) != 1:
+    if state.get((call.job, JOB_STATUS), 0) != JOB_OPEN:
         return Status.JOB_NOT_OPEN
     verdict = host.verdict(call.job, call.weights)
     if verdict != Status.APPLIED:
@@ -595,20 +655,20 @@ def apply_claim(
     got = state.get((sender, asset), 0)
     if held < bounty:
         return Status.INSUFFICIENT_BALANCE
-    if sender != call.job and got + bounty > MAX:
+    if got + bounty > MAX:
         return Status.BALANCE_OVERFLOW
     state[(call.job, asset)] = held - bounty
     state[(sender, asset)] = state.get((sender, asset), 0) + bounty
-    state[(call.job, JOB_STATUS)] = 2 + position
+    state[(call.job, JOB_STATUS)] = JOB_WON + position
     return Status.APPLIED
 
 
 def apply_infer(state: Balances, sender: bytes, call: DnnInfer, host: DnnHost) -> Status:
     """Write the class ids the job's accepted model gives the inputs into sender registers."""
     status = state.get((call.job, JOB_STATUS), 0)
-    if status < 2:
+    if status < JOB_WON:
         return Status.NO_RESULT
-    result = host.classes(call.job, status - 2, call.inputs, call.count)
+    result = host.classes(call.job, status - JOB_WON, call.inputs, call.count)
     if isinstance(result, Status):
         return result
     for k, c in enumerate(result):

@@ -46,7 +46,12 @@ TABLES = (
     Table("info", "meta", "ascii name", "schema:u32 | genesis:zstd | head:u64 | shard_dirs:json"),
     Table("headers", "meta", "height:u64", "canonical header bytes"),
     Table("txids", "meta", "tx id:32", "packed position:u64"),
-    Table("jobs", "meta", "job account:32", "packed position:u64 bounty asset:u32 bounty:u64"),
+    Table(
+        "jobs",
+        "meta",
+        "job account:32",
+        "position:u64 bounty asset:u32 bounty:u64 owner:32 hidden:u8 revealed:u8",
+    ),
     Table("info", "shard", "ascii name", "head:u64 (last height written to this shard)"),
     Table("bodies", "shard", "height:u64", "zstd(canonical section bytes)"),
     Table("rows", "shard", "height:u64", "zstd(replay rows of the section, in order)"),

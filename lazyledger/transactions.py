@@ -11,6 +11,7 @@ from lazyledger.ops import (
     DnnClaim,
     DnnInfer,
     DnnJob,
+    DnnReveal,
     Mint,
     Private,
     PublicCall,
@@ -103,11 +104,21 @@ def dnn_job(
     threshold_permille: int,
     asset: int,
     bounty: int,
+    hidden: bool = False,
     chain_id: str = "",
 ) -> Transaction:
-    """Post a training job (blob hashes of spec and data); ``job_account(tx.id)`` names it."""
-    call = DnnJob(bytes(spec), bytes(train), bytes(validation), threshold_permille, asset, bounty)
+    """Post a training job (blob hashes of spec and data); ``job_account(tx.id)`` names it.
+    With ``hidden``, the validation blob is withheld until :func:`dnn_reveal`."""
+    call = DnnJob(
+        bytes(spec), bytes(train), bytes(validation), threshold_permille, asset, bounty, hidden
+    )
     return sign(kp, nonce, call, chain_id)
+
+
+def dnn_reveal(kp: Keypair, *, nonce: int, job: bytes, chain_id: str = "") -> Transaction:
+    """The job owner's reveal of a hidden validation set: claims close from here on (publish
+    the blob itself with ``Ledger.put_blob``, or a node's ``PUT /blob``)."""
+    return sign(kp, nonce, DnnReveal(bytes(job)), chain_id)
 
 
 def dnn_claim(
@@ -136,6 +147,7 @@ __all__ = [
     "dnn_claim",
     "dnn_infer",
     "dnn_job",
+    "dnn_reveal",
     "job_account",
     "mint",
     "private",

@@ -14,9 +14,9 @@ from lazyledger.errors import (
     InvalidGenesis,
     InvalidTransaction,
 )
-from lazyledger.materialize.rows import JobTerms
+from lazyledger.materialize.rows import JobLookup
 from lazyledger.model import Block, Genesis, Header, Transaction
-from lazyledger.ops import MAX, RESERVED_ASSETS, DnnClaim, DnnInfer
+from lazyledger.ops import MAX, RESERVED_ASSETS, DnnClaim, DnnInfer, DnnReveal, JobInfo
 from lazyledger.shards import MAX_SECTION_TXS, MAX_SHARDS, shard_of
 from lazyledger.shards.merkle import root
 
@@ -75,9 +75,9 @@ class Validator:
             self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="lazyledger-sig")
         return self._executor
 
-    def check_form(self, tx: Transaction, job_terms: JobTerms | None = None) -> None:
+    def check_form(self, tx: Transaction, jobs: JobLookup | None = None) -> None:
         """Everything about one transaction that needs neither a signature check nor an index
-        of nonces; ``job_terms`` (the job index) is consulted for claims and inferences."""
+        of nonces; ``jobs`` (the job index) is consulted for claims, inferences and reveals."""
         if tx.chain_id and tx.chain_id != self.genesis.chain_id:
             raise InvalidTransaction(
                 f"transaction is bound to chain {tx.chain_id!r}, this is {self.genesis.chain_id!r}"
@@ -86,18 +86,14 @@ class Validator:
             raise InvalidTransaction("a pool account cannot send transactions")
         tx.call.check(self.genesis, tx.sender)
         call = tx.call
-        if (
-            isinstance(call, DnnClaim | DnnInfer)
-            and job_terms is not None
-            and job_terms(call.job) is None
-        ):
-            raise InvalidTransaction(f"no job {call.job.hex()[:16]} in an earlier block")
+        if isinstance(call, DnnClaim | DnnInfer | DnnReveal) and jobs is not None:
+            check_job_call(call, tx.sender, jobs(call.job))
 
     def check_transaction(
-        self, tx: Transaction, expected_nonce: int | None = None, job_terms: JobTerms | None = None
+        self, tx: Transaction, expected_nonce: int | None = None, jobs: JobLookup | None = None
     ) -> None:
         """Full stateless check of one transaction (mempool admission)."""
-        self.check_form(tx, job_terms)
+        self.check_form(tx, jobs)
         if expected_nonce is not None and tx.nonce != expected_nonce:
             raise InvalidTransaction(f"nonce {tx.nonce}, expected {expected_nonce}")
         if not verify(tx.public_key, tx.body, tx.signature):
@@ -128,15 +124,13 @@ class Validator:
         parent_id: bytes,
         height: int,
         nonce_of: Callable[[bytes], int],
-        job_terms: JobTerms | None = None,
+        jobs: JobLookup | None = None,
     ) -> dict[bytes, int]:
         """Validate a whole block; return the senders' nonce counts after it.
 
         ``nonce_of(account)`` gives the number of transactions the account sent before this
         block. Raises InvalidBlock (InvalidBlockTransaction for a bad transaction)."""
-        counts, signatures = self.check_block_deferred(
-            block, parent_id, height, nonce_of, job_terms
-        )
+        counts, signatures = self.check_block_deferred(block, parent_id, height, nonce_of, jobs)
         signatures()
         return counts
 
@@ -146,7 +140,7 @@ class Validator:
         parent_id: bytes,
         height: int,
         nonce_of: Callable[[bytes], int],
-        job_terms: JobTerms | None = None,
+        jobs: JobLookup | None = None,
     ) -> tuple[dict[bytes, int], Callable[[], None]]:
         """:meth:`check_block` with the signature checks still running: returns the nonce
         counts and a function that waits for the signatures and raises if one is bad, so the
@@ -171,7 +165,7 @@ class Validator:
             for i, tx in enumerate(section):
                 sender = tx.sender
                 try:
-                    self.check_form(tx, job_terms)
+                    self.check_form(tx, jobs)
                 except InvalidTransaction as e:
                     raise InvalidBlockTransaction(s, i, str(e)) from None
                 if shard_of(sender, n) != s:
@@ -191,3 +185,20 @@ class Validator:
                 raise InvalidBlockTransaction(*where[bad], "bad signature")
 
         return counts, finish
+
+
+def check_job_call(
+    call: DnnClaim | DnnInfer | DnnReveal, sender: bytes, job: JobInfo | None
+) -> None:
+    """What the job index says of a claim, inference or reveal (jobs in earlier blocks only)."""
+    if job is None:
+        raise InvalidTransaction(f"no job {call.job.hex()[:16]} in an earlier block")
+    if isinstance(call, DnnClaim) and job.hidden and job.revealed:
+        raise InvalidTransaction("claims are closed: the job's hidden validation set is revealed")
+    if isinstance(call, DnnReveal):
+        if not job.hidden:
+            raise InvalidTransaction("the job has no hidden validation set to reveal")
+        if sender != job.owner:
+            raise InvalidTransaction("only the job's owner may reveal its validation set")
+        if job.revealed:
+            raise InvalidTransaction("the job's validation set is already revealed")

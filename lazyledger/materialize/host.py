@@ -21,12 +21,13 @@ from lazyledger.ops import (
     DnnClaim,
     DnnInfer,
     DnnJob,
+    JobInfo,
     Op,
     Status,
     apply_claim,
     apply_infer,
 )
-from lazyledger.store import Store, get, read_u64, u64
+from lazyledger.store import Store, get
 
 _VERDICT = struct.Struct(">BII")
 
@@ -136,12 +137,15 @@ class StoreHost:
         return run
 
 
-def read_job_index(raw: bytes | None) -> tuple[int, int, int] | None:
-    """(packed position, bounty asset, bounty) of an indexed job."""
+_JOB = struct.Struct(">QIQ32s??")
+
+
+def read_job_index(raw: bytes | None) -> JobInfo | None:
+    """A job-index entry: where the job is, its bounty, owner and hidden-set state."""
     if raw is None:
         return None
-    return read_u64(raw), int.from_bytes(raw[8:12], "big"), read_u64(raw, 12)
+    return JobInfo(*_JOB.unpack(raw))
 
 
-def job_index_value(position: int, asset: int, bounty: int) -> bytes:
-    return u64(position) + asset.to_bytes(4, "big") + u64(bounty)
+def job_index_value(info: JobInfo) -> bytes:
+    return _JOB.pack(info.position, info.asset, info.bounty, info.owner, info.hidden, info.revealed)

@@ -12,7 +12,8 @@ from numba import njit, uint64
 _M32 = uint64(0xFFFFFFFF)
 _MAX = np.int64(2**63 - 1)
 
-OP_TRANSFER, OP_MINT, OP_SWAP, OP_FAIL, OP_TRANSFER_IF, OP_JOB = 1, 2, 3, 4, 8, 16
+OP_TRANSFER, OP_MINT, OP_SWAP, OP_FAIL, OP_TRANSFER_IF, OP_JOB, OP_REVEAL = 1, 2, 3, 4, 8, 16, 19
+JOB_OPEN, JOB_CLOSED = 1, 2
 APPLIED, INSUFFICIENT, OVERFLOW, NO_OUTPUT, DRAINS, BELOW_MIN = 0, 1, 2, 3, 4, 5
 CONDITION_FALSE = 8
 
@@ -154,8 +155,12 @@ def replay(
             else:
                 bal[src] -= v
                 bal[dst] += v
-                bal[s_b1[i]] = 1
+                bal[s_b1[i]] = JOB_OPEN
                 status[i] = APPLIED
+        elif o == OP_REVEAL:  # close an open job to new claims
+            if bal[s_b1[i]] == JOB_OPEN:
+                bal[s_b1[i]] = JOB_CLOSED
+            status[i] = APPLIED
         elif o == OP_FAIL:
             status[i] = min_out[i]
         else:

@@ -17,12 +17,14 @@ from lazyledger.ops import (
     DnnClaim,
     DnnInfer,
     DnnJob,
+    DnnReveal,
     Private,
     Status,
     apply,
     apply_claim,
     apply_infer,
     apply_job,
+    apply_reveal,
     genesis_balances,
     job_account,
 )
@@ -125,4 +127,6 @@ def _apply(
         return apply_claim(state, tx.sender, call, (job.asset, job.bounty), position, host)
     if isinstance(call, DnnInfer):
         return apply_infer(state, tx.sender, call, host)
+    if isinstance(call, DnnReveal):
+        return apply_reveal(state, call)
     return apply(state, genesis, tx.sender, call)

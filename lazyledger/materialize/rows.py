@@ -24,6 +24,8 @@ from lazyledger.ops import (
     DnnClaim,
     DnnInfer,
     DnnJob,
+    DnnReveal,
+    JobInfo,
     Mint,
     Private,
     PublicCall,
@@ -55,11 +57,11 @@ ROW_DTYPE = np.dtype(
 assert ROW_DTYPE.itemsize == ROW.size
 
 
-JobTerms = Callable[[bytes], "tuple[int, int] | None"]
-"""A job account's (bounty asset, bounty), from the job index."""
+JobLookup = Callable[[bytes], "JobInfo | None"]
+"""The job index: what ingestion recorded of a job account."""
 
 
-def row_of(tx: Transaction, genesis: Genesis, terms: JobTerms) -> bytes:
+def row_of(tx: Transaction, genesis: Genesis, jobs: JobLookup) -> bytes:
     """The replay row of a validated transaction (a private one: its envelope's access set)."""
     c = tx.call
     if isinstance(c, Private):
@@ -68,10 +70,12 @@ def row_of(tx: Transaction, genesis: Genesis, terms: JobTerms) -> bytes:
     if isinstance(c, DnnJob):
         return ROW.pack(c.OP, 0, c.asset, JOB_STATUS, c.bounty, 0, tx.sender, job_account(tx.id))
     if isinstance(c, DnnClaim):
-        found = terms(c.job)
+        found = jobs(c.job)
         if found is None:
             raise TypeError("claim for a job that is not indexed")  # validation refuses these
-        return ROW.pack(c.OP, 0, found[0], JOB_STATUS, found[1], 0, tx.sender, c.job)
+        return ROW.pack(c.OP, 0, found.asset, JOB_STATUS, found.bounty, 0, tx.sender, c.job)
+    if isinstance(c, DnnReveal):
+        return ROW.pack(c.OP, 0, JOB_STATUS, JOB_STATUS, 0, 0, tx.sender, c.job)
     if isinstance(c, DnnInfer):
         return ROW.pack(
             c.OP, 0, REGISTER_BASE + c.register, JOB_STATUS, c.count, 0, tx.sender, c.job

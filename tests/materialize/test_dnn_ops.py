@@ -12,7 +12,7 @@ import lazyledger as ll
 from lazyledger.materialize import dnn
 from lazyledger.materialize.reference import replay_chain
 from lazyledger.materialize.train import claim_job, train
-from lazyledger.ops import JOB_STATUS, REGISTER_BASE
+from lazyledger.ops import JOB_STATUS, JOB_WON, REGISTER_BASE
 
 SPEC = dnn.ModelSpec.mlp(64, (32,), 10, input_shift=4)
 KEYS = [ll.Keypair.from_seed(bytes([0x30 + i]) * 32) for i in range(6)]
@@ -97,7 +97,7 @@ def test_first_valid_claim_wins_and_states_match_reference(
         j = ll.job_account(txs["job"].id)
         job_state = led.state(j)
         assert job_state.balances == {} and job_state.storage == {
-            JOB_STATUS: 2 + ll.shards.pack_position(*led.position(txs[winner].id))
+            JOB_STATUS: JOB_WON + ll.shards.pack_position(*led.position(txs[winner].id))
         }
         ref, receipts = replay_chain(
             led.genesis, list(led.blocks()), blobs={dnn_hash(b): b for b in blobs.values()}
@@ -242,3 +242,84 @@ def test_materialisation_order_does_not_matter(tmp_path: Path, blobs: dict[str, 
         for k in (USER, GOOD, OWNER, BAD)[::-1]:
             b.state(k.account)
         assert a.replay_all() == b.replay_all()
+
+
+def test_hidden_validation_set(tmp_path: Path, blobs: dict[str, bytes]) -> None:
+    """The job commits only the validation hash; claims close at the owner's reveal, and are
+    judged once the data is public (until then materialising them names the missing blob)."""
+    with ll.Ledger.create(tmp_path / "h", genesis()) as led:
+        hashes = {n: led.put_blob(b) for n, b in blobs.items() if n != "val"}
+        val = dnn_hash(blobs["val"])
+        job = ll.dnn_job(
+            OWNER,
+            nonce=0,
+            spec=hashes["spec"],
+            train=hashes["train"],
+            validation=val,
+            threshold_permille=900,
+            asset=0,
+            bounty=700,
+            hidden=True,
+        )
+        led.append(led.propose([job], ISSUER))
+        j = ll.job_account(job.id)
+        assert led.job(j) is not None and led.job(j).hidden  # type: ignore[union-attr]
+        early = ll.dnn_claim(GOOD, nonce=0, job=j, weights=hashes["good"])
+        with pytest.raises(ll.InvalidBlock, match="owner"):  # only the owner reveals
+            led.append(led.propose([ll.dnn_reveal(BAD, nonce=0, job=j)], ISSUER))
+        led.append(led.propose([early], ISSUER))
+        with pytest.raises(ll.BlobMissing) as err:  # nobody can judge before the reveal
+            led.state(GOOD.account)
+        assert err.value.key == val
+        led.append(led.propose([ll.dnn_reveal(OWNER, nonce=1, job=j)], ISSUER))
+        late = ll.dnn_claim(BAD, nonce=0, job=j, weights=hashes["good"])
+        with pytest.raises(ll.InvalidBlock, match="claims are closed"):
+            led.append(led.propose([late], ISSUER))
+        with pytest.raises(ll.InvalidTransaction, match="already revealed"):
+            led.check_transaction(ll.dnn_reveal(OWNER, nonce=2, job=j))
+        led.put_blob(blobs["val"])  # the owner publishes the data it revealed
+        assert led.receipt(early.id).applied
+        assert led.state(GOOD.account).balances == {0: 10_700}
+        ref, _ = replay_chain(
+            led.genesis, list(led.blocks()), blobs={dnn_hash(b): b for b in blobs.values()}
+        )
+        assert led.replay_all() == ref
+
+
+def test_reveal_in_the_same_block_closes_later_claims(
+    tmp_path: Path, blobs: dict[str, bytes]
+) -> None:
+    with ll.Ledger.create(tmp_path / "s", genesis()) as led:
+        hashes = {n: led.put_blob(b) for n, b in blobs.items()}
+        job = ll.dnn_job(
+            OWNER,
+            nonce=0,
+            spec=hashes["spec"],
+            train=hashes["train"],
+            validation=hashes["val"],
+            threshold_permille=900,
+            asset=0,
+            bounty=5,
+            hidden=True,
+        )
+        led.append(led.propose([job], ISSUER))
+        j = ll.job_account(job.id)
+        reveal = ll.dnn_reveal(OWNER, nonce=1, job=j)
+        first, *late = [
+            ll.dnn_claim(k, nonce=0, job=j, weights=hashes["good"]) for k in (BAD, GOOD, USER)
+        ]
+        claims = [first, *late]
+        led.append(led.propose([first, reveal, *late], ISSUER))  # BAD shares OWNER's shard
+        assert (
+            led.position(first.id) < led.position(reveal.id) < min(led.position(c.id) for c in late)
+        )
+        assert led.receipt(first.id).applied  # validators could not see the reveal yet:
+        for c in late:  # global order decides
+            assert led.receipt(c.id).reason == ll.ops.REASONS[ll.ops.Status.JOB_NOT_OPEN]
+        ref, receipts = replay_chain(
+            led.genesis, list(led.blocks()), blobs={dnn_hash(b): b for b in blobs.values()}
+        )
+        assert all(
+            (led.receipt(c.id).applied, led.receipt(c.id).reason) == receipts[c.id] for c in claims
+        )
+        assert led.replay_all() == ref
