@@ -46,6 +46,9 @@ class Reader:
         self.shard_txns = [env.read() for env in store.shards]
         self.cache_txn = store.cache.read()
         self.touch = [env.db["touch"] for env in store.shards]
+        self._cursors = [
+            txn.cursor(db) for txn, db in zip(self.shard_txns, self.touch, strict=True)
+        ]
         self.sent = [env.db["sent"] for env in store.shards]
         self.checkpoints = store.cache.db["checkpoints"]
 
@@ -67,14 +70,14 @@ class Reader:
             return out
         start = account + lo
         stop = account + hi
-        for txn, db in zip(self.shard_txns, self.touch, strict=True):
-            cur = txn.cursor(db)
+        add = out.append
+        for cur in self._cursors:  # one cursor per shard, reused for every scan
             if not cur.set_range(start):
                 continue
-            for key, row in cast("Iterator[tuple[bytes, bytes]]", cur):  # buffers=False
-                if key >= stop:
+            for key, row in cast("Iterator[tuple[bytes, bytes]]", cur.iternext()):
+                if key >= stop:  # buffers=False: keys and rows are bytes
                     break
-                out.append((key[32:], row))
+                add((key[32:], row))
         return out
 
     def checkpoint(self, account: bytes, at_most: int) -> tuple[int, Holdings] | None:
@@ -147,20 +150,23 @@ def closure(
                 if pos in rows:
                     continue
                 rows[pos] = row
-                for b in (row[26:58], row[58:90]):  # the row's access set
+                b = row[26:58]  # the row's access set is {acc0, acc1}; one of them is `a`
+                if b == a:
+                    b = row[58:90]
                     if b == a:
                         continue
-                    if b not in lo:
-                        lo[b] = hi[b] = pos
-                        work.append(b)
-                        continue
-                    if pos < lo[b]:
-                        lo[b] = pos
-                    if pos > hi[b]:
-                        hi[b] = pos
-                    f = fetched.get(b)
-                    if f is None or pos < f[0] or pos > f[1]:
-                        work.append(b)
+                blo = lo.get(b)
+                if blo is None:
+                    lo[b] = hi[b] = pos
+                    work.append(b)
+                    continue
+                if pos < blo:
+                    lo[b] = pos
+                if pos > hi[b]:
+                    hi[b] = pos
+                f = fetched.get(b)
+                if f is None or pos < f[0] or pos > f[1]:
+                    work.append(b)
     for account in lo:  # accounts reached but whose interval needed no fetch
         if account not in cuts:
             cuts[account] = (genesis, initial(account))
