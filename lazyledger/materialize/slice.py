@@ -62,23 +62,10 @@ class Reader:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def touching(self, account: bytes, lo: bytes, hi: bytes) -> list[tuple[bytes, bytes]]:
-        """(position, row) of every transaction whose access set holds ``account``, with
-        lo <= position < hi. Positions are 8-byte big-endian keys: they compare like integers."""
-        out: list[tuple[bytes, bytes]] = []
-        if lo >= hi:
-            return out
-        start = account + lo
-        stop = account + hi
-        add = out.append
-        for cur in self._cursors:  # one cursor per shard, reused for every scan
-            if not cur.set_range(start):
-                continue
-            for key, row in cast("Iterator[tuple[bytes, bytes]]", cur.iternext()):
-                if key >= stop:  # buffers=False: keys and rows are bytes
-                    break
-                add((key[32:], row))
-        return out
+    @property
+    def cursors(self) -> list[lmdb.Cursor]:
+        """One cursor on the access-set index of each shard (reused across scans)."""
+        return self._cursors
 
     def checkpoint(self, account: bytes, at_most: int) -> tuple[int, Holdings] | None:
         """The latest stored checkpoint of ``account`` at a position <= ``at_most``."""
@@ -146,27 +133,36 @@ def closure(
             ranges = [(cut, prev[0]), (prev[1], top)]
             fetched[a] = (cut, top)
         for r_lo, r_hi in ranges:
-            for pos, row in reader.touching(a, r_lo, r_hi):
-                if pos in rows:
+            if r_lo >= r_hi:
+                continue
+            stop = a + r_hi
+            for cur in reader.cursors:  # the index of every shard holds entries for `a`
+                if not cur.set_range(a + r_lo):
                     continue
-                rows[pos] = row
-                b = row[26:58]  # the row's access set is {acc0, acc1}; one of them is `a`
-                if b == a:
-                    b = row[58:90]
-                    if b == a:
+                for key, row in cast("Iterator[tuple[bytes, bytes]]", cur.iternext()):
+                    if key >= stop:
+                        break
+                    pos = key[32:]
+                    if pos in rows:
                         continue
-                blo = lo.get(b)
-                if blo is None:
-                    lo[b] = hi[b] = pos
-                    work.append(b)
-                    continue
-                if pos < blo:
-                    lo[b] = pos
-                if pos > hi[b]:
-                    hi[b] = pos
-                f = fetched.get(b)
-                if f is None or pos < f[0] or pos > f[1]:
-                    work.append(b)
+                    rows[pos] = row
+                    b = row[26:58]  # the row's access set is {acc0, acc1}; one of them is `a`
+                    if b == a:
+                        b = row[58:90]
+                        if b == a:
+                            continue
+                    blo = lo.get(b)
+                    if blo is None:
+                        lo[b] = hi[b] = pos
+                        work.append(b)
+                        continue
+                    if pos < blo:
+                        lo[b] = pos
+                    if pos > hi[b]:
+                        hi[b] = pos
+                    f = fetched.get(b)
+                    if f is None or pos < f[0] or pos > f[1]:
+                        work.append(b)
     for account in lo:  # accounts reached but whose interval needed no fetch
         if account not in cuts:
             cuts[account] = (genesis, initial(account))
