@@ -27,7 +27,15 @@ from lazyledger.materialize.cost import CostModel, CostReport
 from lazyledger.materialize.host import StoreHost, blob_hash, job_index_value, read_job_index
 from lazyledger.materialize.keyring import Keyring
 from lazyledger.materialize.replay import InitialArrays, Replayed, replay_rows
-from lazyledger.materialize.rows import ROW, ROW_DTYPE, call_row, failed_row, row_accounts, row_of
+from lazyledger.materialize.rows import (
+    ROW,
+    ROW_DTYPE,
+    call_row,
+    failed_row,
+    row_accounts,
+    row_ids,
+    row_of,
+)
 from lazyledger.materialize.slice import Reader, Slice, closure
 from lazyledger.model import AccountState, Block, Genesis, Header, Receipt, Transaction
 from lazyledger.ops import (
@@ -75,6 +83,9 @@ class Ledger:
         self._io: ThreadPoolExecutor | None = None
         self._write_lock = threading.Lock()
         self._nonces: dict[bytes, int] = {}
+        self._ids: dict[bytes, int] = {}
+        self._next_id = 0
+        self._assign_genesis_ids()
         self._height = store.head()
         self._head_id = self._header_id(self._height)
 
@@ -271,36 +282,94 @@ class Ledger:
                     checked.append((block, counts))
             if not checked:
                 return []
+            new_ids: dict[bytes, int] = {}  # dense ids first seen in this batch, global order
+
+            def account_id(a: bytes) -> int:
+                found = new_ids.get(a)
+                if found is None:
+                    found = self._account_id(a)
+                    if found is None:
+                        found = new_ids[a] = self._next_id + len(new_ids)
+                return found
+
+            rows = [
+                [[row_of(tx, self.genesis, job_of, account_id) for tx in sec] for sec in b.sections]
+                for b, _ in checked
+            ]
             try:
                 # Shard sections are stored while the signature checks still run; only the
                 # metadata commit (after every signature passed) makes the blocks part of the
                 # chain, and a refusal rolls the shard writes back.
-                self._write(checked, job_of, jobs, signatures)
+                self._write(checked, rows, jobs, new_ids, signatures)
             except BaseException:
                 self.store.recover()  # drop the shard writes: the commit point was not reached
                 raise
             self._nonces.update(nonces)
+            self._remember_ids(new_ids)
+            self._next_id += len(new_ids)
             self._height, self._head_id = height, head
             return [b.header for b, _ in checked]
+
+    def _account_id(self, account: bytes) -> int | None:
+        """The dense id ingestion gave ``account`` (None: it never appeared)."""
+        found = self._ids.get(account)
+        if found is None:
+            meta = self.store.meta
+            with meta.read() as txn:
+                raw = get(txn, account, meta.db["ids"])
+            if raw is None:
+                return None
+            found = int.from_bytes(raw, "big")
+            self._remember_ids({account: found})
+        return found
+
+    def _remember_ids(self, ids: dict[bytes, int]) -> None:
+        if len(self._ids) + len(ids) > 1 << 21:
+            self._ids.clear()
+        self._ids.update(ids)
+
+    def _assign_genesis_ids(self) -> None:
+        """Dense ids for the genesis accounts (sorted), before any block: done once."""
+        meta = self.store.meta
+        with meta.read() as txn:
+            raw = get(txn, b"next_id", meta.db["info"])
+        if raw is not None:
+            self._next_id = read_u64(raw)
+            return
+        accounts = sorted(set(self.genesis.balances) | set(self.genesis.pools))
+        with meta.write() as txn:
+            txn.cursor(meta.db["ids"]).putmulti(
+                (a, i.to_bytes(4, "big")) for i, a in enumerate(accounts)
+            )
+            txn.put(b"next_id", u64(len(accounts)), db=meta.db["info"])
+        self._next_id = len(accounts)
 
     def _write(
         self,
         checked: list[tuple[Block, dict[bytes, int]]],
-        job_of: Callable[[bytes], JobInfo | None],
+        rows: list[list[list[bytes]]],
         jobs: dict[bytes, JobInfo],
+        new_ids: dict[bytes, int],
         signatures: Sequence[Callable[[], None]] = (),
     ) -> None:
         """Shard sections first (in parallel: their commits wait on the disk, not the GIL),
         then, once ``signatures`` all pass, the headers and the id index in the metadata
         environment: the commit point."""
         work = [
-            (s, [(b.header.height, b.sections[s], c) for b, c in checked if b.sections[s]])
+            (
+                s,
+                [
+                    (b.header.height, b.sections[s], c, r[s])
+                    for (b, c), r in zip(checked, rows, strict=True)
+                    if b.sections[s]
+                ],
+            )
             for s in range(self.n_shards)
         ]
         work = [(s, w) for s, w in work if w]
         if self._io is None:
             self._io = ThreadPoolExecutor(max(2, self.n_shards), thread_name_prefix="lazyledger-io")
-        pending = [self._io.submit(self._write_shard, s, w, job_of) for s, w in work]
+        pending = [self._io.submit(self._write_shard, s, w) for s, w in work]
         try:
             for finish in signatures:
                 finish()
@@ -315,13 +384,16 @@ class Ledger:
             if jobs:
                 entries = sorted((j, job_index_value(info)) for j, info in jobs.items())
                 txn.cursor(meta.db["jobs"]).putmulti(entries)
+            if new_ids:
+                ids = sorted((a, i.to_bytes(4, "big")) for a, i in new_ids.items())
+                txn.cursor(meta.db["ids"]).putmulti(ids)
+                txn.put(b"next_id", u64(self._next_id + len(new_ids)), db=meta.db["info"])
             txn.put(b"head", u64(checked[-1][0].height), db=meta.db["info"])
 
     def _write_shard(
         self,
         s: int,
-        sections: Sequence[tuple[int, Sequence[Transaction], dict[bytes, int]]],
-        job_of: Callable[[bytes], JobInfo | None],
+        sections: Sequence[tuple[int, Sequence[Transaction], dict[bytes, int], list[bytes]]],
     ) -> list[tuple[bytes, bytes]]:
         """Store one shard's sections (height, transactions, senders' nonce counts after that
         block) with their indexes, in one transaction; returns the (id, position) pairs."""
@@ -331,9 +403,8 @@ class Ledger:
         sent: list[tuple[bytes, bytes]] = []
         hosted: list[tuple[bytes, bytes]] = []
         blobs: list[tuple[bytes, bytes, bytes]] = []
-        for h, section, counts in sections:
+        for h, section, counts, rows in sections:
             hkey = u64(h)
-            rows = [row_of(tx, self.genesis, job_of) for tx in section]
             senders: set[bytes] = set()
             for i, (tx, row) in enumerate(zip(section, rows, strict=True)):
                 packed = pack_position(h, s, i)
@@ -448,7 +519,8 @@ class Ledger:
             elif isinstance(opened, Status):
                 out[pos] = failed_row(row, opened)
             else:
-                out[pos] = call_row(tx.sender, opened, self.genesis)
+                # the sealed call's accounts are within the envelope's (checked on opening)
+                out[pos] = call_row(tx.sender, opened, self.genesis, row_ids(row).__getitem__)
         unreadable.sort()
         return out, unreadable
 
@@ -497,7 +569,7 @@ class Ledger:
             _, replayed = self._replay(sl, rows)
         else:
             replayed = self._replay_rows(sl, data, lambda i: int.from_bytes(order[i], "big"))
-        held = replayed.holdings(account, sl.cuts[account][1])
+        held = replayed.holdings(account, sl.cuts[account][1], self._account_id(account))
         if len(order) >= self.checkpoint_min_rows and not private:
             # Only states derived from public data are cached: a checkpoint built on a decrypted
             # call would hand private information to an outsider's later query.
@@ -625,7 +697,7 @@ class Ledger:
                 data[ROW.size * i : ROW.size * (i + 1)] = opened[int(positions[i])]
         genesis = self.genesis.balances
         if self._genesis_arrays is None:
-            self._genesis_arrays = InitialArrays.of(genesis)
+            self._genesis_arrays = InitialArrays.of(genesis, self._account_id)
         host = self._host().replay_host(rows, lambda i: int(positions[i]))
         held = replay_rows(rows, self._genesis_arrays, host).all_holdings(genesis)
         accounts = set(held) | set(nonces) | set(genesis)

@@ -25,7 +25,7 @@ import zstandard
 
 from lazyledger.errors import SchemaMismatch, StorageError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DEFAULT_MAP_SIZE = 64 << 30
 
 _U64 = struct.Struct(">Q")
@@ -43,9 +43,15 @@ class Table:
 
 
 TABLES = (
-    Table("info", "meta", "ascii name", "schema:u32 | genesis:zstd | head:u64 | shard_dirs:json"),
+    Table(
+        "info",
+        "meta",
+        "ascii name",
+        "schema:u64 | genesis:zstd | head:u64 | shard_dirs:json | next_id:u64",
+    ),
     Table("headers", "meta", "height:u64", "canonical header bytes"),
     Table("txids", "meta", "tx id:32", "packed position:u64"),
+    Table("ids", "meta", "account:32", "dense account id:u32 (order of first appearance)"),
     Table(
         "jobs",
         "meta",
@@ -323,7 +329,7 @@ class Store:
 
     def _drop_section(self, txn: Any, env: Env, shard: int, height: int) -> None:
         from lazyledger.codec import decode_section
-        from lazyledger.materialize.rows import row_accounts
+        from lazyledger.materialize.rows import ROW, row_accounts
         from lazyledger.shards import pack_position
 
         body = txn.get(u64(height), db=env.db["bodies"])
@@ -334,9 +340,10 @@ class Store:
                 txn.delete(tx.sender + u64(height), db=env.db["sent"])
         if rows is not None:
             data = self.decompress(rows)
-            for i in range(len(data) // 90):
+            n = ROW.size
+            for i in range(len(data) // n):
                 pos = u64(pack_position(height, shard, i))
-                for acc in set(row_accounts(data[90 * i : 90 * (i + 1)])):
+                for acc in set(row_accounts(data[n * i : n * (i + 1)])):
                     txn.delete(acc + pos, db=env.db["touch"])
         txn.delete(u64(height), db=env.db["bodies"])
         txn.delete(u64(height), db=env.db["rows"])

@@ -108,6 +108,7 @@ class StoreHost:
         def run(i: int, slots: Slots) -> int:
             row = rows[i]
             sender, job = bytes(row["acc0"]), bytes(row["acc1"])
+            ids = {sender: int(row["id0"]), job: int(row["id1"])}
             tx = self.tx_at(position(i))
             call = tx.call
             keys: list[tuple[bytes, int]] = [(job, JOB_STATUS)]
@@ -117,7 +118,7 @@ class StoreHost:
             else:
                 first = int(row["asset"])
                 keys += [(sender, first + k) for k in range(int(row["amount"]))]
-            state: Balances = {k: slots.get(*k) for k in keys}
+            state: Balances = {(a, x): slots.get(ids[a], x) for a, x in keys}
             if isinstance(call, DnnClaim):
                 status = apply_claim(
                     state,
@@ -131,7 +132,7 @@ class StoreHost:
                 assert isinstance(call, DnnInfer)
                 status = apply_infer(state, tx.sender, call, self)
             for (account, asset), value in state.items():
-                slots.set(account, asset, value)
+                slots.set(ids[account], asset, value)
             return int(status)
 
         return run
