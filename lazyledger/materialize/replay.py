@@ -8,6 +8,7 @@ in the rows: there is no per-transaction Python here."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import cast
 
 import attrs
 import numpy as np
@@ -38,7 +39,7 @@ class Replayed:
 
     rows: np.ndarray
     slot_keys: np.ndarray  # account id << 32 | asset, by slot
-    slot_table: np.ndarray
+    slot_table: np.ndarray | None  # the hash table; None: dense slots, keys sorted
     balances: np.ndarray  # int64 by slot
     status: np.ndarray  # uint8 by row
     _ids: dict[bytes, int] | None = None
@@ -50,9 +51,18 @@ class Replayed:
         return self._ids.get(account)
 
     def slot(self, account_id: int, asset: int) -> int:
-        """The slot of (account id, asset), or -1 if the rows never touched it."""
+        """The slot of (account id, asset), or -1 if there is none."""
         query = np.array([(account_id << 32) | asset], dtype=np.int64)
-        return int(slots.find_slots(self.slot_table, self.slot_keys, query)[0])
+        return int(self.find(query)[0])
+
+    def find(self, queries: np.ndarray) -> np.ndarray:
+        """Slots of keys (id << 32 | asset); -1 where there is none."""
+        if self.slot_table is not None:
+            return slots.find_slots(self.slot_table, self.slot_keys, queries)
+        at = np.searchsorted(self.slot_keys, queries)
+        clipped = np.minimum(at, len(self.slot_keys) - 1)
+        hit = (at < len(self.slot_keys)) & (self.slot_keys[clipped] == queries)
+        return np.where(hit, at, -1)
 
     def holdings(
         self, account: bytes, initial: Holdings, account_id: int | None = None
@@ -74,7 +84,9 @@ class Replayed:
             self._ids = account_ids(self.rows)
         names = {k: a for a, k in self._ids.items()}
         merged: dict[bytes, dict[int, int]] = {}
-        for key, value in zip(self.slot_keys.tolist(), self.balances.tolist(), strict=True):
+        touched = np.isin(self.slot_keys >> 32, np.fromiter(names, np.int64, len(names)))
+        keys, values = self.slot_keys[touched].tolist(), self.balances[touched].tolist()
+        for key, value in zip(keys, values, strict=True):
             acc = names[key >> 32]
             if acc not in merged:
                 merged[acc] = dict(initial.get(acc, {}))
@@ -147,6 +159,32 @@ class InitialArrays:
         )
 
 
+def _assign_slots(rows: np.ndarray) -> tuple[Replayed, tuple[np.ndarray, ...]]:
+    """Slots for the rows' (account, asset) pairs, and each row's four slot arrays: a dense
+    ``ids x assets`` array when the rows cover their ids densely (a long replay), else a hash
+    table of the touched pairs only (a thin slice)."""
+    m = len(rows)
+    n_ids, infer = slots.id_span(rows["id0"], rows["id1"], rows["op"], Op.DNN_INFER)
+    if m and not infer and n_ids <= 2 * m:
+        *columns, assets = slots.dense_row_slots(
+            rows["id0"], rows["id1"], rows["asset"], rows["asset2"], n_ids
+        )
+        a = len(assets)
+        if a and n_ids * a <= 16 * m:
+            dense = np.arange(n_ids * a, dtype=np.int64)
+            keys = ((dense // a) << 32) | assets[dense % a]
+            out = Replayed(rows, keys, None, np.zeros(len(dense), np.int64), np.zeros(m, np.uint8))
+            return out, tuple(columns)
+    id0 = rows["id0"].astype(np.int64) << 32
+    id1 = rows["id1"].astype(np.int64) << 32
+    x = rows["asset"].astype(np.int64)
+    x2 = rows["asset2"].astype(np.int64)
+    queries = np.concatenate([id0 | x, id1 | x, id0 | x2, id1 | x2, _register_keys(rows)])
+    slot_of, keys, table = slots.index_slots(queries)
+    out = Replayed(rows, keys, table, np.zeros(len(keys), np.int64), np.zeros(m, np.uint8))
+    return out, (slot_of[:m], slot_of[m : 2 * m], slot_of[2 * m : 3 * m], slot_of[3 * m : 4 * m])
+
+
 def replay_rows(
     rows: np.ndarray,
     initial: Mapping[bytes, Holdings] | InitialArrays,
@@ -158,38 +196,22 @@ def replay_rows(
     if rows.dtype != ROW_DTYPE:
         raise TypeError("rows must have ROW_DTYPE")
     m = len(rows)
-    id0 = rows["id0"].astype(np.int64) << 32
-    id1 = rows["id1"].astype(np.int64) << 32
-    x = rows["asset"].astype(np.int64)
-    x2 = rows["asset2"].astype(np.int64)
-    keys = np.concatenate([id0 | x, id1 | x, id0 | x2, id1 | x2, _register_keys(rows)])
-    slot_of, slot_keys, slot_table = slots.index_slots(keys)
-    balances = np.zeros(len(slot_keys), dtype=np.int64)
-    status = np.zeros(m, dtype=np.uint8)
-    out = Replayed(rows, slot_keys, slot_table, balances, status)
+    out, columns = _assign_slots(rows)
+    balances, status = out.balances, out.status
     if not isinstance(initial, InitialArrays):
         initial = InitialArrays.of(initial, out.id_of)
     if len(initial.values):
-        at = slots.find_slots(slot_table, slot_keys, (initial.ids << 32) | initial.assets)
+        at = out.find((initial.ids << 32) | initial.assets)
         hit = at >= 0
         balances[at[hit]] = initial.values[hit]
-    op = np.ascontiguousarray(rows["op"])
-    args = (
-        op,
-        slot_of[:m],
-        slot_of[m : 2 * m],
-        slot_of[2 * m : 3 * m],
-        slot_of[3 * m : 4 * m],
-        np.ascontiguousarray(rows["amount"]),
-        np.ascontiguousarray(rows["min_out"]),
-        balances,
-        status,
-    )
+    op = rows["op"]
+    args = (op, *columns, rows["amount"], rows["min_out"], balances, status)
     view = Slots(out)
-    done = kernel.replay(*args, 0)
+    replay = cast("Callable[..., int]", kernel.replay)
+    done = replay(*args, 0)
     while done != m:
         if host is None or int(op[done]) not in HOSTED:
             raise UnknownRowOp(f"replay row {done} has unknown operation {int(op[done])}")
         status[done] = host(done, view)
-        done = kernel.replay(*args, done + 1)
+        done = replay(*args, done + 1)
     return out

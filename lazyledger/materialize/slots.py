@@ -83,3 +83,91 @@ def find_slots(table: np.ndarray, keys: np.ndarray, queries: np.ndarray) -> np.n
                 break
             h = (h + uint64(1)) & mask
     return out
+
+
+_ASSET_TABLE = 1 << 12
+
+
+@njit(cache=True)
+def _local_assets(
+    values: np.ndarray, table: np.ndarray, seen: np.ndarray, k: int, out: np.ndarray
+) -> int:
+    """Local index (first appearance) of each asset in ``values``, sharing ``table``/``seen``
+    with earlier calls; returns the new count, or -1 past 2048 distinct assets."""
+    mask = uint64(table.shape[0] - 1)
+    last_asset, last_local = np.int64(-1), np.int64(-1)
+    for i in range(values.shape[0]):
+        asset = np.int64(values[i])
+        if asset == last_asset:  # runs of one asset are the common case
+            out[i] = last_local
+            continue
+        h = _fmix(uint64(asset)) & mask
+        while True:
+            j = table[h]
+            if j == _EMPTY:
+                if k == seen.shape[0]:
+                    return -1
+                table[h] = k
+                seen[k] = asset
+                j = k
+                k += 1
+                break
+            if seen[j] == asset:
+                break
+            h = (h + uint64(1)) & mask
+        out[i] = j
+        last_asset, last_local = asset, j
+    return k
+
+
+@njit(cache=True)
+def dense_row_slots(
+    id0: np.ndarray, id1: np.ndarray, asset: np.ndarray, asset2: np.ndarray, n_ids: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Slots of a dense ``n_ids x A`` balance array (A distinct assets, sorted; slot = id * A +
+    rank of the asset) for a run of rows, straight from its columns: the slots of
+    (id0, asset), (id1, asset), (id0, asset2), (id1, asset2), and the sorted assets (empty if
+    there are more than 2048 distinct ones)."""
+    m = id0.shape[0]
+    table = np.full(_ASSET_TABLE, _EMPTY, np.int64)
+    seen = np.empty(_ASSET_TABLE // 2, np.int64)
+    la = np.empty(m, np.int64)
+    lb = np.empty(m, np.int64)
+    k = _local_assets(asset, table, seen, 0, la)
+    if k >= 0:
+        k = _local_assets(asset2, table, seen, k, lb)
+    if k < 0:
+        e = np.empty(0, np.int64)
+        return e, e, e, e, e
+    assets = seen[:k].copy()
+    order = np.argsort(assets)
+    rank = np.empty(k, np.int64)
+    for r in range(k):
+        rank[order[r]] = r
+    s_a0 = np.empty(m, np.int64)
+    s_a1 = np.empty(m, np.int64)
+    s_b0 = np.empty(m, np.int64)
+    s_b1 = np.empty(m, np.int64)
+    for i in range(m):
+        a, b = np.int64(id0[i]) * k, np.int64(id1[i]) * k
+        ra, rb = rank[la[i]], rank[lb[i]]
+        s_a0[i] = a + ra
+        s_a1[i] = b + ra
+        s_b0[i] = a + rb
+        s_b1[i] = b + rb
+    return s_a0, s_a1, s_b0, s_b1, assets[order]
+
+
+@njit(cache=True)
+def id_span(id0: np.ndarray, id1: np.ndarray, op: np.ndarray, hosted_op: int) -> tuple[int, bool]:
+    """1 + the largest account id in the rows, and whether any row has op ``hosted_op``."""
+    top = np.int64(-1)
+    found = False
+    for i in range(id0.shape[0]):
+        if id0[i] > top:
+            top = np.int64(id0[i])
+        if id1[i] > top:
+            top = np.int64(id1[i])
+        if op[i] == hosted_op:
+            found = True
+    return int(top) + 1, found
