@@ -565,11 +565,14 @@ class Ledger:
                 if unreadable:
                     last = self._last_known(r, account, h, keyring)
                     raise PrivateStateUnavailable(account, [i for _, i in unreadable], last)
-        if private:
+        if not order:  # the cut (a checkpoint, or genesis) is the state
+            held = {a: v for a, v in sorted(sl.cuts[account][1].items()) if v}
+        elif private:
             _, replayed = self._replay(sl, rows)
+            held = replayed.holdings(account, sl.cuts[account][1], self._account_id(account))
         else:
             replayed = self._replay_rows(sl, data, lambda i: int.from_bytes(order[i], "big"))
-        held = replayed.holdings(account, sl.cuts[account][1], self._account_id(account))
+            held = replayed.holdings(account, sl.cuts[account][1], self._account_id(account))
         if len(order) >= self.checkpoint_min_rows and not private:
             # Only states derived from public data are cached: a checkpoint built on a decrypted
             # call would hand private information to an outsider's later query.
