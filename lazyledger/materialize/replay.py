@@ -19,6 +19,7 @@ from lazyledger.materialize.rows import ROW_DTYPE
 from lazyledger.ops import Op
 
 HOSTED = frozenset({Op.DNN_CLAIM, Op.DNN_INFER})
+_INFER = int(Op.DNN_INFER)  # a plain int: Numba types an IntEnum argument slowly
 """Row operations the kernel leaves to a Python host (they need blobs and model checks)."""
 
 Holdings = Mapping[int, int]
@@ -164,7 +165,7 @@ def _assign_slots(rows: np.ndarray) -> tuple[Replayed, tuple[np.ndarray, ...]]:
     ``ids x assets`` array when the rows cover their ids densely (a long replay), else a hash
     table of the touched pairs only (a thin slice)."""
     m = len(rows)
-    n_ids, infer = slots.id_span(rows["id0"], rows["id1"], rows["op"], Op.DNN_INFER)
+    n_ids, infer = slots.id_span(rows["id0"], rows["id1"], rows["op"], _INFER)
     if m and not infer and n_ids <= 2 * m:
         *columns, assets = slots.dense_row_slots(
             rows["id0"], rows["id1"], rows["asset"], rows["asset2"], n_ids
@@ -179,7 +180,8 @@ def _assign_slots(rows: np.ndarray) -> tuple[Replayed, tuple[np.ndarray, ...]]:
     id1 = rows["id1"].astype(np.int64) << 32
     x = rows["asset"].astype(np.int64)
     x2 = rows["asset2"].astype(np.int64)
-    queries = np.concatenate([id0 | x, id1 | x, id0 | x2, id1 | x2, _register_keys(rows)])
+    parts = [id0 | x, id1 | x, id0 | x2, id1 | x2]
+    queries = np.concatenate([*parts, _register_keys(rows)] if infer else parts)
     slot_of, keys, table = slots.index_slots(queries)
     out = Replayed(rows, keys, table, np.zeros(len(keys), np.int64), np.zeros(m, np.uint8))
     return out, (slot_of[:m], slot_of[m : 2 * m], slot_of[2 * m : 3 * m], slot_of[3 * m : 4 * m])
