@@ -8,7 +8,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Mapping
 from enum import IntEnum
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self
 
 import attrs
 
@@ -135,13 +135,28 @@ def _fields(layout: struct.Struct, name: str, data: bytes) -> tuple[Any, ...]:
     return layout.unpack(data)
 
 
+class _Fixed:
+    """A call whose arguments are one fixed-width layout, in field order."""
+
+    __slots__ = ()
+    LAYOUT: ClassVar[struct.Struct]
+    NAME: ClassVar[str]
+
+    def pack(self) -> bytes:
+        return self.LAYOUT.pack(*attrs.astuple(self, recurse=False))  # type: ignore[arg-type]
+
+    @classmethod
+    def unpack(cls, data: bytes) -> Self:
+        return cls(*_fields(cls.LAYOUT, cls.NAME, data))
+
+
 def _check_account(name: str, value: bytes) -> None:
     if len(value) != 32:
         raise InvalidTransaction(f"{name} must be a 32-byte account id, got {len(value)} bytes")
 
 
 @attrs.frozen(slots=True)
-class Transfer:
+class Transfer(_Fixed):
     """Move ``amount`` of ``asset`` from the sender to ``to``. Access {sender, to}."""
 
     to: bytes
@@ -149,13 +164,7 @@ class Transfer:
     amount: int
     OP: ClassVar[Op] = Op.TRANSFER
     LAYOUT: ClassVar[struct.Struct] = struct.Struct(">32sIQ")
-
-    def pack(self) -> bytes:
-        return self.LAYOUT.pack(self.to, self.asset, self.amount)
-
-    @classmethod
-    def unpack(cls, data: bytes) -> Transfer:
-        return cls(*_fields(cls.LAYOUT, "transfer", data))
+    NAME: ClassVar[str] = "transfer"
 
     def access(self, sender: bytes) -> tuple[bytes, ...]:
         return (sender,) if self.to == sender else (sender, self.to)
@@ -167,7 +176,7 @@ class Transfer:
 
 
 @attrs.frozen(slots=True)
-class Mint:
+class Mint(_Fixed):
     """Create ``amount`` of ``asset`` in ``to``; only its issuer may send this. Access {to}."""
 
     to: bytes
@@ -175,13 +184,7 @@ class Mint:
     amount: int
     OP: ClassVar[Op] = Op.MINT
     LAYOUT: ClassVar[struct.Struct] = struct.Struct(">32sIQ")
-
-    def pack(self) -> bytes:
-        return self.LAYOUT.pack(self.to, self.asset, self.amount)
-
-    @classmethod
-    def unpack(cls, data: bytes) -> Mint:
-        return cls(*_fields(cls.LAYOUT, "mint", data))
+    NAME: ClassVar[str] = "mint"
 
     def access(self, sender: bytes) -> tuple[bytes, ...]:
         return (self.to,)
@@ -197,7 +200,7 @@ class Mint:
 
 
 @attrs.frozen(slots=True)
-class Swap:
+class Swap(_Fixed):
     """Trade ``amount_in`` of ``asset_in`` with a constant-product pool. Access {sender, pool}."""
 
     pool: bytes
@@ -206,13 +209,7 @@ class Swap:
     min_out: int
     OP: ClassVar[Op] = Op.SWAP
     LAYOUT: ClassVar[struct.Struct] = struct.Struct(">32sIQQ")
-
-    def pack(self) -> bytes:
-        return self.LAYOUT.pack(self.pool, self.asset_in, self.amount_in, self.min_out)
-
-    @classmethod
-    def unpack(cls, data: bytes) -> Swap:
-        return cls(*_fields(cls.LAYOUT, "swap", data))
+    NAME: ClassVar[str] = "swap"
 
     def access(self, sender: bytes) -> tuple[bytes, ...]:
         return (sender, self.pool)
@@ -232,7 +229,7 @@ class Swap:
 
 
 @attrs.frozen(slots=True)
-class TransferIf:
+class TransferIf(_Fixed):
     """A transfer that applies only if the sender's ``register`` holds ``equals + 1`` (e.g. an
     inference result: pay out conditioned on a class). Access {sender, to}."""
 
@@ -243,13 +240,7 @@ class TransferIf:
     equals: int
     OP: ClassVar[Op] = Op.TRANSFER_IF
     LAYOUT: ClassVar[struct.Struct] = struct.Struct(">32sIQHI")
-
-    def pack(self) -> bytes:
-        return self.LAYOUT.pack(self.to, self.asset, self.amount, self.register, self.equals)
-
-    @classmethod
-    def unpack(cls, data: bytes) -> TransferIf:
-        return cls(*_fields(cls.LAYOUT, "transfer_if", data))
+    NAME: ClassVar[str] = "transfer_if"
 
     def access(self, sender: bytes) -> tuple[bytes, ...]:
         return (sender,) if self.to == sender else (sender, self.to)
@@ -314,7 +305,7 @@ class DnnJob:
 
 
 @attrs.frozen(slots=True)
-class DnnClaim:
+class DnnClaim(_Fixed):
     """Claim a job's bounty with a weights blob. The first claim (in global order) whose weights
     pass the job's property check wins. Access {claimer, job account}."""
 
@@ -322,13 +313,7 @@ class DnnClaim:
     weights: bytes
     OP: ClassVar[Op] = Op.DNN_CLAIM
     LAYOUT: ClassVar[struct.Struct] = struct.Struct(">32s32s")
-
-    def pack(self) -> bytes:
-        return self.LAYOUT.pack(self.job, self.weights)
-
-    @classmethod
-    def unpack(cls, data: bytes) -> DnnClaim:
-        return cls(*_fields(cls.LAYOUT, "dnn_claim", data))
+    NAME: ClassVar[str] = "dnn_claim"
 
     def access(self, sender: bytes) -> tuple[bytes, ...]:
         return (sender, self.job)
@@ -339,7 +324,7 @@ class DnnClaim:
 
 
 @attrs.frozen(slots=True)
-class DnnInfer:
+class DnnInfer(_Fixed):
     """Run a job's accepted model on an input blob of ``count`` samples; class id + 1 of sample
     k goes to the sender's register ``register + k``. Access {sender, job account}."""
 
@@ -349,13 +334,7 @@ class DnnInfer:
     count: int
     OP: ClassVar[Op] = Op.DNN_INFER
     LAYOUT: ClassVar[struct.Struct] = struct.Struct(">32s32sHB")
-
-    def pack(self) -> bytes:
-        return self.LAYOUT.pack(self.job, self.inputs, self.register, self.count)
-
-    @classmethod
-    def unpack(cls, data: bytes) -> DnnInfer:
-        return cls(*_fields(cls.LAYOUT, "dnn_infer", data))
+    NAME: ClassVar[str] = "dnn_infer"
 
     def access(self, sender: bytes) -> tuple[bytes, ...]:
         return (sender, self.job)
@@ -367,20 +346,14 @@ class DnnInfer:
 
 
 @attrs.frozen(slots=True)
-class DnnReveal:
+class DnnReveal(_Fixed):
     """The job owner publishes a hidden validation set (the blob its hash names) and closes
     the job to new claims. Access {sender, job account}."""
 
     job: bytes
     OP: ClassVar[Op] = Op.DNN_REVEAL
     LAYOUT: ClassVar[struct.Struct] = struct.Struct(">32s")
-
-    def pack(self) -> bytes:
-        return self.LAYOUT.pack(self.job)
-
-    @classmethod
-    def unpack(cls, data: bytes) -> DnnReveal:
-        return cls(*_fields(cls.LAYOUT, "dnn_reveal", data))
+    NAME: ClassVar[str] = "dnn_reveal"
 
     def access(self, sender: bytes) -> tuple[bytes, ...]:
         return (sender, self.job)
