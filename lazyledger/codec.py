@@ -29,10 +29,10 @@ MAX_TX_BYTES = 4 + 1 + MAX_CHAIN_ID + 32 + 8 + 1 + 2 + MAX_ARGS + 64
 MAX_BLOCK_TXS = 250_000
 MAX_BLOCK_BYTES = 64 << 20
 
-TX_MAGIC = b"LLT\x01"
-HEADER_MAGIC = b"LLH\x01"
-BLOCK_MAGIC = b"LLB\x01"
-GENESIS_MAGIC = b"LLG\x01"
+TX_MAGIC = b"LLT" + bytes([VERSION])
+HEADER_MAGIC = b"LLH" + bytes([VERSION])
+BLOCK_MAGIC = b"LLB" + bytes([VERSION])
+GENESIS_MAGIC = b"LLG" + bytes([VERSION])
 
 _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")

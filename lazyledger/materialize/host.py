@@ -48,7 +48,6 @@ class StoreHost:
         self.store = store
         self.tx_at = tx_at
         self.job_position = job_position
-        self.checks_run = 0
 
     def blob(self, key: bytes) -> bytes:
         env = self.store.blobs
@@ -83,7 +82,6 @@ class StoreHost:
             correct, total = result.correct, result.total
         except (dnn.InvalidModel, dnn.InvalidBlob):
             status, correct, total = Status.JOB_INVALID, 0, 0
-        self.checks_run += 1
         self.store.cache_put("verdicts", job + weights, _VERDICT.pack(status, correct, total))
         return status
 
