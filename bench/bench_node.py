@@ -82,6 +82,44 @@ async def _load(url: str, keys: list[ll.Keypair], args: argparse.Namespace) -> d
                     rejected["other"] += 1
                     return
 
+        async def batch_worker(mine: list[ll.Keypair]) -> None:
+            """``args.batch`` distinct senders per /broadcast_txs request (no nonce depends on
+            another in the same request); refused ones are resent next round."""
+            nonces = dict.fromkeys((k.account for k in mine), 0)
+            size = min(args.batch, len(mine))
+            i = 0
+            while time.perf_counter() < stop_at:
+                senders = [mine[(i + k) % len(mine)] for k in range(size)]
+                i += size
+                txs = [
+                    ll.transfer(
+                        kp,
+                        nonce=nonces[kp.account],
+                        to=keys[(i * 7 + k) % len(keys)].account,
+                        asset=0,
+                        amount=1,
+                        chain_id="bench",
+                    )
+                    for k, kp in enumerate(senders)
+                ]
+                t0 = time.perf_counter()
+                r = await http.post("/broadcast_txs", json={"txs": [t.raw.hex() for t in txs]})
+                t1 = time.perf_counter()
+                if r.status_code != 200:
+                    rejected["other"] += len(txs)
+                    return
+                latencies.append(t1 - t0)
+                for kp, tx, res in zip(senders, txs, r.json()["results"], strict=True):
+                    if res["code"] == 0:
+                        submitted[tx.id] = t0
+                        nonces[kp.account] += 1
+                    elif res["code"] == 429:
+                        rejected["429"] += 1
+                    else:
+                        rejected["other"] += 1
+                if rejected["429"]:
+                    await asyncio.sleep(0.005)
+
         async def watcher(until: asyncio.Event) -> None:
             seen = 0
             while True:
@@ -101,9 +139,8 @@ async def _load(url: str, keys: list[ll.Keypair], args: argparse.Namespace) -> d
         watch = asyncio.create_task(watcher(done))
         per = max(1, len(keys) // args.concurrency)
         t_start = time.perf_counter()
-        await asyncio.gather(
-            *(worker(keys[w * per : (w + 1) * per]) for w in range(args.concurrency))
-        )
+        run = batch_worker if args.batch > 1 else worker
+        await asyncio.gather(*(run(keys[w * per : (w + 1) * per]) for w in range(args.concurrency)))
         t_load = time.perf_counter() - t_start
         done.set()
         with contextlib.suppress(TimeoutError):
@@ -133,6 +170,9 @@ async def _load(url: str, keys: list[ll.Keypair], args: argparse.Namespace) -> d
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--duration", type=float, default=10.0, help="seconds of load")
+    p.add_argument(
+        "--batch", type=int, default=1, help="transactions per request (>1: /broadcast_txs)"
+    )
     p.add_argument("--concurrency", type=int, default=32, help="concurrent submitters")
     p.add_argument("--accounts", type=int, default=256, help="funded sender accounts")
     p.add_argument("--shards", type=int, default=4)

@@ -53,6 +53,9 @@ class NotAccepting(LedgerError):
     """This node takes no transactions (an observer: neither proposer nor follower)."""
 
 
+MAX_BATCH = 256
+"""Transactions one /broadcast_txs request may carry."""
+
 STATUS: list[tuple[type[Exception], int]] = [
     (BadRequest, 400),
     (TooLarge, 413),
@@ -293,6 +296,47 @@ def create_app(
             {"hash": tx.id.hex(), "code": 0, "log": "added" if added else "already known"}
         )
 
+    async def broadcast_many(request: Request) -> Response:
+        """Up to MAX_BATCH transactions in one request: each is admitted or refused on its own
+        (``code`` is the HTTP status it would have had alone), in order."""
+        body = await read_body(request, cfg.max_body_bytes)
+        try:
+            doc = _json(body) if body else None
+        except ValueError:
+            raise BadRequest("body is not valid JSON") from None
+        txs = doc.get("txs") if isinstance(doc, dict) else None
+        if not isinstance(txs, list) or not all(isinstance(t, str) for t in txs):
+            raise BadRequest('body must be a JSON object {"txs": ["<hex canonical bytes>", ...]}')
+        if not 1 <= len(txs) <= MAX_BATCH:
+            raise BadRequest(f"a batch holds 1..{MAX_BATCH} transactions, got {len(txs)}")
+        try:
+            raws = [bytes.fromhex(t) for t in txs]
+        except ValueError:
+            raise BadRequest("a tx is not hex") from None
+        if forward:
+            r = await forward[0].post("/broadcast_txs", json={"txs": [x.hex() for x in raws]})
+            return Response(r.content, r.status_code, media_type="application/json")
+        if producer is None:
+            raise NotAccepting("this node neither proposes nor follows: it takes no transactions")
+        results = await run(_submit_all, raws)
+        if len(service.mempool) >= cfg.max_block_txs:
+            wake.set()
+        return JSONResponse({"results": results})
+
+    def _submit_all(raws: list[bytes]) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for raw in raws:
+            try:
+                tx, added = service.submit(raw)
+            except LedgerError as e:
+                code = next((s for kind, s in STATUS if isinstance(e, kind)), 400)
+                out.append({"code": code, "log": str(e)})
+                continue
+            out.append(
+                {"hash": tx.id.hex(), "code": 0, "log": "added" if added else "already known"}
+            )
+        return out
+
     async def nonce(request: Request) -> Response:
         account = _hex32(request, "account")
         committed, nxt = await run(service.next_nonce, account)
@@ -459,6 +503,7 @@ def create_app(
     routes = [Route(p, f, methods=["GET"]) for p, f in get_routes]
     routes += [
         Route("/broadcast_tx_sync", broadcast, methods=["POST"]),
+        Route("/broadcast_txs", broadcast_many, methods=["POST"]),
         Route("/blob/{hash}", blob_get, methods=["GET"]),
         Route("/blob/{hash}", blob_put, methods=["PUT"]),
     ]

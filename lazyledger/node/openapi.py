@@ -162,6 +162,46 @@ def openapi() -> dict[str, Any]:
                     },
                 }
             },
+            "/broadcast_txs": {
+                "post": {
+                    "summary": "up to 256 transactions, each checked and admitted on its own",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": _obj(
+                                    ["txs"],
+                                    txs={
+                                        "type": "array",
+                                        "items": HEX,
+                                        "minItems": 1,
+                                        "maxItems": 256,
+                                    },
+                                )
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": _ok(
+                            _obj(
+                                ["results"],
+                                results={
+                                    "type": "array",
+                                    "items": _obj(
+                                        ["code"],
+                                        hash=HEX32,
+                                        code={"type": "integer"},
+                                        log={"type": "string"},
+                                    ),
+                                },
+                            )
+                        ),
+                        "400": _error("malformed body"),
+                        "403": _error("this node takes no transactions"),
+                        "413": _error("body too large"),
+                    },
+                }
+            },
             "/nonce": _get(
                 "nonce for the account's next transaction (committed, and after the mempool)",
                 [ACCOUNT],

@@ -143,3 +143,21 @@ def test_an_observer_takes_no_transactions(tmp_path: Path) -> None:
     with make_client(tmp_path, mode="observer") as c:
         expect(c.post("/broadcast_tx_sync", json={"tx": tx(USERS[1], 0).raw.hex()}), 403, "")
         assert c.get("/status").json()["mode"] == "observer"
+
+
+def test_batch_broadcast(client: TestClient) -> None:
+    good = [tx(USERS[1], n) for n in range(3)]
+    clash = ll.transfer(USERS[1], nonce=2, to=USERS[4].account, asset=0, amount=1)  # nonce taken
+    bad = ll.Transaction(good[0].chain_id, good[0].public_key, 3, good[0].call, good[0].signature)
+    r = client.post("/broadcast_txs", json={"txs": [t.raw.hex() for t in [*good, clash, bad]]})
+    assert r.status_code == 200, r.text
+    results = r.json()["results"]
+    assert [x["code"] for x in results] == [0, 0, 0, 409, 400]
+    assert [x["hash"] for x in results[:3]] == [t.id.hex() for t in good]
+    assert "signature" in results[4]["log"]
+    wait_until(
+        lambda: client.get("/tx", params={"id": good[2].id.hex()}).status_code == 200, "a block"
+    )
+    expect(client.post("/broadcast_txs", json={"txs": []}), 400, "1..256")
+    expect(client.post("/broadcast_txs", json={"txs": ["zz"]}), 400, "not hex")
+    expect(client.post("/broadcast_txs", json={"tx": good[0].raw.hex()}), 400, "txs")
