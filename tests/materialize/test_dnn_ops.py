@@ -41,14 +41,10 @@ def genesis() -> ll.Genesis:
     return ll.Genesis("dnn", 3, [ISSUER.public_key], {0: ISSUER.account}, funded, {})
 
 
-def build(
-    path: Path, blobs: dict[str, bytes], store_blobs: bool = True
-) -> tuple[ll.Ledger, dict[str, ll.Transaction]]:
-    led = ll.Ledger.create(path, genesis())
-    hashes = {name: dnn_hash(data) for name, data in blobs.items()}
-    if store_blobs:
-        for data in blobs.values():
-            led.put_blob(data)
+def post_job(
+    led: ll.Ledger, hashes: dict[str, bytes], bounty: int, hidden: bool = False
+) -> tuple[ll.Transaction, bytes]:
+    """OWNER posts a 900 permille digits job in a block of its own; returns it and its account."""
     job = ll.dnn_job(
         OWNER,
         nonce=0,
@@ -57,10 +53,22 @@ def build(
         validation=hashes["val"],
         threshold_permille=900,
         asset=0,
-        bounty=1_000,
+        bounty=bounty,
+        hidden=hidden,
     )
     led.append(led.propose([job], ISSUER))
-    j = ll.job_account(job.id)
+    return job, ll.job_account(job.id)
+
+
+def build(
+    path: Path, blobs: dict[str, bytes], store_blobs: bool = True
+) -> tuple[ll.Ledger, dict[str, ll.Transaction]]:
+    led = ll.Ledger.create(path, genesis())
+    hashes = {name: dnn_hash(data) for name, data in blobs.items()}
+    if store_blobs:
+        for data in blobs.values():
+            led.put_blob(data)
+    job, j = post_job(led, hashes, 1_000)
     txs = {
         "job": job,
         "bad": ll.dnn_claim(BAD, nonce=0, job=j, weights=hashes["untrained"]),
@@ -215,18 +223,8 @@ def test_provider_round_trip(tmp_path: Path, blobs: dict[str, bytes]) -> None:
     """claim_job trains, uploads and signs; the ledger judges only the blob."""
     with ll.Ledger.create(tmp_path / "e", genesis()) as led:
         hashes = {n: led.put_blob(b) for n, b in blobs.items() if n in ("spec", "train", "val")}
-        job = ll.dnn_job(
-            OWNER,
-            nonce=0,
-            spec=hashes["spec"],
-            train=hashes["train"],
-            validation=hashes["val"],
-            threshold_permille=900,
-            asset=0,
-            bounty=500,
-        )
-        led.append(led.propose([job], ISSUER))
-        claim = claim_job(led, ll.job_account(job.id), GOOD, nonce=0, epochs=25, seed=3)
+        _, j = post_job(led, hashes, 500)
+        claim = claim_job(led, j, GOOD, nonce=0, epochs=25, seed=3)
         led.append(led.propose([claim], ISSUER))
         assert led.receipt(claim.id).applied
         assert led.state(GOOD.account).balances == {0: 10_500}
@@ -250,19 +248,7 @@ def test_hidden_validation_set(tmp_path: Path, blobs: dict[str, bytes]) -> None:
     with ll.Ledger.create(tmp_path / "h", genesis()) as led:
         hashes = {n: led.put_blob(b) for n, b in blobs.items() if n != "val"}
         val = dnn_hash(blobs["val"])
-        job = ll.dnn_job(
-            OWNER,
-            nonce=0,
-            spec=hashes["spec"],
-            train=hashes["train"],
-            validation=val,
-            threshold_permille=900,
-            asset=0,
-            bounty=700,
-            hidden=True,
-        )
-        led.append(led.propose([job], ISSUER))
-        j = ll.job_account(job.id)
+        _, j = post_job(led, {**hashes, "val": val}, 700, hidden=True)
         assert led.job(j) is not None and led.job(j).hidden  # type: ignore[union-attr]
         early = ll.dnn_claim(GOOD, nonce=0, job=j, weights=hashes["good"])
         with pytest.raises(ll.InvalidBlock, match="owner"):  # only the owner reveals
@@ -291,19 +277,7 @@ def test_reveal_in_the_same_block_closes_later_claims(
 ) -> None:
     with ll.Ledger.create(tmp_path / "s", genesis()) as led:
         hashes = {n: led.put_blob(b) for n, b in blobs.items()}
-        job = ll.dnn_job(
-            OWNER,
-            nonce=0,
-            spec=hashes["spec"],
-            train=hashes["train"],
-            validation=hashes["val"],
-            threshold_permille=900,
-            asset=0,
-            bounty=5,
-            hidden=True,
-        )
-        led.append(led.propose([job], ISSUER))
-        j = ll.job_account(job.id)
+        _, j = post_job(led, hashes, 5, hidden=True)
         reveal = ll.dnn_reveal(OWNER, nonce=1, job=j)
         first, *late = [
             ll.dnn_claim(k, nonce=0, job=j, weights=hashes["good"]) for k in (BAD, GOOD, USER)
