@@ -25,10 +25,10 @@ from lazyledger.errors import (
 from lazyledger.materialize import dnn
 from lazyledger.materialize.cost import CostModel, CostReport
 from lazyledger.materialize.host import StoreHost, blob_hash, job_index_value, read_job_index
+from lazyledger.materialize.index import NO_CUTS, Checkpoints, ColumnIndex
 from lazyledger.materialize.keyring import Keyring
 from lazyledger.materialize.replay import InitialArrays, Replayed, replay_rows
 from lazyledger.materialize.rows import (
-    ROW,
     ROW_DTYPE,
     call_row,
     failed_row,
@@ -36,7 +36,7 @@ from lazyledger.materialize.rows import (
     row_ids,
     row_of,
 )
-from lazyledger.materialize.slice import Reader, Slice, closure
+from lazyledger.materialize.slice import Plan, Reader, Slice, compiled_slice, plan
 from lazyledger.model import AccountState, Block, Genesis, Header, Receipt, Transaction
 from lazyledger.ops import (
     REASONS,
@@ -51,7 +51,17 @@ from lazyledger.ops import (
 )
 from lazyledger.shards import Position, end_of, pack_position, shard_of, unpack_position
 from lazyledger.shards.merkle import root
-from lazyledger.store import DEFAULT_MAP_SIZE, Store, encode_holdings, get, need, read_u64, u64
+from lazyledger.store import (
+    DEFAULT_MAP_SIZE,
+    Store,
+    decode_holdings,
+    encode_holdings,
+    get,
+    need,
+    read_u64,
+    u64,
+    unseal,
+)
 from lazyledger.validate import Validator, check_genesis
 
 CHECKPOINT_MIN_ROWS = 64
@@ -80,6 +90,8 @@ class Ledger:
         self.keyring = keyring if keyring is not None else Keyring()
         self.cost_model = CostModel()
         self._genesis_arrays: InitialArrays | None = None
+        self._columns: ColumnIndex | None = None
+        self._checkpoints: Checkpoints | None = None
         self._io: ThreadPoolExecutor | None = None
         self._write_lock = threading.Lock()
         self._nonces: dict[bytes, int] = {}
@@ -305,6 +317,12 @@ class Ledger:
                 self.store.recover()  # drop the shard writes: the commit point was not reached
                 raise
             self._nonces.update(nonces)
+            if self._columns is not None:
+                self._columns.extend(
+                    (pack_position(b.header.height, s, 0), b"".join(r[s]))
+                    for (b, _), r in zip(checked, rows, strict=True)
+                    for s in range(self.n_shards)
+                )
             self._remember_ids(new_ids)
             self._next_id += len(new_ids)
             self._height, self._head_id = height, head
@@ -436,11 +454,89 @@ class Ledger:
 
     # -- materialisation ----------------------------------------------------------------------
 
-    def _initial(self, account: bytes) -> dict[int, int]:
-        return dict(self.genesis.balances.get(account, {}))
+    def _index(self) -> tuple[ColumnIndex, Checkpoints]:
+        """The columnar index and checkpoint mirror, built on first use from the stored replay
+        rows and checkpoints (derived data; kept current by :meth:`append_many`)."""
+        columns, checkpoints = self._columns, self._checkpoints
+        if columns is not None and checkpoints is not None:
+            return columns, checkpoints
+        with self._write_lock:  # no append may land between the scan and the first extend
+            if self._columns is None or self._checkpoints is None:
+                columns = ColumnIndex()
+                sections: list[tuple[int, bytes]] = []
+                for s, env in enumerate(self.store.shards):
+                    with env.read() as txn:
+                        for key, value in txn.cursor(env.db["rows"]):
+                            h = read_u64(key)
+                            if h <= self._height:
+                                sections.append((pack_position(h, s, 0), bytes(value)))
+                sections.sort(key=lambda x: x[0])
+                columns.extend((p, self.store.decompress(v)) for p, v in sections)
+                self._checkpoints = self._load_checkpoints()
+                self._columns = columns
+            return self._columns, self._checkpoints
 
-    def _slice(self, r: Reader, needs: dict[bytes, int], use_checkpoints: bool = True) -> Slice:
-        return closure(r, needs, self._initial, use_checkpoints)
+    def _load_checkpoints(self) -> Checkpoints:
+        """The stored checkpoints, each checked (a damaged one is left out: no cut there)."""
+        out = Checkpoints()
+        cache = self.store.cache
+        with cache.read() as txn:
+            entries = [(bytes(k), bytes(v)) for k, v in txn.cursor(cache.db["checkpoints"])]
+        for key, stored in entries:
+            value = unseal(key, stored)
+            aid = self._account_id(key[:32])
+            if value is not None and aid is not None:
+                out.add(aid, read_u64(key, 32), decode_holdings(value))
+        return out
+
+    def _genesis_sorted(self) -> InitialArrays:
+        """Genesis balances as arrays sorted by dense id (for seeding slices)."""
+        if self._genesis_arrays is None:
+            g = InitialArrays.of(self.genesis.balances, self._account_id)
+            order = np.argsort(g.ids, kind="stable")
+            self._genesis_arrays = InitialArrays(g.ids[order], g.assets[order], g.values[order])
+        return self._genesis_arrays
+
+    def _slice(
+        self,
+        needs: dict[bytes, int],
+        use_checkpoints: bool = True,
+        extra: int | None = None,
+    ) -> Slice:
+        """The slice giving each account's state before ``needs[account]`` (a packed position),
+        plus the row at position ``extra`` (a receipt's transaction) and what it needs."""
+        columns, checkpoints = self._index()
+        cuts = checkpoints.arrays() if use_checkpoints else NO_CUTS
+        walks: list[tuple[int, int, int]] = []
+        for account, p in needs.items():
+            aid = self._account_id(account)
+            if aid is not None:
+                walks.append((aid, columns.start(aid, columns.count_before(p)), p))
+        rows: list[int] = []
+        if extra is not None:
+            g = columns.count_before(extra)
+            rows.append(g)
+            walks += [
+                (int(a), int(columns.prev[g, k]), extra)
+                for k, a in enumerate(columns.ids[g].tolist())
+                if a >= 0
+            ]
+        return compiled_slice(columns, walks, cuts, rows)
+
+    def _cut_holdings(self, key: int) -> dict[int, int]:
+        """Holdings of the virtual account ``key`` (id << 31 | cut) at its cut."""
+        _, checkpoints = self._index()
+        account_id, cut = key >> 31, key & ((1 << 31) - 1)
+        if cut:
+            ck_id, ck_pos = checkpoints.arrays()
+            return dict(checkpoints.held[(int(ck_id[cut - 1]), int(ck_pos[cut - 1]))])
+        g = self._genesis_sorted()
+        lo, hi = np.searchsorted(g.ids, [account_id, account_id + 1])
+        return dict(zip(g.assets[lo:hi].tolist(), g.values[lo:hi].tolist(), strict=True))
+
+    def _plan(self, sl: Slice) -> Plan:
+        _, checkpoints = self._index()
+        return plan(sl, self._genesis_sorted(), lambda a, p: checkpoints.held[(a, p)])
 
     def _hosted(self, pos: int) -> Transaction:
         """A private or DNN transaction by position (kept apart so replay never decodes blocks)."""
@@ -501,7 +597,7 @@ class Ledger:
             return get(txn, _id32(key, "blob"), env.db["blobs"]) is not None
 
     def _open_private(
-        self, r: Reader, rows: dict[int, bytes], keyring: Keyring
+        self, rows: dict[int, bytes], keyring: Keyring
     ) -> tuple[dict[int, bytes], list[tuple[int, bytes]]]:
         """``rows`` with every private row replaced by the row of the call it stands for, and the
         (position, id) of those this keyring cannot read. Decrypted calls stay in memory."""
@@ -524,14 +620,30 @@ class Ledger:
         unreadable.sort()
         return out, unreadable
 
-    def _replay(self, sl: Slice, rows: dict[int, bytes]) -> tuple[list[int], Replayed]:
-        order = sorted(rows)
-        data = np.frombuffer(b"".join(rows[p] for p in order), dtype=ROW_DTYPE)
-        return order, self._replay_rows(sl, data, order.__getitem__)
+    def _unreadable(self, sl: Slice, keyring: Keyring) -> list[tuple[int, bytes]]:
+        private = np.flatnonzero(sl.rows["op"] == Op.PRIVATE)
+        if not len(private):
+            return []
+        found = {int(sl.positions[i]): sl.rows[i].tobytes() for i in private.tolist()}
+        return self._open_private(found, keyring)[1]
 
-    def _replay_rows(self, sl: Slice, data: np.ndarray, position: Callable[[int], int]) -> Replayed:
-        initial = {a: held for a, (_, held) in sl.cuts.items()}
-        return replay_rows(data, initial, self._host().replay_host(data, position))
+    def _replay(self, sl: Slice, keyring: Keyring) -> tuple[Plan, Replayed]:
+        """Replay a slice (private rows opened with ``keyring``; PrivateStateUnavailable if one
+        cannot be)."""
+        p = self._plan(sl)
+        rows = p.rows
+        private = np.flatnonzero(rows["op"] == Op.PRIVATE)
+        if len(private):
+            found = {int(sl.positions[i]): rows[i].tobytes() for i in private.tolist()}
+            opened, unreadable = self._open_private(found, keyring)
+            if unreadable:
+                raise PrivateStateUnavailable(None, [x for _, x in unreadable], None)
+            rows = rows.copy()
+            for i in private.tolist():
+                rows[i] = np.frombuffer(opened[int(sl.positions[i])], ROW_DTYPE)[0]
+        positions = sl.positions
+        host = self._host().replay_host(rows, lambda i: int(positions[i]))
+        return attrs.evolve(p, rows=rows), replay_rows(rows, p.initial, host)
 
     def slice(
         self, account: bytes, height: int | None = None, *, use_checkpoints: bool = True
@@ -539,9 +651,8 @@ class Ledger:
         """Positions of the transactions replayed to materialise ``account`` at ``height``, in
         global order (cut at stored checkpoints unless ``use_checkpoints`` is False)."""
         h = self._check_height(height)
-        with Reader(self.store) as r:
-            sl = self._slice(r, {_id32(account): end_of(h)}, use_checkpoints)
-        return [unpack_position(p) for p in sl.positions()]
+        sl = self._slice({_id32(account): end_of(h)}, use_checkpoints)
+        return [unpack_position(p) for p in sl.positions.tolist()]
 
     def state(
         self, account: bytes, height: int | None = None, *, keyring: Keyring | None = None
@@ -555,61 +666,56 @@ class Ledger:
         keyring = self.keyring if keyring is None else keyring
         end = end_of(h)
         with Reader(self.store) as r:
-            sl = self._slice(r, {account: end})
             nonce = r.sent_count(account, shard_of(account, self.n_shards), h)
-            order = sorted(sl.raw)
-            data = np.frombuffer(b"".join(sl.raw[p] for p in order), dtype=ROW_DTYPE)
-            private = bool((data["op"] == Op.PRIVATE).any())
-            if private:
-                rows, unreadable = self._open_private(r, sl.rows, keyring)
-                if unreadable:
-                    last = self._last_known(r, account, h, keyring)
-                    raise PrivateStateUnavailable(account, [i for _, i in unreadable], last)
-        if not order:  # the cut (a checkpoint, or genesis) is the state
-            held = {a: v for a, v in sorted(sl.cuts[account][1].items()) if v}
-        elif private:
-            _, replayed = self._replay(sl, rows)
-            held = replayed.holdings(account, sl.cuts[account][1], self._account_id(account))
-        else:
-            replayed = self._replay_rows(sl, data, lambda i: int.from_bytes(order[i], "big"))
-            held = replayed.holdings(account, sl.cuts[account][1], self._account_id(account))
-        if len(order) >= self.checkpoint_min_rows and not private:
+        aid = self._account_id(account)
+        if aid is None:  # never seen: not in genesis, never touched
+            return AccountState(nonce, {})
+        sl = self._slice({account: end})
+        key = sl.key_of(aid, end)
+        held = self._cut_holdings(key)
+        if not len(sl):  # the cut (a checkpoint, or genesis) is the state
+            return AccountState.split(nonce, {a: v for a, v in sorted(held.items()) if v})
+        private = bool((sl.rows["op"] == Op.PRIVATE).any())
+        try:
+            p, replayed = self._replay(sl, keyring)
+        except PrivateStateUnavailable as e:
+            last = self._last_known(account, h, keyring)
+            raise PrivateStateUnavailable(account, e.blocking, last) from None
+        vid = p.vid(key)
+        held = replayed.holdings(account, held, vid) if vid is not None else held
+        if len(sl) >= self.checkpoint_min_rows and not private:
             # Only states derived from public data are cached: a checkpoint built on a decrypted
             # call would hand private information to an outsider's later query.
-            self._write_checkpoint(account, end, held)
-        return AccountState.split(nonce, held)
+            self._write_checkpoint(account, aid, end, held)
+        return AccountState.split(nonce, {a: v for a, v in sorted(held.items()) if v})
 
-    def _last_known(self, r: Reader, account: bytes, height: int, keyring: Keyring) -> int:
+    def _last_known(self, account: bytes, height: int, keyring: Keyring) -> int:
         """The greatest height <= ``height`` whose slice this keyring can read entirely (slices
         grow with height, so readability is monotone and a bisection finds it)."""
         lo, hi = 0, height  # known(lo) holds: genesis needs nothing
         while lo < hi:
             mid = (lo + hi + 1) // 2
-            sl = self._slice(r, {account: end_of(mid)})
-            if self._open_private(r, sl.rows, keyring)[1]:
+            if self._unreadable(self._slice({account: end_of(mid)}), keyring):
                 hi = mid - 1
             else:
                 lo = mid
         return lo
 
-    def _write_checkpoint(self, account: bytes, position: int, held: dict[int, int]) -> None:
+    def _write_checkpoint(
+        self, account: bytes, account_id: int, position: int, held: dict[int, int]
+    ) -> None:
         self.store.cache_put("checkpoints", account + u64(position), encode_holdings(held))
+        _, checkpoints = self._index()
+        checkpoints.add(account_id, position, {a: v for a, v in held.items() if v})
 
     def receipt(self, tx_id: bytes, *, keyring: Keyring | None = None) -> Receipt:
         """Whether a transaction applied, materialised from the slice it depends on."""
         keyring = self.keyring if keyring is None else keyring
         h, s, i = self.position(tx_id)
         pos = pack_position(h, s, i)
-        env = self.store.shards[s]
-        with Reader(self.store) as r:
-            rows_at = need(r.shard_txns[s], u64(h), env.db["rows"], f"rows of {h}/{s}")
-            row = self.store.decompress(rows_at)[ROW.size * i : ROW.size * (i + 1)]
-            sl = self._slice(r, dict.fromkeys(row_accounts(row), pos))
-            rows, unreadable = self._open_private(r, {**sl.rows, pos: row}, keyring)
-        if unreadable:
-            raise PrivateStateUnavailable(None, [x for _, x in unreadable], None)
-        order, replayed = self._replay(sl, rows)
-        status = int(replayed.status[order.index(pos)])
+        sl = self._slice({}, extra=pos)
+        _, replayed = self._replay(sl, keyring)
+        status = int(replayed.status[int(np.searchsorted(sl.positions, pos))])
         return Receipt(status == 0, REASONS[status], (h, s, i))
 
     def cost(
@@ -621,39 +727,35 @@ class Ledger:
         account = _id32(account)
         h = self._check_height(height)
         keyring = self.keyring if keyring is None else keyring
-        with Reader(self.store) as r:
-            sl = self._slice(r, {account: end_of(h)})
-            private = [p for p, row in sl.rows.items() if row[0] == Op.PRIVATE]
-            unreadable = [
-                self._hosted(p).id
-                for p in sorted(private)
-                if not keyring.can_open(_envelope(self._hosted(p)))
-            ]
-        shards = {unpack_position(p)[1] for p in sl.rows}
+        sl = self._slice({account: end_of(h)})
+        private = sl.positions[sl.rows["op"] == Op.PRIVATE].tolist()
+        unreadable = [
+            self._hosted(p).id for p in private if not keyring.can_open(_envelope(self._hosted(p)))
+        ]
+        shards = {unpack_position(p)[1] for p in sl.positions.tolist()}
+        checks = self._pending_checks(sl)
+        accounts = sl.accounts()
         return CostReport(
             account=account,
             height=h,
-            slice_txs=len(sl.rows),
+            slice_txs=len(sl),
             slice_shards=len(shards),
-            slice_accounts=len(sl.cuts),
+            slice_accounts=accounts,
             private_txs=len(private),
             unreadable=unreadable,
-            dnn_checks=self._pending_checks(sl.rows),
-            estimated_seconds=self.cost_model.estimate(
-                len(sl.rows), len(sl.cuts), len(private), self._pending_checks(sl.rows)
-            ),
+            dnn_checks=checks,
+            estimated_seconds=self.cost_model.estimate(len(sl), accounts, len(private), checks),
         )
 
-    def _pending_checks(self, rows: dict[int, bytes]) -> int:
-        """Claims in ``rows`` whose verdict this node has not memoised (an upper bound on the
+    def _pending_checks(self, sl: Slice) -> int:
+        """Claims in the slice whose verdict this node has not memoised (an upper bound on the
         checks materialising them runs: a claim on a closed job needs none)."""
         host = self._host()
         n = 0
-        for pos, row in rows.items():
-            if row[0] == Op.DNN_CLAIM:
-                call = self._hosted(pos).call
-                assert isinstance(call, DnnClaim)
-                n += host.memo(call.job, call.weights) is None
+        for pos in sl.positions[sl.rows["op"] == Op.DNN_CLAIM].tolist():
+            call = self._hosted(pos).call
+            assert isinstance(call, DnnClaim)
+            n += host.memo(call.job, call.weights) is None
         return n
 
     def replay_all(
@@ -664,45 +766,27 @@ class Ledger:
         needs every private transaction: an unreadable one raises PrivateStateUnavailable."""
         h = self._check_height(height)
         keyring = self.keyring if keyring is None else keyring
-        sections: list[tuple[int, int, bytes]] = []
         nonces: dict[bytes, int] = {}
-        for s, env in enumerate(self.store.shards):
+        for env in self.store.shards:
             with env.read() as txn:
-                for key, value in txn.cursor(env.db["rows"]):
-                    height_of = read_u64(key)
-                    if height_of > h:
-                        break
-                    sections.append((height_of, s, self.store.decompress(value)))
                 for key, value in txn.cursor(env.db["sent"]):
                     if read_u64(key, 32) <= h:
                         nonces[bytes(key[:32])] = read_u64(value)
-        sections.sort(key=lambda x: (x[0], x[1]))
-        data = bytearray(b"".join(v for _, _, v in sections))
-        positions = np.concatenate(
-            [
-                np.arange(len(v) // ROW.size, dtype=np.int64) + pack_position(h, s, 0)
-                for h, s, v in sections
-            ]
-            or [np.zeros(0, dtype=np.int64)]
-        )
-        rows = np.frombuffer(data, dtype=ROW_DTYPE)
+        columns, _ = self._index()
+        n = columns.count_before(end_of(h))
+        rows, positions = columns.rows[:n], columns.pos[:n]
         private = np.flatnonzero(rows["op"] == Op.PRIVATE).tolist()
         if private:
-            with Reader(self.store) as r:
-                found = {
-                    int(positions[i]): bytes(data[ROW.size * i : ROW.size * (i + 1)])
-                    for i in private
-                }
-                opened, unreadable = self._open_private(r, found, keyring)
+            found = {int(positions[i]): rows[i].tobytes() for i in private}
+            opened, unreadable = self._open_private(found, keyring)
             if unreadable:
                 raise PrivateStateUnavailable(None, [x for _, x in unreadable], None)
+            rows = rows.copy()
             for i in private:
-                data[ROW.size * i : ROW.size * (i + 1)] = opened[int(positions[i])]
+                rows[i] = np.frombuffer(opened[int(positions[i])], ROW_DTYPE)[0]
         genesis = self.genesis.balances
-        if self._genesis_arrays is None:
-            self._genesis_arrays = InitialArrays.of(genesis, self._account_id)
         host = self._host().replay_host(rows, lambda i: int(positions[i]))
-        held = replay_rows(rows, self._genesis_arrays, host).all_holdings(genesis)
+        held = replay_rows(rows, self._genesis_sorted(), host).all_holdings(genesis)
         accounts = set(held) | set(nonces) | set(genesis)
         return {
             a: AccountState.split(

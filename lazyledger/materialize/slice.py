@@ -1,41 +1,31 @@
-"""Dependency slices: the backward closure of DESIGN.md, computed from the access-set index
-alone (no block is decoded), cut at stored checkpoints.
+"""Dependency slices: the backward closure of DESIGN.md, cut at stored checkpoints.
 
 Positions are packed integers (see :mod:`lazyledger.shards`); "state of A before p" is the state
-after every transaction at a position below p. To know A before p we need A's state at some cut
-c <= p (genesis, or a checkpoint) and every transaction that touches A in [c, p); each of those
-in turn needs the state of every account it touches just before it. The closure grows each
-account's interval until nothing changes; intervals only widen, so it terminates."""
+after every transaction at a position below p. A need (A, p) takes A's state from its cut (the
+latest checkpoint of A at or before p, else genesis) and every transaction touching A in
+[cut, p); each of those needs the state of every account it touches just before it. Each need
+takes its own cut, so an account may enter a slice at several cuts (multi-cut slices).
+
+The fast path is the Numba walk over the in-memory columnar index
+(:mod:`lazyledger.materialize.walk`); :func:`python_closure` is its slow twin over the stored
+access-set index, and tests compare the two."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import cast
 
 import attrs
 import lmdb
+import numpy as np
 
+from lazyledger.materialize import walk
+from lazyledger.materialize.index import ColumnIndex
+from lazyledger.materialize.replay import InitialArrays
+from lazyledger.materialize.rows import row_accounts
 from lazyledger.store import Store, decode_holdings, read_u64, u64, unseal
 
 Holdings = dict[int, int]
-
-
-@attrs.frozen
-class Slice:
-    """The transactions to replay and, for every account they touch, the cut it starts from:
-    (position, holdings before it). ``raw`` maps 8-byte big-endian positions (they sort in
-    global order) to replay rows."""
-
-    raw: dict[bytes, bytes]
-    cuts: dict[bytes, tuple[int, Holdings]]
-
-    @property
-    def rows(self) -> dict[int, bytes]:
-        """Packed integer position -> replay row."""
-        return {int.from_bytes(p, "big"): row for p, row in self.raw.items()}
-
-    def positions(self) -> list[int]:
-        return sorted(int.from_bytes(p, "big") for p in self.raw)
 
 
 class Reader:
@@ -94,76 +84,123 @@ class Reader:
         return read_u64(cur.value()) if key[:32] == account else 0
 
 
-def closure(
-    reader: Reader,
-    needs: Mapping[bytes, int],
-    initial: Callable[[bytes], Holdings],
-    use_checkpoints: bool = True,
-) -> Slice:
-    """The slice that gives the state of each ``account`` before position ``needs[account]``.
+def python_closure(
+    reader: Reader, needs: Mapping[bytes, int], use_checkpoints: bool = True
+) -> list[int]:
+    """The slow twin of :func:`lazyledger.materialize.walk.closure`, over the stored access-set
+    index: positions of the slice giving each account's state before ``needs[account]``.
 
-    ``initial(account)`` gives genesis holdings, used where no checkpoint cuts the closure.
-    Positions are handled as 8-byte big-endian keys here (the index's own form): fewer
-    conversions in the loop that runs once per index entry."""
-    lo: dict[bytes, bytes] = {}
-    hi: dict[bytes, bytes] = {}
-    fetched: dict[bytes, tuple[bytes, bytes]] = {}
-    cuts: dict[bytes, tuple[bytes, Holdings]] = {}
+    A need (account, position) takes every touch of the account from its cut (the latest
+    checkpoint at or before the position) up to the position, newest first, stopping at a
+    transaction already in the slice; each added transaction needs its other accounts' states
+    before it."""
     rows: dict[bytes, bytes] = {}
-    work: list[bytes] = []
-    genesis = u64(0)
-    for account, p in needs.items():
-        lo[account] = hi[account] = u64(p)
-        work.append(account)
+    work = [(a, p) for a, p in needs.items()]
     while work:
-        a = work.pop()
-        need_lo, need_hi = lo[a], hi[a]
-        prev = fetched.get(a)
-        if prev is not None and prev[0] <= need_lo and need_hi <= prev[1]:
-            continue
-        if prev is None or need_lo < prev[0]:
-            found = reader.checkpoint(a, read_u64(need_lo)) if use_checkpoints else None
-            cuts[a] = (u64(found[0]), found[1]) if found is not None else (genesis, initial(a))
-        cut = cuts[a][0]
-        if prev is None:
-            ranges = [(cut, need_hi)]
-            fetched[a] = (cut, need_hi)
-        else:
-            top = max(need_hi, prev[1])
-            ranges = [(cut, prev[0]), (prev[1], top)]
-            fetched[a] = (cut, top)
-        for r_lo, r_hi in ranges:
-            if r_lo >= r_hi:
+        a, p = work.pop()
+        found = reader.checkpoint(a, p) if use_checkpoints else None
+        cut = found[0] if found is not None else 0
+        touches: list[tuple[bytes, bytes]] = []
+        for cur in reader.cursors:
+            if not cur.set_range(a + u64(cut)):
                 continue
-            stop = a + r_hi
-            for cur in reader.cursors:  # the index of every shard holds entries for `a`
-                if not cur.set_range(a + r_lo):
-                    continue
-                for key, row in cast("Iterator[tuple[bytes, bytes]]", cur.iternext()):
-                    if key >= stop:
-                        break
-                    pos = key[32:]
-                    if pos in rows:
-                        continue
-                    rows[pos] = row
-                    b = row[26:58]  # the row's access set is {acc0, acc1}; one of them is `a`
-                    if b == a:
-                        b = row[58:90]
-                        if b == a:
-                            continue
-                    blo = lo.get(b)
-                    if blo is None:
-                        lo[b] = hi[b] = pos
-                        work.append(b)
-                        continue
-                    if pos < blo:
-                        lo[b] = pos
-                    if pos > hi[b]:
-                        hi[b] = pos
-                    f = fetched.get(b)
-                    if f is None or pos < f[0] or pos > f[1]:
-                        work.append(b)
-    for account in lo:  # accounts reached but whose interval needed no fetch
-        if account not in cuts:
-            cuts[account] = (genesis, initial(account))
-    return Slice(rows, {a: (int.from_bytes(p, "big"), held) for a, (p, held) in cuts.items()})
+            for key, row in cast("Iterator[tuple[bytes, bytes]]", cur.iternext()):
+                if key[:32] != a or read_u64(key, 32) >= p:
+                    break
+                touches.append((key[32:], row))
+        for pos, row in sorted(touches, reverse=True):
+            if pos in rows:
+                break
+            rows[pos] = row
+            work += [(b, read_u64(pos)) for b in set(row_accounts(row)) - {a}]
+    return sorted(read_u64(p) for p in rows)
+
+
+@attrs.frozen(eq=False)
+class Slice:
+    """The rows to replay (global order) and, per row and account column, the virtual account
+    it reads: ``id << 31 | cut`` (``cut`` indexes the checkpoint snapshot ``cuts``; 0 is
+    genesis). See :mod:`lazyledger.materialize.walk`."""
+
+    positions: np.ndarray  # int64 packed positions
+    rows: np.ndarray  # ROW_DTYPE, real dense ids
+    keys: np.ndarray  # int64 (rows, K); -1: no account in that column
+    cuts: tuple[np.ndarray, np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def row_bytes(self) -> dict[int, bytes]:
+        """Packed position -> replay row (real ids)."""
+        return {int(p): self.rows[i].tobytes() for i, p in enumerate(self.positions.tolist())}
+
+    def accounts(self) -> int:
+        """Distinct accounts the slice touches."""
+        k = self.keys[self.keys >= 0]
+        return len(np.unique(k >> 31))
+
+    def key_of(self, account_id: int, position: int) -> int:
+        """The virtual key of ``account_id`` read before ``position``."""
+        ck_id, ck_pos = self.cuts
+        return (account_id << 31) | walk.cut_index(ck_id, ck_pos, account_id, position)
+
+
+def compiled_slice(
+    index: ColumnIndex,
+    needs: list[tuple[int, int, int]],
+    cuts: tuple[np.ndarray, np.ndarray],
+    extra: Sequence[int] = (),
+) -> Slice:
+    """The slice for needs (account id, first row, position), plus rows ``extra`` (a receipt's
+    own transaction), cut at the checkpoint snapshot ``cuts``."""
+    g = index.closure(needs, cuts) if needs else np.zeros(0, np.int64)
+    if len(extra):
+        g = np.union1d(g, np.asarray(extra, np.int64))
+    keys = walk.row_cuts(index.ids, index.pos, g, *cuts)
+    return Slice(index.pos[g], index.rows[g], keys, cuts)
+
+
+@attrs.frozen(eq=False)
+class Plan:
+    """A slice made ready for the kernel: rows with virtual ids, and their initial balances."""
+
+    rows: np.ndarray  # ROW_DTYPE, id0/id1 = virtual ids
+    initial: InitialArrays  # by virtual id
+    keys: np.ndarray  # the distinct virtual keys, sorted; virtual id = index here
+
+    def vid(self, key: int) -> int | None:
+        at = int(np.searchsorted(self.keys, key))
+        return at if at < len(self.keys) and int(self.keys[at]) == key else None
+
+
+def plan(sl: Slice, genesis: InitialArrays, held: Callable[[int, int], Holdings]) -> Plan:
+    """Number the slice's virtual accounts densely and seed each from its cut: genesis arrays
+    (sorted by id) for cut 0, ``held(id, position)`` for a checkpoint."""
+    flat = sl.keys.reshape(-1)
+    present = flat >= 0
+    keys, inverse = np.unique(flat[present], return_inverse=True)
+    flat_vids = np.full(flat.shape, -1, np.int64)
+    flat_vids[present] = inverse
+    vids = flat_vids.reshape(sl.keys.shape)
+    rows = sl.rows.copy()
+    rows["id0"] = vids[:, 0]
+    rows["id1"] = np.where(vids[:, 1] >= 0, vids[:, 1], vids[:, 0])
+    real, cut = keys >> 31, keys & ((1 << 31) - 1)
+    # genesis cuts: every genesis entry of each such account, by a range expansion
+    g_v = np.flatnonzero(cut == 0)
+    lo = np.searchsorted(genesis.ids, real[g_v], "left")
+    hi = np.searchsorted(genesis.ids, real[g_v], "right")
+    counts = hi - lo
+    take = np.repeat(lo - np.cumsum(counts) + counts, counts) + np.arange(int(counts.sum()))
+    ids = [np.repeat(g_v, counts)]
+    assets = [genesis.assets[take]]
+    values = [genesis.values[take]]
+    ck_id, ck_pos = sl.cuts
+    for v in np.flatnonzero(cut).tolist():  # checkpoint cuts: one lookup each
+        c = int(cut[v]) - 1
+        entries = sorted(held(int(ck_id[c]), int(ck_pos[c])).items())
+        ids.append(np.full(len(entries), v, np.int64))
+        assets.append(np.array([x for x, _ in entries], np.int64))
+        values.append(np.array([y for _, y in entries], np.int64))
+    initial = InitialArrays(np.concatenate(ids), np.concatenate(assets), np.concatenate(values))
+    return Plan(rows, initial, keys)

@@ -1,0 +1,122 @@
+"""The compiled slice walk against its slow twin and the reference, with multi-cut slices."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import lazyledger as ll
+from lazyledger.materialize.reference import replay_chain
+from lazyledger.materialize.slice import Reader, python_closure
+from lazyledger.shards import end_of, unpack_position
+from lazyledger.workloads import Workload
+
+
+def _chain(tmp_path: Path, shape: str, seed: int) -> tuple[ll.Ledger, Workload, list[ll.Block]]:
+    wl = Workload(shape, n_accounts=30, n_shards=3, seed=seed, zipf_s=1.3)
+    led = ll.Ledger.create(tmp_path / f"{shape}-{seed}", wl.genesis())
+    blocks = list(wl.blocks(led, 16, 25))
+    return led, wl, blocks
+
+
+def _accounts(wl: Workload) -> list[bytes]:
+    return [k.account for k in wl.keys] + [wl.pool, wl.issuer.account]
+
+
+@pytest.mark.parametrize(("shape", "seed"), [("zipf", 1), ("adversarial", 2), ("amm", 3)])
+def test_compiled_walk_equals_python_walk_and_states_equal_reference(
+    tmp_path: Path, shape: str, seed: int
+) -> None:
+    led, wl, blocks = _chain(tmp_path, shape, seed)
+    rng = random.Random(seed)
+    accounts = _accounts(wl)
+    refs = [replay_chain(led.genesis, blocks[:h])[0] for h in range(len(blocks) + 1)]
+    with led:
+        led.checkpoint_min_rows = 1
+        for _ in range(8):  # a random checkpoint set: states at random heights
+            a, h = rng.choice(accounts), rng.randrange(len(blocks) + 1)
+            assert led.state(a, h) == refs[h].get(a, ll.AccountState(0, {}))
+        led.checkpoint_min_rows = 1 << 62  # from here on, queries write nothing
+        for _ in range(60):
+            a, h = rng.choice(accounts), rng.randrange(len(blocks) + 1)
+            for cut in (True, False):
+                with Reader(led.store) as r:
+                    slow = python_closure(r, {a: end_of(h)}, cut)
+                assert led.slice(a, h, use_checkpoints=cut) == [unpack_position(p) for p in slow]
+            assert led.state(a, h) == refs[h].get(a, ll.AccountState(0, {})), (a.hex(), h)
+        _, receipts = replay_chain(led.genesis, blocks)
+        for block in rng.sample(blocks, 3):
+            for _, tx in block.transactions():
+                got = led.receipt(tx.id)
+                assert (got.applied, got.reason) == receipts[tx.id]
+
+
+def test_an_account_enters_a_slice_at_several_cuts(tmp_path: Path) -> None:
+    """A hub checkpointed mid-chain is read from genesis by an early touch and from the
+    checkpoint by a late one; its transactions in between stay out of the slice."""
+    hub, x, others = ll.Keypair.from_seed(b"h" * 32), ll.Keypair.from_seed(b"x" * 32), []
+    others = [ll.Keypair.from_seed(bytes([i]) * 32) for i in range(1, 6)]
+    issuer = ll.Keypair.from_seed(b"i" * 32)
+    funded = {k.account: {0: 1000} for k in [hub, x, *others]}
+    g = ll.Genesis(
+        chain_id="t",
+        n_shards=2,
+        authorities=[issuer.public_key],
+        assets={0: issuer.account},
+        balances=funded,
+        pools={},
+    )
+    nonce: dict[bytes, int] = {}
+
+    def pay(src: ll.Keypair, dst: bytes, amount: int) -> ll.Transaction:
+        n = nonce.get(src.account, 0)
+        nonce[src.account] = n + 1
+        return ll.transfer(src, nonce=n, to=dst, asset=0, amount=amount)
+
+    with ll.Ledger.create(tmp_path / "c", g) as led:
+        blocks = [
+            [pay(x, hub.account, 10)],  # 1: x touches the hub early
+            [pay(others[0], hub.account, 5)],  # 2, 3: the hub's own business
+            [pay(hub, others[1].account, 7)],
+            [pay(others[2], hub.account, 1)],  # 4: before the checkpoint
+            [pay(hub, x.account, 3)],  # 5: x touches the hub late
+        ]
+        for txs in blocks[:4]:
+            led.append(led.propose(txs, issuer))
+        led.checkpoint_min_rows = 1
+        led.state(hub.account)  # checkpoint of the hub at the end of block 4
+        led.append(led.propose(blocks[4], issuer))
+        got = led.slice(x.account)
+        assert [h for h, _, _ in got] == [1, 5]  # blocks 2-4 are cut off by the checkpoint
+        assert len(led.slice(x.account, use_checkpoints=False)) == 5
+        sl = led._slice({x.account: end_of(5)})
+        hub_id = led._account_id(hub.account)
+        assert hub_id is not None
+        cuts = {int(k) for k in sl.keys.reshape(-1) if k >= 0 and int(k) >> 31 == hub_id}
+        assert len(cuts) == 2  # the hub enters at genesis and at its checkpoint
+        ref, _ = replay_chain(g, [led.block(h) for h in range(1, 6)])
+        for k in [hub, x, *others]:
+            assert led.state(k.account) == ref[k.account]
+        assert led.state(x.account).balances == {0: 1000 - 10 + 3}
+
+
+def test_walk_after_appends_and_reopen(tmp_path: Path) -> None:
+    """The in-memory index follows appends, and a reopened ledger rebuilds the same one."""
+    wl = Workload("uniform", n_accounts=20, n_shards=2, seed=9)
+    path = tmp_path / "c"
+    with ll.Ledger.create(path, wl.genesis()) as led:
+        list(wl.blocks(led, 3, 10))
+        first = led.slice(wl.keys[0].account)  # builds the index
+        list(wl.blocks(led, 3, 10))  # extends it
+        later = {k.account: led.slice(k.account) for k in wl.keys}
+        cols, _ = led._index()
+        rows, prev = cols.rows[: cols.n].copy(), cols.prev[: cols.n].copy()
+    with ll.Ledger.open(path) as led:
+        assert led.slice(wl.keys[0].account, 3) == first
+        assert {k.account: led.slice(k.account) for k in wl.keys} == later
+        cols, _ = led._index()
+        assert np.array_equal(cols.rows[: cols.n], rows)
+        assert np.array_equal(cols.prev[: cols.n], prev)
