@@ -36,7 +36,7 @@ from lazyledger.materialize.rows import (
     row_ids,
     row_of,
 )
-from lazyledger.materialize.slice import Plan, Reader, Slice, compiled_slice, plan
+from lazyledger.materialize.slice import Reader, Slice, compiled_slice, seed
 from lazyledger.model import AccountState, Block, Genesis, Header, Receipt, Transaction
 from lazyledger.ops import (
     REASONS,
@@ -516,11 +516,7 @@ class Ledger:
         if extra is not None:
             g = columns.count_before(extra)
             rows.append(g)
-            walks += [
-                (int(a), int(columns.prev[g, k]), extra)
-                for k, a in enumerate(columns.ids[g].tolist())
-                if a >= 0
-            ]
+            walks += [(a, before, extra) for a, before in columns.prev(g)]
         return compiled_slice(columns, walks, cuts, rows)
 
     def _cut_holdings(self, key: int) -> dict[int, int]:
@@ -534,9 +530,9 @@ class Ledger:
         lo, hi = np.searchsorted(g.ids, [account_id, account_id + 1])
         return dict(zip(g.assets[lo:hi].tolist(), g.values[lo:hi].tolist(), strict=True))
 
-    def _plan(self, sl: Slice) -> Plan:
+    def _seed(self, sl: Slice) -> InitialArrays:
         _, checkpoints = self._index()
-        return plan(sl, self._genesis_sorted(), lambda a, p: checkpoints.held[(a, p)])
+        return seed(sl, self._genesis_sorted(), lambda a, p: checkpoints.held[(a, p)])
 
     def _hosted(self, pos: int) -> Transaction:
         """A private or DNN transaction by position (kept apart so replay never decodes blocks)."""
@@ -627,11 +623,10 @@ class Ledger:
         found = {int(sl.positions[i]): sl.rows[i].tobytes() for i in private.tolist()}
         return self._open_private(found, keyring)[1]
 
-    def _replay(self, sl: Slice, keyring: Keyring) -> tuple[Plan, Replayed]:
+    def _replay(self, sl: Slice, keyring: Keyring) -> Replayed:
         """Replay a slice (private rows opened with ``keyring``; PrivateStateUnavailable if one
         cannot be)."""
-        p = self._plan(sl)
-        rows = p.rows
+        rows = sl.rows
         private = np.flatnonzero(rows["op"] == Op.PRIVATE)
         if len(private):
             found = {int(sl.positions[i]): rows[i].tobytes() for i in private.tolist()}
@@ -643,7 +638,7 @@ class Ledger:
                 rows[i] = np.frombuffer(opened[int(sl.positions[i])], ROW_DTYPE)[0]
         positions = sl.positions
         host = self._host().replay_host(rows, lambda i: int(positions[i]))
-        return attrs.evolve(p, rows=rows), replay_rows(rows, p.initial, host)
+        return replay_rows(rows, self._seed(sl), host)
 
     def slice(
         self, account: bytes, height: int | None = None, *, use_checkpoints: bool = True
@@ -677,11 +672,11 @@ class Ledger:
             return AccountState.split(nonce, {a: v for a, v in sorted(held.items()) if v})
         private = bool((sl.rows["op"] == Op.PRIVATE).any())
         try:
-            p, replayed = self._replay(sl, keyring)
+            replayed = self._replay(sl, keyring)
         except PrivateStateUnavailable as e:
             last = self._last_known(account, h, keyring)
             raise PrivateStateUnavailable(account, e.blocking, last) from None
-        vid = p.vid(key)
+        vid = sl.vid(key)
         held = replayed.holdings(account, held, vid) if vid is not None else held
         if len(sl) >= self.checkpoint_min_rows and not private:
             # Only states derived from public data are cached: a checkpoint built on a decrypted
@@ -714,7 +709,7 @@ class Ledger:
         h, s, i = self.position(tx_id)
         pos = pack_position(h, s, i)
         sl = self._slice({}, extra=pos)
-        _, replayed = self._replay(sl, keyring)
+        replayed = self._replay(sl, keyring)
         status = int(replayed.status[int(np.searchsorted(sl.positions, pos))])
         return Receipt(status == 0, REASONS[status], (h, s, i))
 

@@ -39,12 +39,10 @@ class ColumnIndex:
     def __init__(self) -> None:
         self.n = 0
         self.rows = np.zeros(0, ROW_DTYPE)
-        self.pos = np.zeros(0, np.int64)
-        self.ids = np.zeros((0, K), np.int64)
-        self.prev = np.zeros((0, K), np.int64)
+        self.links = np.zeros((0, 1 + 2 * K), np.int64)  # see lazyledger.materialize.walk
+        self.pos = np.zeros(0, np.int64)  # positions by row, never marked: read without the lock
         self.last = np.full(0, -1, np.int64)
-        self.mark = np.zeros(0, np.uint8)
-        self.lock = threading.Lock()  # guards ``mark`` (walk scratch) and growth
+        self.lock = threading.Lock()  # held by a walk (it marks rows in ``links``) and by growth
 
     def extend(self, sections: Iterable[tuple[int, bytes]]) -> None:
         """Append sections (packed position of their first row, concatenated rows) that follow
@@ -53,30 +51,29 @@ class ColumnIndex:
         if not parts:
             return
         counts = [len(data) // ROW.size for _, data in parts]
-        add = sum(counts)
         new = np.frombuffer(b"".join(data for _, data in parts), ROW_DTYPE)
-        start, stop = self.n, self.n + add
+        start, stop = self.n, self.n + len(new)
         with self.lock:
-            rows = _grown(self.rows, stop)
-            pos, ids = _grown(self.pos, stop), _grown(self.ids, stop)
-            prev, mark = _grown(self.prev, stop), _grown(self.mark, stop)
-            if mark is not self.mark:
-                mark[self.n :] = 0
+            rows, links, pos = (
+                _grown(self.rows, stop),
+                _grown(self.links, stop),
+                _grown(self.pos, stop),
+            )
             rows[start:stop] = new
             pos[start:stop] = np.concatenate(
                 [p + np.arange(c, dtype=np.int64) for (p, _), c in zip(parts, counts, strict=True)]
             )
+            links[start:stop, walk.POS] = pos[start:stop]
             id0 = new["id0"].astype(np.int64)
             id1 = new["id1"].astype(np.int64)
-            ids[start:stop, 0] = id0
-            ids[start:stop, 1] = np.where(id1 == id0, -1, id1)
+            links[start:stop, 1] = id0
+            links[start:stop, 2] = np.where(id1 == id0, -1, id1)
             top = int(max(id0.max(), id1.max())) + 1
             last = self.last
             if top > len(last):
                 last = np.concatenate([last, np.full(max(top, 2 * len(last)) - len(last), -1)])
-            walk.link(ids, prev, last, start, stop)
-            self.rows, self.pos, self.ids, self.prev, self.mark = rows, pos, ids, prev, mark
-            self.last = last
+            walk.link(links, last, start, stop)
+            self.rows, self.links, self.pos, self.last = rows, links, pos, last
             self.n = stop
 
     def count_before(self, end: int) -> int:
@@ -87,9 +84,13 @@ class ColumnIndex:
         """The row of ``account_id``'s last touch among rows ``< limit`` (-1: none)."""
         if account_id >= len(self.last):
             return -1
-        return int(
-            walk.last_before(self.ids, self.prev, int(self.last[account_id]), account_id, limit)
-        )
+        return int(walk.last_before(self.links, int(self.last[account_id]), account_id, limit))
+
+    def prev(self, g: int) -> list[tuple[int, int]]:
+        """(account id, previous row touching it) for each account of row ``g``."""
+        ids = self.links[g, 1 : 1 + K].tolist()
+        prev = self.links[g, 1 + K :].tolist()
+        return [(a, p) for a, p in zip(ids, prev, strict=True) if a >= 0]
 
     def closure(
         self, needs: list[tuple[int, int, int]], cuts: tuple[np.ndarray, np.ndarray]
@@ -101,9 +102,7 @@ class ColumnIndex:
         g = np.array([n[1] for n in needs], np.int64)
         p = np.array([n[2] for n in needs], np.int64)
         with self.lock:
-            out: np.ndarray = walk.closure(
-                self.ids, self.prev, self.pos, ck_id, ck_pos, a, g, p, self.mark
-            )
+            out: np.ndarray = walk.closure(self.links, ck_id, ck_pos, a, g, p)
         return out
 
 

@@ -19,7 +19,7 @@ import attrs
 import lmdb
 import numpy as np
 
-from lazyledger.materialize import walk
+from lazyledger.materialize import slots, walk
 from lazyledger.materialize.index import ColumnIndex
 from lazyledger.materialize.replay import InitialArrays
 from lazyledger.materialize.rows import row_accounts
@@ -118,31 +118,33 @@ def python_closure(
 
 @attrs.frozen(eq=False)
 class Slice:
-    """The rows to replay (global order) and, per row and account column, the virtual account
-    it reads: ``id << 31 | cut`` (``cut`` indexes the checkpoint snapshot ``cuts``; 0 is
-    genesis). See :mod:`lazyledger.materialize.walk`."""
+    """The rows to replay (global order), their accounts renumbered as *virtual accounts*: one
+    per (account, cut) pair (see :mod:`lazyledger.materialize.walk`). ``keys[v]`` is virtual
+    account ``v``'s key ``id << 31 | cut``, where ``cut`` indexes the checkpoint snapshot
+    ``cuts`` (1-based; 0 is genesis)."""
 
     positions: np.ndarray  # int64 packed positions
-    rows: np.ndarray  # ROW_DTYPE, real dense ids
-    keys: np.ndarray  # int64 (rows, K); -1: no account in that column
+    rows: np.ndarray  # ROW_DTYPE; id0/id1 are virtual ids
+    keys: np.ndarray  # int64 by virtual id
+    table: np.ndarray  # hash table over ``keys`` (lazyledger.materialize.slots)
     cuts: tuple[np.ndarray, np.ndarray]
 
     def __len__(self) -> int:
         return len(self.positions)
 
-    def row_bytes(self) -> dict[int, bytes]:
-        """Packed position -> replay row (real ids)."""
-        return {int(p): self.rows[i].tobytes() for i, p in enumerate(self.positions.tolist())}
-
     def accounts(self) -> int:
         """Distinct accounts the slice touches."""
-        k = self.keys[self.keys >= 0]
-        return len(np.unique(k >> 31))
+        return len(np.unique(self.keys >> 31))
 
     def key_of(self, account_id: int, position: int) -> int:
         """The virtual key of ``account_id`` read before ``position``."""
         ck_id, ck_pos = self.cuts
         return (account_id << 31) | walk.cut_index(ck_id, ck_pos, account_id, position)
+
+    def vid(self, key: int) -> int | None:
+        """The virtual id of ``key``, if the slice's rows read it."""
+        found = int(slots.find_slots(self.table, self.keys, np.array([key], np.int64))[0])
+        return None if found < 0 else found
 
 
 def compiled_slice(
@@ -156,38 +158,20 @@ def compiled_slice(
     g = index.closure(needs, cuts) if needs else np.zeros(0, np.int64)
     if len(extra):
         g = np.union1d(g, np.asarray(extra, np.int64))
-    keys = walk.row_cuts(index.ids, index.pos, g, *cuts)
-    return Slice(index.pos[g], index.rows[g], keys, cuts)
+    links = index.links
+    per_row = walk.row_keys(links, index.pos, g, *cuts)
+    vids, keys, table = slots.index_slots(per_row.reshape(-1))
+    rows = index.rows[g]
+    rows["id0"] = vids[0::2]
+    rows["id1"] = vids[1::2]
+    return Slice(index.pos[g], rows, keys, table, cuts)
 
 
-@attrs.frozen(eq=False)
-class Plan:
-    """A slice made ready for the kernel: rows with virtual ids, and their initial balances."""
-
-    rows: np.ndarray  # ROW_DTYPE, id0/id1 = virtual ids
-    initial: InitialArrays  # by virtual id
-    keys: np.ndarray  # the distinct virtual keys, sorted; virtual id = index here
-
-    def vid(self, key: int) -> int | None:
-        at = int(np.searchsorted(self.keys, key))
-        return at if at < len(self.keys) and int(self.keys[at]) == key else None
-
-
-def plan(sl: Slice, genesis: InitialArrays, held: Callable[[int, int], Holdings]) -> Plan:
-    """Number the slice's virtual accounts densely and seed each from its cut: genesis arrays
-    (sorted by id) for cut 0, ``held(id, position)`` for a checkpoint."""
-    flat = sl.keys.reshape(-1)
-    present = flat >= 0
-    keys, inverse = np.unique(flat[present], return_inverse=True)
-    flat_vids = np.full(flat.shape, -1, np.int64)
-    flat_vids[present] = inverse
-    vids = flat_vids.reshape(sl.keys.shape)
-    rows = sl.rows.copy()
-    rows["id0"] = vids[:, 0]
-    rows["id1"] = np.where(vids[:, 1] >= 0, vids[:, 1], vids[:, 0])
-    real, cut = keys >> 31, keys & ((1 << 31) - 1)
-    # genesis cuts: every genesis entry of each such account, by a range expansion
-    g_v = np.flatnonzero(cut == 0)
+def seed(sl: Slice, genesis: InitialArrays, held: Callable[[int, int], Holdings]) -> InitialArrays:
+    """Initial balances by virtual id: each virtual account seeded from its cut, the genesis
+    arrays (sorted by id) for cut 0, ``held(id, position)`` for a checkpoint."""
+    real, cut = sl.keys >> 31, sl.keys & ((1 << 31) - 1)
+    g_v = np.flatnonzero(cut == 0)  # every genesis entry of each such account: range expansion
     lo = np.searchsorted(genesis.ids, real[g_v], "left")
     hi = np.searchsorted(genesis.ids, real[g_v], "right")
     counts = hi - lo
@@ -202,5 +186,4 @@ def plan(sl: Slice, genesis: InitialArrays, held: Callable[[int, int], Holdings]
         ids.append(np.full(len(entries), v, np.int64))
         assets.append(np.array([x for x, _ in entries], np.int64))
         values.append(np.array([y for _, y in entries], np.int64))
-    initial = InitialArrays(np.concatenate(ids), np.concatenate(assets), np.concatenate(values))
-    return Plan(rows, initial, keys)
+    return InitialArrays(np.concatenate(ids), np.concatenate(assets), np.concatenate(values))

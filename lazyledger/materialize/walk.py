@@ -1,13 +1,17 @@
 """The compiled slice walk: DESIGN.md's backward closure over a columnar index, in Numba.
 
 The index (:class:`lazyledger.materialize.index.ColumnIndex`) numbers every transaction by its
-*row* ``g`` in global order and keeps, for each of a row's accounts, ``prev[g, k]``: the row
-before ``g`` that touches the same account (-1: none). The closure is a set of *needs* (account
-``a``, state wanted before position ``p``). A need walks ``a``'s chain backwards from its last
-touch before ``p`` and stops at the first row below ``a``'s cut (the latest checkpoint of ``a``
-at or before ``p``; genesis if none) or already in the slice; every row it adds raises a need for
-each of its other accounts at the row's position. Each row is added once, so the walk costs
-O(slice x access set x log checkpoints), whatever the chain's length.
+*row* ``g`` in global order and keeps one interleaved record per row, ``links[g]`` =
+(position, id_0 .. id_{K-1}, prev_0 .. prev_{K-1}): the packed position, the dense ids of the
+row's accounts (-1: empty column) and, per account, the previous row touching it (-1: none).
+One record is one cache line, which is what a walk over scattered rows pays for.
+
+The closure is a set of *needs* (account ``a``, state wanted before position ``p``). A need
+walks ``a``'s chain backwards from its last touch before ``p`` and stops at the first row below
+``a``'s cut (the latest checkpoint of ``a`` at or before ``p``; genesis if none) or already in
+the slice; every row it adds raises a need for each of its other accounts at the row's
+position. Each row is added once, so the walk costs O(slice x access set x log checkpoints),
+whatever the chain's length.
 
 Because every need takes its own cut, one account can enter a slice at several cuts: row ``g``
 reads account ``a`` from the cut ``cut(a, pos[g])`` (the latest checkpoint at or before it). All
@@ -19,6 +23,9 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
+
+POS = 0
+"""Column of ``links`` holding the packed position; ids follow, then prev links."""
 
 
 @njit(cache=True)
@@ -39,14 +46,14 @@ def cut_index(ck_id: np.ndarray, ck_pos: np.ndarray, a: int, p: int) -> int:
 
 
 @njit(cache=True)
-def last_before(ids: np.ndarray, prev: np.ndarray, g: int, a: int, limit: int) -> int:
+def last_before(links: np.ndarray, g: int, a: int, limit: int) -> int:
     """Follow account ``a``'s chain down from row ``g`` to its first row below ``limit``."""
-    k_max = ids.shape[1]
+    k_max = (links.shape[1] - 1) // 2
     while g >= limit:
         nxt = -1
         for k in range(k_max):
-            if ids[g, k] == a:
-                nxt = prev[g, k]
+            if links[g, 1 + k] == a:
+                nxt = links[g, 1 + k_max + k]
                 break
         g = nxt
     return g
@@ -63,19 +70,20 @@ def _grow(a: np.ndarray, n: int) -> np.ndarray:
 
 @njit(cache=True)
 def closure(
-    ids: np.ndarray,
-    prev: np.ndarray,
-    pos: np.ndarray,
+    links: np.ndarray,
     ck_id: np.ndarray,
     ck_pos: np.ndarray,
     need_a: np.ndarray,
     need_g: np.ndarray,
     need_p: np.ndarray,
-    mark: np.ndarray,
 ) -> np.ndarray:
     """Rows of the slice (sorted) for the initial needs (account, first row to look at, position
-    the state is wanted before). ``mark`` is scratch, all zero on entry and on return."""
-    k_max = ids.shape[1]
+    the state is wanted before).
+
+    A row in the slice is marked by flipping its position's sign in ``links`` (the mark shares
+    the record's cache line); every mark is undone before returning, so the caller must hold
+    the index's lock."""
+    k_max = (links.shape[1] - 1) // 2
     has_ck = ck_id.shape[0] > 0
     st_a = need_a.astype(np.int64)
     st_g = need_g.astype(np.int64)
@@ -93,64 +101,85 @@ def closure(
             if j > 0:
                 c = int(ck_pos[j - 1])
         while g >= 0:
-            q = pos[g]
-            if q < c or mark[g]:
+            q = links[g, POS]
+            if q < c:  # below the cut, or marked (negative): this walk ends here
                 break
-            mark[g] = 1
-            out = _grow(out, m)
+            links[g, POS] = -1 - q
+            if m == out.shape[0]:  # growth stays off the common path (no array refcounting)
+                out = _grow(out, m)
             out[m] = g
             m += 1
             nxt = -1
             for k in range(k_max):
-                b = ids[g, k]
+                b = links[g, 1 + k]
                 if b < 0:
                     continue
+                before = links[g, 1 + k_max + k]
                 if b == a:
-                    nxt = prev[g, k]
+                    nxt = before
                     continue
-                st_a = _grow(st_a, n)
-                st_g = _grow(st_g, n)
-                st_p = _grow(st_p, n)
+                if before < 0:  # b's first touch: it enters here at genesis, nothing to walk
+                    continue
+                if n == st_a.shape[0]:
+                    st_a = _grow(st_a, n)
+                    st_g = _grow(st_g, n)
+                    st_p = _grow(st_p, n)
                 st_a[n] = b
-                st_g[n] = prev[g, k]
+                st_g[n] = before
                 st_p[n] = q
                 n += 1
             g = nxt
-    found = np.sort(out[:m])
-    for j in range(m):
-        mark[found[j]] = 0
-    return found
+    if m == 0:
+        return out[:0]
+    lo = out[:m].min()
+    hi = out[:m].max() + 1
+    if 16 * m < hi - lo:  # thin: sort what was found
+        found = np.sort(out[:m])
+        for j in range(m):
+            links[found[j], POS] = -1 - links[found[j], POS]
+        return found
+    j = 0  # dense: the marks in row order are the sorted rows (cheaper than a sort)
+    for g in range(lo, hi):
+        q = links[g, POS]
+        if q < 0:
+            links[g, POS] = -1 - q
+            out[j] = g
+            j += 1
+    return out[:m]
 
 
 @njit(cache=True)
-def row_cuts(
-    ids: np.ndarray, pos: np.ndarray, rows: np.ndarray, ck_id: np.ndarray, ck_pos: np.ndarray
+def row_keys(
+    links: np.ndarray, pos: np.ndarray, rows: np.ndarray, ck_id: np.ndarray, ck_pos: np.ndarray
 ) -> np.ndarray:
     """For each slice row and account column, the virtual-account key ``id << 31 | cut``
-    (``cut`` from :func:`cut_index`); -1 where the column is empty."""
-    k_max = ids.shape[1]
-    out = np.full((rows.shape[0], k_max), -1, np.int64)
+    (``cut`` from :func:`cut_index`); an empty column repeats column 0's key."""
+    k_max = (links.shape[1] - 1) // 2
+    out = np.empty((rows.shape[0], k_max), np.int64)
     has_ck = ck_id.shape[0] > 0
     for j in range(rows.shape[0]):
         g = rows[j]
+        p = pos[g]
         for k in range(k_max):
-            a = ids[g, k]
+            a = links[g, 1 + k]
             if a < 0:
+                out[j, k] = out[j, 0]
                 continue
-            c = cut_index(ck_id, ck_pos, a, pos[g]) if has_ck else 0
+            c = cut_index(ck_id, ck_pos, a, p) if has_ck else 0
             out[j, k] = (a << 31) | c
     return out
 
 
 @njit(cache=True)
-def link(ids: np.ndarray, prev: np.ndarray, last: np.ndarray, start: int, stop: int) -> None:
-    """Set ``prev`` for rows ``start..stop`` and advance ``last`` (row of each account's latest
-    touch; -1: none), in row order."""
+def link(links: np.ndarray, last: np.ndarray, start: int, stop: int) -> None:
+    """Set the prev links of rows ``start..stop`` and advance ``last`` (row of each account's
+    latest touch; -1: none), in row order."""
+    k_max = (links.shape[1] - 1) // 2
     for g in range(start, stop):
-        for k in range(ids.shape[1]):
-            a = ids[g, k]
+        for k in range(k_max):
+            a = links[g, 1 + k]
             if a < 0:
-                prev[g, k] = -1
+                links[g, 1 + k_max + k] = -1
                 continue
-            prev[g, k] = last[a]
+            links[g, 1 + k_max + k] = last[a]
             last[a] = g
