@@ -69,8 +69,9 @@ class NodeConfig:
             raise ConfigError(f"port {self.port} outside 0..65535")
         if not self.allow_remote and not _is_loopback(self.host):
             raise ConfigError(
-                f"host {self.host!r} is not a loopback address; set allow_remote = true to "
-                "expose the node (put it behind a reverse proxy with TLS)"
+                f"host {self.host!r} is not a loopback address; pass --allow-remote (or set "
+                "allow_remote = true in config.toml) to expose the node, behind a reverse proxy "
+                "with TLS"
             )
         for name in ("block_interval", "poll_interval"):
             if not getattr(self, name) > 0:

@@ -37,6 +37,7 @@ async def sync_once(service: NodeService, http: httpx.AsyncClient, stop: asyncio
     if status["genesis_id"] != service.ledger.genesis_id.hex():
         raise UpstreamMismatch(f"upstream genesis {status['genesis_id'][:16]} is not ours")
     target = int(status["height"])
+    service.upstream_height = target
     n = 0
     while service.ledger.height < target and not stop.is_set():
         first = service.ledger.height + 1
@@ -59,13 +60,20 @@ async def follow(service: NodeService, upstream: str, stop: asyncio.Event) -> No
             try:
                 n = await sync_once(service, http, stop)
                 service.synced_at = time.time()
+                service.upstream_error = None
                 if n:
                     log.info("synced", extra={"blocks": n, "height": service.ledger.height})
                 backoff = cfg.poll_interval
             except (httpx.HTTPError, ValueError, KeyError) as e:
-                log.warning("upstream unavailable", extra={"upstream": upstream, "reason": str(e)})
+                reason = str(e) or type(e).__name__
+                if service.upstream_error is None:  # once per outage, not once per retry
+                    log.warning(
+                        "upstream unavailable", extra={"upstream": upstream, "reason": reason}
+                    )
+                service.upstream_error = reason
                 backoff = min(backoff * 2, 5.0)
             except (InvalidBlock, UpstreamMismatch) as e:
                 log.error("upstream sent an invalid block", extra={"reason": str(e)})
+                service.upstream_error = str(e)
                 backoff = 5.0
             await _sleep(stop, backoff)
