@@ -17,7 +17,7 @@ from lazyledger.node.config import (
     load_config,
     read_genesis,
 )
-from lazyledger.node.mempool import Mempool, MempoolFull, NonceConflict
+from lazyledger.node.mempool import Journal, Mempool, MempoolFull, NonceConflict
 
 
 def tx(n: int, sender: ll.Keypair = USERS[0], amount: int = 1) -> ll.Transaction:
@@ -92,3 +92,24 @@ def test_cli_init_dev(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
         assert led.genesis_id == g.id
     assert cli.main(["init", "--dev", "--datadir", str(datadir)]) == 2  # never overwrites
     assert node_genesis().id != g.id
+
+
+def test_journal_replays_complete_lines_and_compacts(tmp_path: Path) -> None:
+    path = tmp_path / "mempool.journal"
+    journal = Journal(path)
+    journal.rewrite([])
+    for n in range(3):
+        journal.append(tx(n))
+    with open(path, "ab") as f:
+        f.write(tx(3).raw.hex()[:40].encode())  # a write torn by a kill
+    assert journal.load() == [tx(n).raw for n in range(3)]
+    pool = Mempool(10)
+    pool.add(tx(2))
+    assert journal.compact(pool, slack=0)  # 3 lines for 1 pending
+    assert journal.load() == [tx(2).raw]
+    assert not journal.compact(pool, slack=0)
+    assert journal.compact(Mempool(10))  # nothing pending: emptied
+    assert path.read_bytes() == b""
+    journal.close()
+    with pytest.raises(ll.StorageError, match="closed"):
+        journal.append(tx(4))
