@@ -21,6 +21,7 @@ from typing import Any
 from lazyledger.cli import MAX_AMOUNT, Parser, hex32, int_in, run_main
 from lazyledger.errors import LedgerError
 from lazyledger.node import config as c
+from lazyledger.shards import MAX_SHARDS
 
 log = logging.getLogger("lazyledger.node")
 DEFAULT_URL = f"http://127.0.0.1:{c.DEFAULT_PORT}"
@@ -39,17 +40,18 @@ def _init(args: argparse.Namespace) -> int:
     from lazyledger.crypto import Keypair
     from lazyledger.ledger import Ledger
     from lazyledger.model import Genesis
+    from lazyledger.validate import check_genesis
 
     datadir = _datadir(args)
     if (datadir / c.LEDGER_DIR).exists():
         print(f"{datadir} already holds a ledger", file=sys.stderr)
         return 2
-    datadir.mkdir(parents=True, exist_ok=True)
     if args.genesis:
         genesis = c.read_genesis(Path(args.genesis))
+        check_genesis(genesis)
+        datadir.mkdir(parents=True, exist_ok=True)
     elif args.dev:
         key = Keypair.generate()
-        c.write_key(datadir / c.KEY_FILE, key)
         accounts = c.dev_keys(args.accounts)
         genesis = Genesis(
             chain_id=args.chain_id,
@@ -58,7 +60,10 @@ def _init(args: argparse.Namespace) -> int:
             assets={0: key.account},
             balances={kp.account: {0: 10**9} for kp in accounts},
         )
-        (datadir / "dev_keys").mkdir()
+        check_genesis(genesis)  # before anything is written
+        datadir.mkdir(parents=True, exist_ok=True)
+        c.write_key(datadir / c.KEY_FILE, key)
+        (datadir / "dev_keys").mkdir(exist_ok=True)
         for i, kp in enumerate(accounts):
             c.write_key(datadir / "dev_keys" / f"{i}.key", kp)
         (datadir / "dev_accounts.json").write_text(
@@ -374,9 +379,11 @@ def build(parser: argparse.ArgumentParser) -> None:
     p = sub.add_parser("init", parents=[datadir], help="create a datadir and its ledger")
     p.add_argument("--genesis", help="genesis TOML file")
     p.add_argument("--dev", action="store_true", help="new proposer key and funded dev accounts")
-    p.add_argument("--accounts", type=int, default=16, help="dev accounts (with --dev)")
+    p.add_argument(
+        "--accounts", type=int_in(0, 100_000), default=16, help="dev accounts (with --dev)"
+    )
     p.add_argument("--chain-id", default="lazyledger-dev")
-    p.add_argument("--shards", type=int, default=4)
+    p.add_argument("--shards", type=int_in(1, MAX_SHARDS), default=4)
     p.set_defaults(func=_guarded(_init))
 
     p = sub.add_parser("run", parents=[datadir], help="run a node (proposer or --follow URL)")
