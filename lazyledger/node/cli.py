@@ -106,6 +106,7 @@ def _fetch_genesis(url: str, attempts: int = 60) -> Any:
 
 def _open_ledger(cfg: c.NodeConfig, genesis_file: str | None) -> Any:
     from lazyledger.ledger import Ledger
+    from lazyledger.validate import check_genesis
 
     path = cfg.ledger_path
     wanted = c.read_genesis(Path(genesis_file)) if genesis_file else None
@@ -120,6 +121,7 @@ def _open_ledger(cfg: c.NodeConfig, genesis_file: str | None) -> Any:
         log.info("genesis fetched from upstream", extra={"genesis": wanted.id.hex()[:16]})
     if wanted is None:
         raise c.ConfigError(f"no ledger in {cfg.datadir}: run `lazyledger node init` first")
+    check_genesis(wanted)  # before anything is written
     cfg.datadir.mkdir(parents=True, exist_ok=True)
     if not cfg.genesis_path.exists():
         c.write_genesis(cfg.genesis_path, wanted)
@@ -350,6 +352,13 @@ def _guarded(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Name
     return run
 
 
+def _url(value: str) -> str:
+    """A node URL: http(s)://host[:port]."""
+    if not value.startswith(("http://", "https://")) or len(value.split("://", 1)[1]) == 0:
+        raise argparse.ArgumentTypeError(f"expected http://HOST:PORT, got {value!r}")
+    return value
+
+
 def _seconds(value: str) -> float:
     try:
         seconds = float(value)
@@ -374,7 +383,7 @@ def build(parser: argparse.ArgumentParser) -> None:
         "--datadir", default=str(c.DEFAULT_DATADIR), help="node directory (%(default)s)"
     )
     node = argparse.ArgumentParser(add_help=False)
-    node.add_argument("--node", default=DEFAULT_URL, help="node URL (%(default)s)")
+    node.add_argument("--node", type=_url, default=DEFAULT_URL, help="node URL (%(default)s)")
 
     p = sub.add_parser("init", parents=[datadir], help="create a datadir and its ledger")
     p.add_argument("--genesis", help="genesis TOML file")
@@ -390,13 +399,13 @@ def build(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--genesis", help="genesis TOML (creates the ledger if the datadir is new)")
     p.add_argument("--host", help="listen address (default 127.0.0.1)")
     p.add_argument("--port", type=int, help=f"listen port (default {c.DEFAULT_PORT})")
-    p.add_argument("--follow", help="upstream node URL: run as a follower")
+    p.add_argument("--follow", type=_url, help="upstream node URL: run as a follower")
     p.add_argument("--key", help="proposer key file (default <datadir>/node_key if present)")
     p.add_argument("--block-interval", type=float, help="seconds between blocks (0.5)")
     p.add_argument("--max-block-txs", type=int, help="cut a block at this many txs (5000)")
     p.add_argument("--mempool-size", type=int, help="pending transactions before 429 (50000)")
     p.add_argument("--workers", type=int, help="signature-check threads")
-    p.add_argument("--log-level", help="debug, info, warning, error")
+    p.add_argument("--log-level", choices=c.LOG_LEVELS, help="(info)")
     p.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --host")
     p.set_defaults(func=_guarded(_run))
 

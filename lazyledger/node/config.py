@@ -22,6 +22,7 @@ CONFIG_FILE = "config.toml"
 GENESIS_FILE = "genesis.toml"
 KEY_FILE = "node_key"
 LEDGER_DIR = "ledger"
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 class ConfigError(LedgerError):
@@ -81,6 +82,8 @@ class NodeConfig:
                 raise ConfigError(f"{name} must be at least 1")
         if self.state_cache < 0:
             raise ConfigError("state_cache must be >= 0")
+        if self.log_level.lower() not in LOG_LEVELS:
+            raise ConfigError(f"log_level {self.log_level!r} is not one of {', '.join(LOG_LEVELS)}")
 
 
 _FIELDS = {f.name: f for f in attrs.fields(NodeConfig)}

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import tomli_w
 from nodehelp import USERS, node_genesis
 
 import lazyledger as ll
@@ -113,3 +116,27 @@ def test_journal_replays_complete_lines_and_compacts(tmp_path: Path) -> None:
     journal.close()
     with pytest.raises(ll.StorageError, match="closed"):
         journal.append(tx(4))
+
+
+def test_cli_init_and_run_write_nothing_for_a_bad_genesis(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    doc = genesis_to_toml(node_genesis())
+    doc["n_shards"] = 4_000_000
+    bad = tmp_path / "bad.toml"
+    bad.write_text(tomli_w.dumps(doc))
+    datadir = tmp_path / "n"
+    assert cli.main(["init", "--datadir", str(datadir), "--genesis", str(bad)]) == 2
+    assert "n_shards 4000000 outside 1..1024" in capsys.readouterr().err
+    run = [sys.executable, "-m", "lazyledger.node", "run", "--datadir", str(datadir)]
+    done = subprocess.run(
+        [*run, "--genesis", str(bad), "--port", "0"], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 2 and "n_shards 4000000 outside 1..1024" in done.stderr
+    assert not datadir.exists()
+    with pytest.raises(SystemExit):
+        cli.main(["init", "--dev", "--datadir", str(datadir), "--shards", "4000000"])
+    with pytest.raises(SystemExit):
+        cli.main(["status", "--node", "localhost:26657"])
+    assert "expected http://HOST:PORT" in capsys.readouterr().err
+    assert not datadir.exists()
