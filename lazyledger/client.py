@@ -28,6 +28,7 @@ themselves) are exempt from the nonce check, and their own nonce is reported unv
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -52,6 +53,17 @@ class NodeError(LedgerError):
     def __init__(self, status: int, kind: str, message: str) -> None:
         self.status, self.kind, self.message = status, kind, message
         super().__init__(f"node answered {status} {kind}: {message}")
+
+
+class NotIncluded(LedgerError):
+    """A transaction the node acknowledged is not in a block within the time waited for it."""
+
+    def __init__(self, tx_id: bytes, waited: float) -> None:
+        self.tx_id, self.waited = tx_id, waited
+        super().__init__(
+            f"transaction {tx_id.hex()} was accepted but is not in a block after {waited:g} s; "
+            "it may still be included (lazyledger node receipt --id <hash>)"
+        )
 
 
 class VerificationError(LedgerError):
@@ -259,6 +271,11 @@ class HeaderChain:
         checked: list[Header] = []
         for header in headers:
             expected = len(self.headers) + len(checked) + 1
+            if expected == 1 and header.height == 1 and header.parent != parent:
+                raise BadHeader(
+                    f"header 1 is on another chain: its parent is genesis "
+                    f"{header.parent.hex()[:16]}, the trusted genesis is {parent.hex()[:16]}"
+                )
             if header.height != expected or header.parent != parent:
                 raise BadHeader(f"header {header.height} does not extend height {expected - 1}")
             if header.chain_id != self.genesis.chain_id:
@@ -273,7 +290,14 @@ class HeaderChain:
 
     def sync(self, client: Client, batch: int = 500) -> int:
         """Fetch and verify headers up to the node's head; returns the new height."""
-        head = int(client.status()["height"])
+        status = client.status()
+        if status.get("genesis_id") != self.genesis.id.hex():
+            raise BadHeader(
+                f"the node at {client.url} runs another chain (genesis "
+                f"{str(status.get('genesis_id'))[:16]}, chain {status.get('chain_id')!r}) than "
+                f"the trusted genesis {self.genesis.id.hex()[:16]} ({self.genesis.chain_id!r})"
+            )
+        head = int(status["height"])
         while self.height < head:
             self.extend(client.headers(self.height + 1, min(head, self.height + batch)))
         return self.height
@@ -389,6 +413,20 @@ class Client:
         doc = self._get("/receipt", id=tx_id.hex())
         p = doc["position"]
         return Receipt(bool(doc["applied"]), str(doc["reason"]), (int(p[0]), int(p[1]), int(p[2])))
+
+    def wait_receipt(self, tx_id: bytes, timeout: float, poll: float = 0.1) -> Receipt:
+        """The receipt of ``tx_id`` once it is in a block (polling ``/receipt``); NotIncluded
+        after ``timeout`` seconds."""
+        end = time.monotonic() + timeout
+        while True:
+            try:
+                return self.receipt(tx_id)
+            except NodeError as e:
+                if e.status != 404 or time.monotonic() >= end:
+                    if e.status == 404:
+                        raise NotIncluded(tx_id, timeout) from None
+                    raise
+            time.sleep(min(poll, max(0.0, end - time.monotonic())))
 
     def put_blob(self, data: bytes) -> bytes:
         import blake3

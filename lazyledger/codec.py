@@ -138,6 +138,8 @@ def decode_header(data: bytes) -> Header:
     if at + 8 + 32 + 2 > len(data):
         raise InvalidBlock("truncated header")
     height = int.from_bytes(data[at : at + 8], "big")
+    if height >= 2**63:
+        raise InvalidBlock(f"height {height} out of range (at most 2**63-1)")
     parent = data[at + 8 : at + 40]
     (n,) = _U16.unpack_from(data, at + 40)
     at += 42

@@ -5,8 +5,9 @@ Amounts and balances are integers in ``[0, MAX]``. A failing operation changes n
 
 from __future__ import annotations
 
+import re
 import struct
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self
 
@@ -129,6 +130,35 @@ def _check_asset(genesis: Genesis, asset: int) -> None:
         raise InvalidTransaction(f"unknown asset {asset}")
 
 
+_WIDTHS: dict[str, list[tuple[str, int]]] = {}
+
+
+def _widths(layout: struct.Struct) -> list[tuple[str, int]]:
+    """Per field of ``layout``: its struct code and its width in bytes."""
+    found = _WIDTHS.get(layout.format)
+    if found is None:
+        found = [
+            (code, int(count or 1) if code == "s" else struct.calcsize(">" + code))
+            for count, code in re.findall(r"(\d*)([a-zA-Z?])", layout.format)
+        ]
+        _WIDTHS[layout.format] = found
+    return found
+
+
+def _pack(layout: struct.Struct, name: str, fields: Sequence[str], values: Sequence[Any]) -> bytes:
+    """``values`` packed by ``layout``, refusing (InvalidTransaction, naming the field) what
+    struct would silently pad, cut or refuse with an opaque message: a byte string of another
+    width, an integer outside its field."""
+    for field, value, (code, width) in zip(fields, values, _widths(layout), strict=True):
+        if code == "s":
+            if not isinstance(value, bytes) or len(value) != width:
+                got = f"{len(value)} bytes" if isinstance(value, bytes) else type(value).__name__
+                raise InvalidTransaction(f"{name} {field} must be {width} bytes, got {got}")
+        elif not isinstance(value, int) or not 0 <= value < 1 << (8 * width):
+            raise InvalidTransaction(f"{name} {field} {value!r} outside 0..{(1 << 8 * width) - 1}")
+    return layout.pack(*values)
+
+
 def _fields(layout: struct.Struct, name: str, data: bytes) -> tuple[Any, ...]:
     if len(data) != layout.size:
         raise InvalidTransaction(f"{name} arguments are {len(data)} bytes, expected {layout.size}")
@@ -143,7 +173,9 @@ class _Fixed:
     NAME: ClassVar[str]
 
     def pack(self) -> bytes:
-        return self.LAYOUT.pack(*attrs.astuple(self, recurse=False))  # type: ignore[arg-type]
+        names = [f.name for f in attrs.fields(type(self))]  # type: ignore[arg-type]
+        values = attrs.astuple(self, recurse=False)  # type: ignore[arg-type]
+        return _pack(self.LAYOUT, self.NAME, names, values)
 
     @classmethod
     def unpack(cls, data: bytes) -> Self:
@@ -271,15 +303,8 @@ class DnnJob:
     LAYOUT: ClassVar[struct.Struct] = struct.Struct(">32s32s32sHIQB")
 
     def pack(self) -> bytes:
-        return self.LAYOUT.pack(
-            self.spec,
-            self.train,
-            self.validation,
-            self.threshold_permille,
-            self.asset,
-            self.bounty,
-            self.hidden,
-        )
+        names = ("spec", "train", "validation", "threshold_permille", "asset", "bounty", "hidden")
+        return _pack(self.LAYOUT, "dnn_job", names, [getattr(self, n) for n in names])
 
     @classmethod
     def unpack(cls, data: bytes) -> DnnJob:

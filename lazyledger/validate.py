@@ -23,9 +23,9 @@ from lazyledger.shards.merkle import root
 
 def check_genesis(g: Genesis) -> None:
     """Raise InvalidGenesis unless the genesis description is self-consistent."""
-    g.to_bytes()  # form and ranges
-    if not 1 <= g.n_shards <= MAX_SHARDS:
+    if not isinstance(g.n_shards, int) or not 1 <= g.n_shards <= MAX_SHARDS:
         raise InvalidGenesis(f"n_shards {g.n_shards} outside 1..{MAX_SHARDS}")
+    g.to_bytes()  # form and ranges
     if not g.authorities:
         raise InvalidGenesis("genesis names no authority")
     for key in g.authorities:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -51,7 +53,7 @@ def test_console_script_entry_point(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert "creating a 4-shard ledger" in done.stdout
+    assert "created a 4-shard ledger" in done.stdout
 
 
 def test_dnn_demo(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -61,3 +63,124 @@ def test_dnn_demo(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     )
     out = capsys.readouterr().out
     assert "claim accepted; provider balance 1000" in out
+
+
+def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """``lazyledger ARGS`` as a user runs it (a fresh process)."""
+    return subprocess.run(
+        [sys.executable, "-m", "lazyledger.cli", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=timeout,
+    )
+
+
+def one_line_error(done: subprocess.CompletedProcess[str], words: str, rc: int = 2) -> None:
+    """Failed with ``rc``, one line on stderr that mentions ``words``, no traceback."""
+    assert done.returncode == rc, (done.stdout, done.stderr)
+    assert len(done.stderr.splitlines()) == 1, done.stderr
+    assert words in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+def small_demo(path: Path, *extra: str) -> list[str]:
+    return [
+        "demo",
+        "--datadir",
+        str(path),
+        "--blocks",
+        "2",
+        "--txs",
+        "10",
+        "--accounts",
+        "20",
+        *extra,
+    ]
+
+
+def test_version() -> None:
+    done = cli("--version")
+    assert done.returncode == 0 and done.stdout.startswith("lazyledger 0."), done
+
+
+def test_fresh_removes_only_a_ledger_no_one_has_open(tmp_path: Path) -> None:
+    led = tmp_path / "led"
+    assert main(small_demo(led)) == 0
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "todo.txt").write_text("my notes")
+    one_line_error(cli(*small_demo(notes, "--fresh")), "does not hold a lazyledger ledger")
+    assert (notes / "todo.txt").read_text() == "my notes"
+    # a node datadir holds a ledger beside keys and genesis: not a ledger itself
+    node = tmp_path / "node"
+    assert main(["node", "init", "--dev", "--datadir", str(node), "--accounts", "2"]) == 0
+    one_line_error(cli(*small_demo(node, "--fresh")), "not removing")
+    assert (node / "node_key").exists() and (node / "genesis.toml").exists()
+    # a ledger with a foreign file in it is refused, and the file kept
+    (led / "README").write_text("keep me")
+    one_line_error(cli(*small_demo(led, "--fresh")), "'README', which is not part of a ledger")
+    (led / "README").unlink()
+    (led / "meta" / "backup.mdb").write_text("keep me")
+    one_line_error(cli(*small_demo(led, "--fresh")), "meta/backup.mdb")
+    (led / "meta" / "backup.mdb").unlink()
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    one_line_error(cli(*small_demo(a_file, "--fresh")), "not a folder")
+    assert a_file.read_text() == "x"
+    # a ledger another process has open (it holds the LOCK) is refused
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, lazyledger as ll; led = ll.Ledger.open(sys.argv[1]); "
+            "print('open', flush=True); sys.stdin.read()",
+            str(led),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "open\n"
+        one_line_error(cli(*small_demo(led, "--fresh")), "open in another process")
+        assert (led / "meta" / "data.mdb").exists()
+    finally:
+        holder.communicate("", timeout=60)
+    done = cli(*small_demo(led, "--fresh"))  # closed now: replaced
+    assert done.returncode == 0, done.stderr
+    assert not list(tmp_path.glob(".led.removing-*"))
+
+
+def test_bad_arguments_are_one_line_errors(tmp_path: Path) -> None:
+    one_line_error(cli("demo", "--datadir", "/proc/nope/x"), "/proc/nope")
+    one_line_error(cli("dnn-demo", "--threshold", "2000"), "--threshold: must be in 1..1000")
+    one_line_error(cli("demo", "--shards", "0"), "--shards")
+    one_line_error(cli("demo", "--seed", "-3"), "--seed")
+    one_line_error(cli("node", "state", "--account", "0x12"), "64 hex digits")
+    import torch
+
+    if not torch.cuda.is_available():
+        done = cli("dnn-demo", "--device", "cuda", "--datadir", str(tmp_path / "n"))
+        one_line_error(done, "CUDA is not available")
+        assert not (tmp_path / "n").exists()
+
+
+def test_a_closed_pipe_and_ctrl_c_are_quiet(tmp_path: Path) -> None:
+    cmd = [sys.executable, "-m", "lazyledger.cli", *small_demo(tmp_path / "d")]
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as p:
+        assert p.stdout is not None and p.stderr is not None
+        assert p.stdout.readline().startswith("created")
+        p.stdout.close()  # like `| head -1`
+        err = p.stderr.read()
+        assert p.wait(timeout=300) == 141
+    assert err == ""
+    # Ctrl-C in a terminal interrupts the whole foreground process group
+    big = [*cmd[:3], *small_demo(tmp_path / "d", "--fresh", "--blocks", "100000")]
+    with subprocess.Popen(
+        big, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    ) as p:
+        assert p.stdout is not None and p.stdout.readline().startswith("created")
+        os.killpg(p.pid, signal.SIGINT)
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 130
+    assert err == "interrupted\n"

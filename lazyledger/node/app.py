@@ -14,7 +14,7 @@ import anyio.to_thread
 import httpx
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -53,6 +53,21 @@ class NotAccepting(LedgerError):
     """This node takes no transactions (an observer: neither proposer nor follower)."""
 
 
+class UpstreamUnavailable(LedgerError):
+    """A follower could not forward a request to its proposer (HTTP 503); retry later."""
+
+    def __init__(self, upstream: str, reason: str) -> None:
+        self.upstream, self.reason = upstream, reason
+        super().__init__(
+            f"the proposer at {upstream} is unreachable ({reason}); nothing was forwarded, "
+            "retry later"
+        )
+
+
+class ClientGone(LedgerError):
+    """The client closed the connection before its request body arrived in full."""
+
+
 MAX_BATCH = 256
 """Transactions one /broadcast_txs request may carry."""
 
@@ -62,6 +77,7 @@ STATUS: list[tuple[type[Exception], int]] = [
     (MempoolFull, 429),
     (NonceConflict, 409),
     (NotAccepting, 403),
+    (UpstreamUnavailable, 503),
     (HeightOutOfRange, 404),
     (NotFound, 404),
     (PrivateStateUnavailable, 403),
@@ -79,6 +95,9 @@ def error(status: int, kind: str, message: str, **extra: Any) -> JSONResponse:
 
 
 def _ledger_error(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, ClientGone):  # nobody reads the answer: one log line, no traceback
+        log.info("client disconnected mid-request", extra={"path": request.url.path})
+        return Response(status_code=400)
     for kind, status in STATUS:
         if isinstance(exc, kind):
             extra: dict[str, Any] = {}
@@ -166,11 +185,14 @@ async def read_body(request: Request, limit: int) -> bytes:
         raise TooLarge(f"body of {declared} bytes exceeds the limit of {limit}")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise TooLarge(f"body exceeds the limit of {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise TooLarge(f"body exceeds the limit of {limit} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise ClientGone(f"client disconnected after {size} bytes of the body") from None
     return b"".join(chunks)
 
 
@@ -271,12 +293,23 @@ def create_app(
     async def genesis(request: Request) -> Response:
         return JSONResponse({"genesis": led.genesis.to_bytes().hex(), "id": led.genesis_id.hex()})
 
+    async def _forward(path: str, doc: dict[str, Any]) -> httpx.Response:
+        """POST ``doc`` to the upstream proposer; UpstreamUnavailable (503) if it cannot."""
+        try:
+            return await forward[0].post(path, json=doc)
+        except httpx.HTTPError as e:
+            reason = str(e) or type(e).__name__
+            log.warning(
+                "upstream unavailable", extra={"upstream": service.upstream, "reason": reason}
+            )
+            raise UpstreamUnavailable(str(service.upstream), reason) from None
+
     async def broadcast(request: Request) -> Response:
         body = await read_body(request, cfg.max_body_bytes)
         try:
             doc = _json(body) if body else None  # at most max_body_bytes: parse inline
-        except ValueError:
-            raise BadRequest("body is not valid JSON") from None
+        except ValueError as e:
+            raise BadRequest(f"body is not valid JSON ({e})") from None
         if not isinstance(doc, dict) or not isinstance(doc.get("tx"), str):
             raise BadRequest('body must be a JSON object {"tx": "<hex canonical bytes>"}')
         try:
@@ -284,8 +317,8 @@ def create_app(
         except ValueError:
             raise BadRequest("tx is not hex") from None
         if forward:
-            tx = await run(service.check, raw)  # refuse what is plainly bad before forwarding
-            r = await forward[0].post("/broadcast_tx_sync", json={"tx": raw.hex()})
+            await run(service.check, raw)  # refuse what is plainly bad before forwarding
+            r = await _forward("/broadcast_tx_sync", {"tx": raw.hex()})
             return Response(r.content, r.status_code, media_type="application/json")
         if producer is None:
             raise NotAccepting("this node neither proposes nor follows: it takes no transactions")
@@ -302,8 +335,8 @@ def create_app(
         body = await read_body(request, cfg.max_body_bytes)
         try:
             doc = _json(body) if body else None
-        except ValueError:
-            raise BadRequest("body is not valid JSON") from None
+        except ValueError as e:
+            raise BadRequest(f"body is not valid JSON ({e})") from None
         txs = doc.get("txs") if isinstance(doc, dict) else None
         if not isinstance(txs, list) or not all(isinstance(t, str) for t in txs):
             raise BadRequest('body must be a JSON object {"txs": ["<hex canonical bytes>", ...]}')
@@ -314,7 +347,7 @@ def create_app(
         except ValueError:
             raise BadRequest("a tx is not hex") from None
         if forward:
-            r = await forward[0].post("/broadcast_txs", json={"txs": [x.hex() for x in raws]})
+            r = await _forward("/broadcast_txs", {"txs": [x.hex() for x in raws]})
             return Response(r.content, r.status_code, media_type="application/json")
         if producer is None:
             raise NotAccepting("this node neither proposes nor follows: it takes no transactions")
@@ -481,6 +514,7 @@ def create_app(
                 await t  # the loops see ``stop``; a block being written finishes first
             for client in forward:
                 await client.aclose()
+            service.close()
             if close_ledger:
                 led.close()
             log.info("node stopped", extra={"height": led.height})
@@ -522,9 +556,13 @@ def create_app(
 
 
 def _json(body: bytes) -> Any:
+    """Parse a JSON body; ValueError for anything unparsable, deep nesting included."""
     import json
 
-    return json.loads(body)
+    try:
+        return json.loads(body)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
 
 
 def _header_json(h: Any) -> dict[str, Any]:

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import json
 import logging
 import signal
+import socket
 import sys
 import threading
 import time
@@ -16,8 +18,10 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from lazyledger.cli import MAX_AMOUNT, Parser, hex32, int_in, run_main
 from lazyledger.errors import LedgerError
 from lazyledger.node import config as c
+from lazyledger.shards import MAX_SHARDS
 
 log = logging.getLogger("lazyledger.node")
 DEFAULT_URL = f"http://127.0.0.1:{c.DEFAULT_PORT}"
@@ -36,17 +40,18 @@ def _init(args: argparse.Namespace) -> int:
     from lazyledger.crypto import Keypair
     from lazyledger.ledger import Ledger
     from lazyledger.model import Genesis
+    from lazyledger.validate import check_genesis
 
     datadir = _datadir(args)
     if (datadir / c.LEDGER_DIR).exists():
         print(f"{datadir} already holds a ledger", file=sys.stderr)
         return 2
-    datadir.mkdir(parents=True, exist_ok=True)
     if args.genesis:
         genesis = c.read_genesis(Path(args.genesis))
+        check_genesis(genesis)
+        datadir.mkdir(parents=True, exist_ok=True)
     elif args.dev:
         key = Keypair.generate()
-        c.write_key(datadir / c.KEY_FILE, key)
         accounts = c.dev_keys(args.accounts)
         genesis = Genesis(
             chain_id=args.chain_id,
@@ -55,7 +60,10 @@ def _init(args: argparse.Namespace) -> int:
             assets={0: key.account},
             balances={kp.account: {0: 10**9} for kp in accounts},
         )
-        (datadir / "dev_keys").mkdir()
+        check_genesis(genesis)  # before anything is written
+        datadir.mkdir(parents=True, exist_ok=True)
+        c.write_key(datadir / c.KEY_FILE, key)
+        (datadir / "dev_keys").mkdir(exist_ok=True)
         for i, kp in enumerate(accounts):
             c.write_key(datadir / "dev_keys" / f"{i}.key", kp)
         (datadir / "dev_accounts.json").write_text(
@@ -98,6 +106,7 @@ def _fetch_genesis(url: str, attempts: int = 60) -> Any:
 
 def _open_ledger(cfg: c.NodeConfig, genesis_file: str | None) -> Any:
     from lazyledger.ledger import Ledger
+    from lazyledger.validate import check_genesis
 
     path = cfg.ledger_path
     wanted = c.read_genesis(Path(genesis_file)) if genesis_file else None
@@ -112,10 +121,31 @@ def _open_ledger(cfg: c.NodeConfig, genesis_file: str | None) -> Any:
         log.info("genesis fetched from upstream", extra={"genesis": wanted.id.hex()[:16]})
     if wanted is None:
         raise c.ConfigError(f"no ledger in {cfg.datadir}: run `lazyledger node init` first")
+    check_genesis(wanted)  # before anything is written
     cfg.datadir.mkdir(parents=True, exist_ok=True)
     if not cfg.genesis_path.exists():
         c.write_genesis(cfg.genesis_path, wanted)
     return Ledger.create(path, wanted, workers=cfg.workers)
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before anything is logged or opened: a port in use is a
+    one-line ConfigError, not a log line saying "listening" followed by a failure."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as e:
+        raise c.ConfigError(f"cannot listen on {host}: {e.strerror}") from None
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as e:
+        sock.close()
+        hint = " (another node? pick another --port)" if e.errno == errno.EADDRINUSE else ""
+        raise c.ConfigError(f"cannot listen on {host}:{port}: {e.strerror}{hint}") from None
+    sock.set_inheritable(True)
+    return sock
 
 
 def _serve(cfg: c.NodeConfig, genesis_file: str | None) -> int:
@@ -147,7 +177,12 @@ def _serve(cfg: c.NodeConfig, genesis_file: str | None) -> int:
                 for s, handler in old.items():
                     signal.signal(s, handler)
 
-    ledger = _open_ledger(cfg, genesis_file)
+    sock = _bind(cfg.host, cfg.port)
+    try:
+        ledger = _open_ledger(cfg, genesis_file)
+    except BaseException:
+        sock.close()
+        raise
     key_file = cfg.resolved_key_file()
     producer = None
     if cfg.follow:
@@ -156,6 +191,7 @@ def _serve(cfg: c.NodeConfig, genesis_file: str | None) -> int:
         key = c.read_key(key_file)
         if key.public_key not in ledger.genesis.authorities:
             ledger.close()
+            sock.close()
             raise c.ConfigError(f"the key in {key_file} is not an authority of this chain")
         producer = AuthorityProducer(key)
         mode = "proposer"
@@ -181,7 +217,7 @@ def _serve(cfg: c.NodeConfig, genesis_file: str | None) -> int:
         "listening",
         extra={"host": cfg.host, "port": cfg.port, "mode": mode, "datadir": str(cfg.datadir)},
     )
-    server.run()
+    server.run(sockets=[sock])
     if not server.started:
         with contextlib.suppress(LedgerError):
             ledger.close()
@@ -225,26 +261,61 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _transfer(args: argparse.Namespace) -> int:
+    """Sign and submit a transfer; by default wait until it is in a block and print its
+    receipt (exit 1 if it failed there), with ``--async`` print its hash once accepted."""
     from lazyledger.client import Client
 
     kp = c.read_key(Path(args.key))
     with Client(args.node) as cl:
-        tx_id = cl.transfer(kp, bytes.fromhex(args.to), args.asset, args.amount)
-    _print({"hash": tx_id.hex(), "from": kp.account.hex()})
+        tx_id = cl.transfer(kp, args.to, args.asset, args.amount)
+        doc: dict[str, Any] = {"hash": tx_id.hex(), "from": kp.account.hex()}
+        if args.async_:
+            _print({**doc, "included": False})
+            print(
+                "accepted into the mempool, not yet in a block; a transfer above the balance "
+                "still fails there (see lazyledger node receipt --id <hash>)",
+                file=sys.stderr,
+            )
+            return 0
+        r = cl.wait_receipt(tx_id, args.timeout)
+    _print({**doc, "included": True, **_receipt_doc(r)})
+    if not r.applied:
+        print(f"error: the transfer is in a block but failed: {r.reason}", file=sys.stderr)
+        return 1
     return 0
+
+
+def _receipt_doc(r: Any) -> dict[str, Any]:
+    pos = list(r.position) if r.position is not None else None
+    return {
+        "height": pos[0] if pos else None,
+        "position": pos,
+        "applied": r.applied,
+        "reason": r.reason,
+    }
+
+
+def _receipt(args: argparse.Namespace) -> int:
+    """Print a transaction's receipt; exit 0 if it applied, 1 if it failed."""
+    from lazyledger.client import Client
+
+    with Client(args.node) as cl:
+        r = cl.wait_receipt(args.id, args.wait) if args.wait else cl.receipt(args.id)
+    _print({"hash": args.id.hex(), **_receipt_doc(r)})
+    return 0 if r.applied else 1
 
 
 def _state(args: argparse.Namespace) -> int:
     from lazyledger.client import Client, HeaderChain
 
-    account = bytes.fromhex(args.account)
+    account: bytes = args.account
     with Client(args.node) as cl:
         if args.verify:
             genesis = c.read_genesis(Path(args.verify))
             v = cl.verified_state(account, HeaderChain(genesis), args.height)
             _print(
                 {
-                    "account": args.account,
+                    "account": account.hex(),
                     "height": v.height,
                     "nonce": v.state.nonce,
                     "balances": v.state.balances,
@@ -255,7 +326,7 @@ def _state(args: argparse.Namespace) -> int:
             )
         else:
             st = cl.state(account, args.height)
-            _print({"account": args.account, "nonce": st.nonce, "balances": st.balances})
+            _print({"account": account.hex(), "nonce": st.nonce, "balances": st.balances})
     return 0
 
 
@@ -270,11 +341,32 @@ def _guarded(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Name
 
         try:
             return fn(args)
-        except (LedgerError, httpx.HTTPError, OSError) as e:
+        except httpx.HTTPError as e:
+            where = f" at {args.node}" if getattr(args, "node", None) else ""
+            print(f"error: cannot reach the node{where}: {e}", file=sys.stderr)
+            return 2
+        except LedgerError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
 
     return run
+
+
+def _url(value: str) -> str:
+    """A node URL: http(s)://host[:port]."""
+    if not value.startswith(("http://", "https://")) or len(value.split("://", 1)[1]) == 0:
+        raise argparse.ArgumentTypeError(f"expected http://HOST:PORT, got {value!r}")
+    return value
+
+
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {value!r}") from None
+    if not 0 < seconds <= 86_400:
+        raise argparse.ArgumentTypeError(f"must be in (0, 86400] seconds, got {value}")
+    return seconds
 
 
 def build(parser: argparse.ArgumentParser) -> None:
@@ -291,43 +383,73 @@ def build(parser: argparse.ArgumentParser) -> None:
         "--datadir", default=str(c.DEFAULT_DATADIR), help="node directory (%(default)s)"
     )
     node = argparse.ArgumentParser(add_help=False)
-    node.add_argument("--node", default=DEFAULT_URL, help="node URL (%(default)s)")
+    node.add_argument("--node", type=_url, default=DEFAULT_URL, help="node URL (%(default)s)")
 
     p = sub.add_parser("init", parents=[datadir], help="create a datadir and its ledger")
     p.add_argument("--genesis", help="genesis TOML file")
     p.add_argument("--dev", action="store_true", help="new proposer key and funded dev accounts")
-    p.add_argument("--accounts", type=int, default=16, help="dev accounts (with --dev)")
+    p.add_argument(
+        "--accounts", type=int_in(0, 100_000), default=16, help="dev accounts (with --dev)"
+    )
     p.add_argument("--chain-id", default="lazyledger-dev")
-    p.add_argument("--shards", type=int, default=4)
+    p.add_argument("--shards", type=int_in(1, MAX_SHARDS), default=4)
     p.set_defaults(func=_guarded(_init))
 
     p = sub.add_parser("run", parents=[datadir], help="run a node (proposer or --follow URL)")
     p.add_argument("--genesis", help="genesis TOML (creates the ledger if the datadir is new)")
     p.add_argument("--host", help="listen address (default 127.0.0.1)")
     p.add_argument("--port", type=int, help=f"listen port (default {c.DEFAULT_PORT})")
-    p.add_argument("--follow", help="upstream node URL: run as a follower")
+    p.add_argument("--follow", type=_url, help="upstream node URL: run as a follower")
     p.add_argument("--key", help="proposer key file (default <datadir>/node_key if present)")
     p.add_argument("--block-interval", type=float, help="seconds between blocks (0.5)")
     p.add_argument("--max-block-txs", type=int, help="cut a block at this many txs (5000)")
     p.add_argument("--mempool-size", type=int, help="pending transactions before 429 (50000)")
     p.add_argument("--workers", type=int, help="signature-check threads")
-    p.add_argument("--log-level", help="debug, info, warning, error")
+    p.add_argument("--log-level", choices=c.LOG_LEVELS, help="(info)")
     p.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --host")
     p.set_defaults(func=_guarded(_run))
 
     p = sub.add_parser("status", parents=[node], help="a running node's status")
     p.set_defaults(func=_guarded(_status))
 
-    p = sub.add_parser("transfer", parents=[node], help="sign and submit a transfer")
+    p = sub.add_parser(
+        "transfer",
+        parents=[node],
+        help="sign and submit a transfer, wait for its block and print its receipt",
+        description="Sign a transfer with the sender's next nonce and submit it. By default, "
+        "wait until it is in a block and print its receipt: exit 0 if it applied, 1 if it "
+        "failed (e.g. above the balance), 2 on an error or when --timeout passes first. With "
+        "--async, print its hash as soon as the node accepts it: acceptance is not inclusion.",
+    )
     p.add_argument("--key", required=True, help="file holding the sender's seed (hex)")
-    p.add_argument("--to", required=True, help="recipient account (hex)")
-    p.add_argument("--amount", type=int, required=True)
-    p.add_argument("--asset", type=int, default=0)
+    p.add_argument(
+        "--to", required=True, type=hex32, help="recipient account: 64 hex digits (0x optional)"
+    )
+    p.add_argument("--amount", type=int_in(1, MAX_AMOUNT), required=True)
+    p.add_argument("--asset", type=int_in(0, 2**32 - 1), default=0)
+    p.add_argument(
+        "--async",
+        dest="async_",
+        action="store_true",
+        help="do not wait for a block: print the hash once the node accepts the transaction",
+    )
+    p.add_argument(
+        "--timeout", type=_seconds, default=30.0, help="seconds to wait for a block (%(default)s)"
+    )
     p.set_defaults(func=_guarded(_transfer))
 
+    p = sub.add_parser("receipt", parents=[node], help="whether a transaction applied")
+    p.add_argument(
+        "--id", required=True, type=hex32, help="transaction hash: 64 hex digits (0x optional)"
+    )
+    p.add_argument("--wait", type=_seconds, help="wait up to this many seconds for its block")
+    p.set_defaults(func=_guarded(_receipt))
+
     p = sub.add_parser("state", parents=[node], help="an account's state")
-    p.add_argument("--account", required=True, help="account id (hex)")
-    p.add_argument("--height", type=int)
+    p.add_argument(
+        "--account", required=True, type=hex32, help="account id: 64 hex digits (0x optional)"
+    )
+    p.add_argument("--height", type=int_in(0, 2**63 - 1))
     p.add_argument("--verify", metavar="GENESIS_TOML", help="verify as a light client")
     p.set_defaults(func=_guarded(_state))
 
@@ -338,7 +460,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lazyledger.node", description=__doc__)
+    parser = Parser(prog="python -m lazyledger.node", description=__doc__)
     build(parser)
     args = parser.parse_args(argv)
-    return int(args.func(args))
+    return run_main(lambda: int(args.func(args)))

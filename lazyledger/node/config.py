@@ -22,6 +22,7 @@ CONFIG_FILE = "config.toml"
 GENESIS_FILE = "genesis.toml"
 KEY_FILE = "node_key"
 LEDGER_DIR = "ledger"
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 class ConfigError(LedgerError):
@@ -69,8 +70,9 @@ class NodeConfig:
             raise ConfigError(f"port {self.port} outside 0..65535")
         if not self.allow_remote and not _is_loopback(self.host):
             raise ConfigError(
-                f"host {self.host!r} is not a loopback address; set allow_remote = true to "
-                "expose the node (put it behind a reverse proxy with TLS)"
+                f"host {self.host!r} is not a loopback address; pass --allow-remote (or set "
+                "allow_remote = true in config.toml) to expose the node, behind a reverse proxy "
+                "with TLS"
             )
         for name in ("block_interval", "poll_interval"):
             if not getattr(self, name) > 0:
@@ -80,6 +82,8 @@ class NodeConfig:
                 raise ConfigError(f"{name} must be at least 1")
         if self.state_cache < 0:
             raise ConfigError("state_cache must be >= 0")
+        if self.log_level.lower() not in LOG_LEVELS:
+            raise ConfigError(f"log_level {self.log_level!r} is not one of {', '.join(LOG_LEVELS)}")
 
 
 _FIELDS = {f.name: f for f in attrs.fields(NodeConfig)}

@@ -35,8 +35,13 @@ async def sync_once(service: NodeService, http: httpx.AsyncClient, stop: asyncio
     r.raise_for_status()
     status = r.json()
     if status["genesis_id"] != service.ledger.genesis_id.hex():
-        raise UpstreamMismatch(f"upstream genesis {status['genesis_id'][:16]} is not ours")
+        raise UpstreamMismatch(
+            f"upstream genesis {str(status['genesis_id'])[:16]} (chain {status.get('chain_id')!r}) "
+            f"is not ours ({service.ledger.genesis_id.hex()[:16]}, "
+            f"chain {service.ledger.genesis.chain_id!r})"
+        )
     target = int(status["height"])
+    service.upstream_height = target
     n = 0
     while service.ledger.height < target and not stop.is_set():
         first = service.ledger.height + 1
@@ -59,13 +64,24 @@ async def follow(service: NodeService, upstream: str, stop: asyncio.Event) -> No
             try:
                 n = await sync_once(service, http, stop)
                 service.synced_at = time.time()
+                service.upstream_error = None
                 if n:
                     log.info("synced", extra={"blocks": n, "height": service.ledger.height})
                 backoff = cfg.poll_interval
             except (httpx.HTTPError, ValueError, KeyError) as e:
-                log.warning("upstream unavailable", extra={"upstream": upstream, "reason": str(e)})
+                reason = str(e) or type(e).__name__
+                if service.upstream_error is None:  # once per outage, not once per retry
+                    log.warning(
+                        "upstream unavailable", extra={"upstream": upstream, "reason": reason}
+                    )
+                service.upstream_error = reason
                 backoff = min(backoff * 2, 5.0)
-            except (InvalidBlock, UpstreamMismatch) as e:
+            except UpstreamMismatch as e:
+                log.error("upstream runs another chain", extra={"reason": str(e)})
+                service.upstream_error = str(e)
+                backoff = 5.0
+            except InvalidBlock as e:
                 log.error("upstream sent an invalid block", extra={"reason": str(e)})
+                service.upstream_error = str(e)
                 backoff = 5.0
             await _sleep(stop, backoff)

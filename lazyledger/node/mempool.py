@@ -3,10 +3,12 @@ proposer can always cut a block whose nonces are contiguous."""
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
-from lazyledger.errors import InvalidTransaction, LedgerError
+from lazyledger.errors import InvalidTransaction, LedgerError, StorageError
 from lazyledger.model import Transaction
 
 
@@ -56,6 +58,11 @@ class Mempool:
             self._ids.add(tx.id)
             return True
 
+    def pending(self) -> list[Transaction]:
+        """Every pending transaction (a snapshot), by sender then nonce."""
+        with self._lock:
+            return [tx for run in self._by_sender.values() for _, tx in sorted(run.items())]
+
     def next_nonce(self, sender: bytes, committed: int) -> int:
         """The nonce that follows ``committed`` and this sender's contiguous pending run."""
         with self._lock:
@@ -98,3 +105,88 @@ class Mempool:
                     self._ids.discard(tx.id)
                 if not pending:
                     del self._by_sender[tx.sender]
+
+
+class Journal:
+    """The mempool's append-only file: one hex line per admitted transaction, written before
+    the node acknowledges it, so an acknowledged transaction survives a crash or kill of the
+    node process (not a power loss: lines are not fsynced one by one). Replayed on start;
+    rewritten without included and stale entries as blocks are stored."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._fd: int | None = None
+        self.lines = 0
+
+    def load(self) -> list[bytes]:
+        """The raw transactions of every complete, well-formed line (a torn last line from a
+        crash mid-write is skipped)."""
+        try:
+            text = self.path.read_bytes()
+        except FileNotFoundError:
+            return []
+        except OSError as e:
+            raise StorageError(f"cannot read the mempool journal {self.path}: {e}") from None
+        out = []
+        for line in text.split(b"\n")[:-1]:  # the part after the last newline is torn
+            try:
+                out.append(bytes.fromhex(line.decode("ascii")))
+            except ValueError:
+                continue
+        return out
+
+    def rewrite(self, txs: Iterable[Transaction]) -> None:
+        """Replace the file with exactly ``txs`` (atomically: a temporary file, then rename)."""
+        with self._lock:
+            self._rewrite(list(txs))
+
+    def _rewrite(self, txs: list[Transaction]) -> None:
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        try:
+            with open(tmp, "wb") as f:
+                f.write(b"".join(tx.raw.hex().encode() + b"\n" for tx in txs))
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.path)
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        except OSError as e:
+            raise StorageError(f"cannot write the mempool journal {self.path}: {e}") from None
+        if self._fd is not None:
+            os.close(self._fd)
+        self._fd, self.lines = fd, len(txs)
+
+    def append(self, tx: Transaction) -> None:
+        """Record an admitted transaction (one write call; StorageError if it fails)."""
+        line = tx.raw.hex().encode() + b"\n"
+        with self._lock:
+            if self._fd is None:
+                raise StorageError(f"the mempool journal {self.path} is closed")
+            try:
+                written = os.write(self._fd, line)
+            except OSError as e:
+                raise StorageError(f"cannot write the mempool journal {self.path}: {e}") from None
+            if written != len(line):
+                raise StorageError(f"short write to the mempool journal {self.path}")
+            self.lines += 1
+
+    def compact(self, mempool: Mempool, slack: int = 1024) -> bool:
+        """Rewrite the file from ``mempool`` when the mempool is empty, or when the file holds
+        ``slack`` more lines than twice the pending transactions (included and stale ones pile
+        up); whether it did."""
+        with self._lock:
+            pending = len(mempool)
+            if (
+                self._fd is None
+                or not self.lines
+                or (pending and self.lines <= 2 * pending + slack)
+            ):
+                return False
+            self._rewrite(mempool.pending())  # under the lock: no append lands in between
+            return True
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None

@@ -39,6 +39,14 @@ def _obj(required: list[str], **props: Any) -> dict[str, Any]:
     return {"type": "object", "required": required, "properties": props}
 
 
+ACK = (
+    "An answer with code 0 is an acknowledgement, not inclusion: the transaction passed the "
+    "stateless checks and is pending in the proposer's mempool, which the proposer records in "
+    "a journal in its datadir before answering (so it survives a restart or kill of the "
+    "proposer process, not a power loss). It may still fail when materialised, e.g. a transfer "
+    "above the balance: poll /receipt?id=<hash> until it is in a block (404 until then) and "
+    "read `applied`. A follower forwards to its proposer and answers 503 if it cannot."
+)
 BAD = _error("malformed parameter or body")
 MISSING = _error("no such block, transaction, blob or height")
 
@@ -113,7 +121,8 @@ def openapi() -> dict[str, Any]:
         "paths": {
             "/health": _get("liveness", [], _ok(_obj(["ok"], ok={"type": "boolean"}))),
             "/status": _get(
-                "height, head hash, shards, mode, mempool, peers",
+                "height, head hash, shards, mode, mempool, peers; catching_up is true while a "
+                "follower has not reached its upstream's last known height",
                 [],
                 _ok(
                     _obj(
@@ -130,6 +139,14 @@ def openapi() -> dict[str, Any]:
                             capacity={"type": "integer"},
                         ),
                         peers={"type": "array", "items": {"type": "string"}},
+                        catching_up={"type": "boolean"},
+                        upstream=_obj(
+                            ["url", "reachable"],
+                            url={"type": "string"},
+                            reachable={"type": "boolean"},
+                            height={"type": "integer", "nullable": True},
+                            error={"type": "string", "nullable": True},
+                        ),
                     )
                 ),
             ),
@@ -141,6 +158,7 @@ def openapi() -> dict[str, Any]:
             "/broadcast_tx_sync": {
                 "post": {
                     "summary": "stateless check (form, signature, nonce not used), then mempool",
+                    "description": ACK,
                     "requestBody": {
                         "required": True,
                         "content": {"application/json": {"schema": _obj(["tx"], tx=HEX)}},
@@ -159,12 +177,14 @@ def openapi() -> dict[str, Any]:
                         "409": _error("another pending transaction has this nonce"),
                         "413": _error("body too large"),
                         "429": _error("mempool full; retry later"),
+                        "503": _error("a follower cannot reach its proposer; retry later"),
                     },
                 }
             },
             "/broadcast_txs": {
                 "post": {
                     "summary": "up to 256 transactions, each checked and admitted on its own",
+                    "description": ACK,
                     "requestBody": {
                         "required": True,
                         "content": {
@@ -199,6 +219,7 @@ def openapi() -> dict[str, Any]:
                         "400": _error("malformed body"),
                         "403": _error("this node takes no transactions"),
                         "413": _error("body too large"),
+                        "503": _error("a follower cannot reach its proposer; retry later"),
                     },
                 }
             },

@@ -12,15 +12,18 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
-from lazyledger.errors import InvalidTransaction
+from lazyledger.errors import InvalidTransaction, LedgerError
 from lazyledger.ledger import Ledger
 from lazyledger.model import AccountState, Block, Header, Transaction
 from lazyledger.node.accountant import prove_state
 from lazyledger.node.config import NodeConfig
-from lazyledger.node.mempool import Mempool
+from lazyledger.node.mempool import Journal, Mempool
 from lazyledger.node.metrics import Metrics
 
 log = logging.getLogger("lazyledger.node")
+
+JOURNAL_FILE = "mempool.journal"
+"""In a proposer's datadir: the transactions it acknowledged and has not yet put in a block."""
 
 
 class NodeService:
@@ -36,7 +39,36 @@ class NodeService:
         self.upstream: str | None = config.follow
         self._cache: OrderedDict[tuple[bytes, int], AccountState] = OrderedDict()
         self._cache_lock = threading.Lock()
-        self.synced_at: float | None = None
+        self.synced_at: float | None = None  # follower: the last sync round that succeeded
+        self.upstream_height: int | None = None  # follower: the upstream's last known height
+        self.upstream_error: str | None = None  # follower: why the last sync round failed
+        self.journal: Journal | None = None
+        if mode == "proposer":
+            self.journal = Journal(config.datadir / JOURNAL_FILE)
+            self._restore()
+
+    def _restore(self) -> None:
+        """Re-admit what the journal holds (a restart, or a kill, left it there), dropping what
+        is already in a block or can no longer be (stale nonce, invalid), then compact it."""
+        assert self.journal is not None
+        raws = self.journal.load()
+        kept = 0
+        for raw in raws:
+            try:
+                tx = self.check(raw)
+                if tx.nonce >= self.ledger.nonce(tx.sender) and self.mempool.add(tx):
+                    kept += 1
+            except LedgerError:
+                continue
+        self.journal.rewrite(self.mempool.pending())
+        self.metrics.mempool.set(len(self.mempool))
+        if raws:
+            log.info("mempool restored", extra={"journal": len(raws), "pending": kept})
+
+    def close(self) -> None:
+        """Release the journal (its content stays for the next start)."""
+        if self.journal is not None:
+            self.journal.close()
 
     # -- intake ---------------------------------------------------------------------------------
 
@@ -57,6 +89,12 @@ class NodeService:
                 return tx, False
             tx = self.check(raw)
             added = self.mempool.add(tx)
+            if added and self.journal is not None:
+                try:
+                    self.journal.append(tx)  # before the acknowledgement
+                except LedgerError:
+                    self.mempool.remove([tx])
+                    raise
         except Exception as e:
             self.metrics.txs.labels(type(e).__name__).inc()
             raise
@@ -81,6 +119,11 @@ class NodeService:
         decoded = [Block.from_bytes(b) if isinstance(b, bytes) else b for b in blocks]
         headers = self.ledger.append_many(decoded)
         self.mempool.remove(tx for block in decoded for sec in block.sections for tx in sec)
+        if self.journal is not None:
+            try:
+                self.journal.compact(self.mempool)
+            except LedgerError as e:  # the blocks are stored; the journal only grows longer
+                log.warning("mempool journal not compacted", extra={"reason": str(e)})
         m = self.metrics
         m.append_seconds.observe(time.perf_counter() - t0)
         m.mempool.set(len(self.mempool))
@@ -108,6 +151,23 @@ class NodeService:
             "mode": self.mode,
             "mempool": {"size": len(self.mempool), "capacity": self.mempool.capacity},
             "peers": [self.upstream] if self.upstream else [],
+            "catching_up": self.catching_up(),
+            **({"upstream": self.upstream_status()} if self.upstream else {}),
+        }
+
+    def catching_up(self) -> bool:
+        """CometBFT's flag: a follower that has not yet reached its upstream's last known
+        height (or has never heard from it). A proposer or observer is never catching up."""
+        if self.upstream is None:
+            return False
+        return self.upstream_height is None or self.ledger.height < self.upstream_height
+
+    def upstream_status(self) -> dict[str, Any]:
+        return {
+            "url": self.upstream,
+            "reachable": self.synced_at is not None and self.upstream_error is None,
+            "height": self.upstream_height,
+            "error": self.upstream_error,
         }
 
     def state(self, account: bytes, height: int | None) -> tuple[int, AccountState]:

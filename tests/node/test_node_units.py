@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import tomli_w
 from nodehelp import USERS, node_genesis
 
 import lazyledger as ll
@@ -17,7 +20,7 @@ from lazyledger.node.config import (
     load_config,
     read_genesis,
 )
-from lazyledger.node.mempool import Mempool, MempoolFull, NonceConflict
+from lazyledger.node.mempool import Journal, Mempool, MempoolFull, NonceConflict
 
 
 def tx(n: int, sender: ll.Keypair = USERS[0], amount: int = 1) -> ll.Transaction:
@@ -92,3 +95,48 @@ def test_cli_init_dev(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
         assert led.genesis_id == g.id
     assert cli.main(["init", "--dev", "--datadir", str(datadir)]) == 2  # never overwrites
     assert node_genesis().id != g.id
+
+
+def test_journal_replays_complete_lines_and_compacts(tmp_path: Path) -> None:
+    path = tmp_path / "mempool.journal"
+    journal = Journal(path)
+    journal.rewrite([])
+    for n in range(3):
+        journal.append(tx(n))
+    with open(path, "ab") as f:
+        f.write(tx(3).raw.hex()[:40].encode())  # a write torn by a kill
+    assert journal.load() == [tx(n).raw for n in range(3)]
+    pool = Mempool(10)
+    pool.add(tx(2))
+    assert journal.compact(pool, slack=0)  # 3 lines for 1 pending
+    assert journal.load() == [tx(2).raw]
+    assert not journal.compact(pool, slack=0)
+    assert journal.compact(Mempool(10))  # nothing pending: emptied
+    assert path.read_bytes() == b""
+    journal.close()
+    with pytest.raises(ll.StorageError, match="closed"):
+        journal.append(tx(4))
+
+
+def test_cli_init_and_run_write_nothing_for_a_bad_genesis(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    doc = genesis_to_toml(node_genesis())
+    doc["n_shards"] = 4_000_000
+    bad = tmp_path / "bad.toml"
+    bad.write_text(tomli_w.dumps(doc))
+    datadir = tmp_path / "n"
+    assert cli.main(["init", "--datadir", str(datadir), "--genesis", str(bad)]) == 2
+    assert "n_shards 4000000 outside 1..1024" in capsys.readouterr().err
+    run = [sys.executable, "-m", "lazyledger.node", "run", "--datadir", str(datadir)]
+    done = subprocess.run(
+        [*run, "--genesis", str(bad), "--port", "0"], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 2 and "n_shards 4000000 outside 1..1024" in done.stderr
+    assert not datadir.exists()
+    with pytest.raises(SystemExit):
+        cli.main(["init", "--dev", "--datadir", str(datadir), "--shards", "4000000"])
+    with pytest.raises(SystemExit):
+        cli.main(["status", "--node", "localhost:26657"])
+    assert "expected http://HOST:PORT" in capsys.readouterr().err
+    assert not datadir.exists()
