@@ -665,10 +665,11 @@ def _percentiles(fractions: Sequence[float]) -> tuple[float, float, float]:
     return (float(p10), float(p50), float(p90))
 
 
-def _sample(accounts: Sequence[bytes], sample: int | None, seed: int) -> list[bytes]:
-    if sample is None or sample >= len(accounts):
+def sample_accounts(accounts: Sequence[bytes], k: int | None, seed: int = 0) -> list[bytes]:
+    """A seeded sample of ``k`` of ``accounts`` (all of them when ``k`` is None or larger)."""
+    if k is None or k >= len(accounts):
         return list(accounts)
-    return random.Random(seed).sample(list(accounts), sample)
+    return random.Random(seed).sample(list(accounts), k)
 
 
 def chain_stats(
@@ -677,7 +678,7 @@ def chain_stats(
     """:func:`transfer_stats` of ``txs`` (in global order, see :func:`global_order`) with the
     slice-fraction percentiles over every account, or a seeded ``sample`` of them."""
     accesses = [tx.access() for tx in txs]
-    accounts = _sample(sorted({a for acc in accesses for a in acc}), sample, seed)
+    accounts = sample_accounts(sorted({a for acc in accesses for a in acc}), sample, seed)
     sizes = head_slice_sizes(accesses, accounts)
     p10, p50, p90 = _percentiles([k / max(1, len(txs)) for k in sizes])
     base = transfer_stats(_transfers(txs))
@@ -698,25 +699,30 @@ def slice_fractions(
         accounts = sorted({a for tx in txs for a in tx.access()})
     n = max(1, len(txs))
     return {
-        a: len(led.slice(a, use_checkpoints=False)) / n for a in _sample(accounts, sample, seed)
+        a: len(led.slice(a, use_checkpoints=False)) / n
+        for a in sample_accounts(accounts, sample, seed)
     }
+
+
+def failed_share(led: Ledger) -> float:
+    """The share of ``led``'s transactions that fail at materialisation (overdrafts), by the
+    pure-Python reference replay of the whole chain."""
+    from lazyledger.materialize.reference import replay_chain
+
+    _, receipts = replay_chain(led.genesis, led.blocks())
+    return sum(not ok for ok, _ in receipts.values()) / max(1, len(receipts))
 
 
 def ledger_stats(led: Ledger, *, sample: int | None = 500, seed: int = 0) -> ChainStats:
     """:func:`transfer_stats` of a stored chain, slice-fraction percentiles by ``led.slice``
-    over a seeded ``sample`` of its accounts (None: all of them; about the cost of a lazy
-    query each), and the share of transactions that fail (by the pure-Python reference)."""
-    from lazyledger.materialize.reference import replay_chain
-
-    blocks = list(led.blocks())
-    txs = [tx for b in blocks for sec in b.sections for tx in sec]
+    over a seeded ``sample`` of its accounts (None: all of them; each costs about a lazy
+    query) and :func:`failed_share`."""
+    txs = [tx for b in led.blocks() for sec in b.sections for tx in sec]
     p10, p50, p90 = _percentiles(list(slice_fractions(led, sample=sample, seed=seed).values()))
-    _, receipts = replay_chain(led.genesis, blocks)
-    failed = sum(not ok for ok, _ in receipts.values())
     return attrs.evolve(
         transfer_stats(_transfers(txs)),
         slice_p10=p10,
         slice_p50=p50,
         slice_p90=p90,
-        failed_share=failed / max(1, len(txs)),
+        failed_share=failed_share(led),
     )
