@@ -4,7 +4,10 @@ Shapes resemble real chains: ``uniform`` (anyone pays anyone), ``zipf`` (a few h
 like exchanges, take most of the traffic), ``clusters`` (many loosely connected groups, with a
 ``bridge`` share of cross-cluster transfers), ``amm`` (swaps against one hot pool), and
 ``adversarial`` (overdrafts, MAX-edge balances, huge swaps, self-transfers). Every choice comes
-from a seeded ``random.Random``, so a (shape, parameters, seed) triple names one chain."""
+from a seeded ``random.Random``, so a (shape, parameters, seed) triple names one chain.
+
+:class:`EthereumLike` generates transfers shaped like Ethereum mainnet, calibrated against the
+aggregates of a real window (:data:`ETHEREUM_2017`, compared with :func:`chain_stats`)."""
 
 from __future__ import annotations
 
