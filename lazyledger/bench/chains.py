@@ -5,16 +5,20 @@ they measure (appending block bytes, querying, replaying)."""
 
 from __future__ import annotations
 
+import math
 import random
+import time
 from collections.abc import Sequence
 from pathlib import Path
+
+import attrs
 
 from lazyledger.bench.timing import progress
 from lazyledger.crypto import Keypair
 from lazyledger.ledger import Ledger
 from lazyledger.model import Genesis, Transaction
 from lazyledger.transactions import transfer
-from lazyledger.workloads import Workload
+from lazyledger.workloads import EthereumLike, EthereumShape, Workload
 
 
 class ClusterStream:
@@ -99,3 +103,45 @@ def workload_blocks(
         ]
     finally:
         led.close()
+
+
+@attrs.frozen
+class EthereumChain:
+    """An Ethereum-like chain stored in a ledger (the caller closes ``ledger``)."""
+
+    ledger: Ledger
+    genesis: Genesis
+    workload: EthereumLike
+    accounts: list[bytes]
+    """Every account a transaction of the chain touches, sorted."""
+    seconds: float
+    """Wall-clock time of the build: picking, signing, proposing and appending."""
+
+
+def ethereum_chain(
+    path: Path,
+    n_txs: int,
+    *,
+    seed: int = 0,
+    n_shards: int = 4,
+    shape: EthereumShape | None = None,
+    workers: int | None = None,
+    desc: str = "build ethereum-like chain",
+    on: bool = True,
+) -> EthereumChain:
+    """Create a ledger at ``path`` holding ``n_txs`` transfers of :class:`EthereumLike` (one
+    block per generated block, proposed and appended one at a time)."""
+    wl = EthereumLike(seed=seed, n_shards=n_shards, shape=shape or EthereumShape())
+    t0 = time.perf_counter()
+    genesis = wl.genesis()
+    led = Ledger.create(path, genesis, workers=workers)
+    accounts: set[bytes] = set()
+    try:
+        expected = math.ceil(n_txs / wl.shape.mean_block)
+        for txs in progress(wl.blocks(n_txs), desc, expected, on):
+            led.append(led.propose(txs, wl.proposer))
+            accounts.update(a for tx in txs for a in tx.access())
+    except BaseException:
+        led.close()
+        raise
+    return EthereumChain(led, genesis, wl, sorted(accounts), time.perf_counter() - t0)

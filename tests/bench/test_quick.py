@@ -54,3 +54,15 @@ def test_every_metric_present(results: Path) -> None:
     assert runs["chain_length"]["metrics"]["agrees"] is True
     assert runs["replay"]["metrics"]["agrees"] is True
     assert runs["slice_fraction"]["metrics"]["agrees"] is True
+
+
+def test_ethereum_side_by_side(results: Path) -> None:
+    """The Ethereum-like chain's aggregates sit next to the real window's in the report."""
+    runs = {r["name"]: r for r in json.loads((results / "results.json").read_text())}
+    eth = runs["ethereum"]
+    assert eth["status"] == "ok", eth["notes"]
+    assert all(eth["metrics"][m] is not None for m in SCENARIOS["ethereum"].metrics)
+    assert eth["metrics"]["slice_agrees"] is True
+    assert eth["metrics"]["failed_share"] == 0
+    assert {row["aggregate"] for row in eth["series"]["aggregates"]} >= {"accounts", "slice_p50"}
+    assert "| aggregate | real_2017 | n=" in (results / "report.md").read_text()
