@@ -37,6 +37,7 @@ from lazyledger.materialize.rows import (
     row_of,
 )
 from lazyledger.materialize.slice import Reader, Slice, compiled_slice, seed
+from lazyledger.materialize.snapshot import Snapshot
 from lazyledger.model import AccountState, Block, Genesis, Header, Receipt, Transaction
 from lazyledger.ops import (
     REASONS,
@@ -755,24 +756,35 @@ class Ledger:
             n += host.memo(call.job, call.weights) is None
         return n
 
-    def replay_all(
-        self, height: int | None = None, *, keyring: Keyring | None = None
-    ) -> dict[bytes, AccountState]:
+    def replay_all(self, height: int | None = None, *, keyring: Keyring | None = None) -> Snapshot:
         """The eager baseline: replay every transaction of blocks 1..height and return the state
-        of every account the chain has seen (genesis, access sets and senders). Eager replay
-        needs every private transaction: an unreadable one raises PrivateStateUnavailable."""
+        of every account the chain has seen (genesis, access sets and senders) as a read-only
+        mapping. Eager replay needs every private transaction: an unreadable one raises
+        PrivateStateUnavailable."""
         h = self._check_height(height)
         keyring = self.keyring if keyring is None else keyring
-        nonces: dict[bytes, int] = {}
-        for env in self.store.shards:
-            with env.read() as txn:
-                for key, value in txn.cursor(env.db["sent"]):
-                    if read_u64(key, 32) <= h:
-                        nonces[bytes(key[:32])] = read_u64(value)
         columns, _ = self._index()
         n = columns.count_before(end_of(h))
         rows, positions = columns.rows[:n], columns.pos[:n]
-        private = np.flatnonzero(rows["op"] == Op.PRIVATE).tolist()
+        op = rows["op"]
+        senders = rows["id0"].astype(np.int64)
+        others: dict[bytes, int] = {}  # nonces of senders without a dense id
+        extra: list[int] = []  # dense ids of senders not in their row's first column
+        named: dict[int, bytes] = {}
+
+        def sent_by(account: bytes, count: int = 1) -> None:
+            k = self._account_id(account)
+            if k is None:
+                others[account] = others.get(account, 0) + count
+            else:
+                extra.extend([k] * count)
+                named[k] = account
+
+        mint = op == Op.MINT
+        assets, counts = np.unique(rows["asset"][mint], return_counts=True)
+        for asset, count in zip(assets.tolist(), counts.tolist(), strict=True):
+            sent_by(self.genesis.assets[asset], count)  # a mint's sender is the asset's issuer
+        private = np.flatnonzero(op == Op.PRIVATE).tolist()
         if private:
             found = {int(positions[i]): rows[i].tobytes() for i in private}
             opened, unreadable = self._open_private(found, keyring)
@@ -781,19 +793,30 @@ class Ledger:
             rows = rows.copy()
             for i in private:
                 rows[i] = np.frombuffer(opened[int(positions[i])], ROW_DTYPE)[0]
-        genesis = self.genesis.balances
+                sent_by(self._hosted(int(positions[i])).sender)
+        plain = ~(mint | (op == Op.PRIVATE))
+        ids = np.concatenate([rows["id0"], rows["id1"]]).astype(np.int64)
+        gen = self._genesis_sorted()
+        top = int(max(ids.max(initial=-1), gen.ids.max(initial=-1), *extra, -1)) + 1
+        nonces = np.bincount(
+            np.concatenate([senders[plain], np.array(extra, np.int64)]), minlength=top
+        )
+        seen = np.zeros(top, bool)
+        seen[ids] = True
+        names = np.zeros(top, "V32")
+        names[rows["id0"]] = rows["acc0"]
+        names[rows["id1"]] = rows["acc1"]
+        for account in self.genesis.balances:
+            k = self._account_id(account)
+            if k is not None:
+                seen[k] = True
+                names[k] = np.frombuffer(account, "V32")[0]
+        for k, account in named.items():
+            seen[k] = True
+            names[k] = np.frombuffer(account, "V32")[0]
         host = self._host().replay_host(rows, lambda i: int(positions[i]))
-        held = replay_rows(rows, self._genesis_sorted(), host).all_holdings(genesis)
-        accounts = set(held) | set(nonces) | set(genesis)
-        return {
-            a: AccountState.split(
-                nonces.get(a, 0),
-                held[a]
-                if a in held
-                else {k: v for k, v in sorted(genesis.get(a, {}).items()) if v},
-            )
-            for a in sorted(accounts)
-        }
+        replayed = replay_rows(rows, gen, host)
+        return Snapshot(names, seen, nonces, replayed, self.genesis.balances, others)
 
 
 def _id32(value: object, what: str = "account") -> bytes:

@@ -44,6 +44,7 @@ class Replayed:
     balances: np.ndarray  # int64 by slot
     status: np.ndarray  # uint8 by row
     _ids: dict[bytes, int] | None = None
+    _sorted: tuple[np.ndarray, np.ndarray] | None = None  # slot order, keys in that order
 
     def id_of(self, account: bytes) -> int | None:
         """The dense id of ``account`` if the rows name it."""
@@ -72,7 +73,16 @@ class Replayed:
         out = dict(initial)
         k = account_id if account_id is not None else self.id_of(account)
         if k is not None:
-            mine = np.flatnonzero((self.slot_keys >> 32) == k)
+            if self._sorted is None:  # dense slots are sorted by key already
+                order = (
+                    np.arange(len(self.slot_keys))
+                    if self.slot_table is None
+                    else np.argsort(self.slot_keys, kind="stable")
+                )
+                self._sorted = (order, self.slot_keys[order])
+            order, keys = self._sorted
+            lo, hi = np.searchsorted(keys, [k << 32, (k + 1) << 32])
+            mine = order[lo:hi]
             for key, value in zip(
                 self.slot_keys[mine].tolist(), self.balances[mine].tolist(), strict=True
             ):
