@@ -19,6 +19,7 @@ from lazyledger.errors import (
 from lazyledger.ledger import Ledger
 from lazyledger.materialize.cost import CostModel, CostReport, PayeePolicy, PaymentRefused
 from lazyledger.materialize.keyring import Keyring
+from lazyledger.materialize.policy import CheckpointPolicy
 from lazyledger.model import AccountState, Block, Genesis, Header, Receipt, Transaction
 from lazyledger.ops import (
     MAX,
@@ -53,6 +54,7 @@ __version__ = "0.1.0"
 __all__ = [
     "MAX",
     "AccountState",
+    "CheckpointPolicy",
     "BlobMissing",
     "Block",
     "CostModel",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import attrs
@@ -22,11 +22,12 @@ from lazyledger.errors import (
     NotFound,
     PrivateStateUnavailable,
 )
-from lazyledger.materialize import dnn
+from lazyledger.materialize import dnn, slots
 from lazyledger.materialize.cost import CostModel, CostReport
 from lazyledger.materialize.host import StoreHost, blob_hash, job_index_value, read_job_index
 from lazyledger.materialize.index import NO_CUTS, Checkpoints, ColumnIndex
 from lazyledger.materialize.keyring import Keyring
+from lazyledger.materialize.policy import CheckpointPolicy
 from lazyledger.materialize.replay import InitialArrays, Replayed, replay_rows
 from lazyledger.materialize.rows import (
     ROW_DTYPE,
@@ -67,6 +68,8 @@ from lazyledger.validate import Validator, check_genesis
 
 CHECKPOINT_MIN_ROWS = 64
 """A materialisation that replayed at least this many transactions writes a checkpoint."""
+_POLICY_SKIPS = np.array([Op.PRIVATE, Op.DNN_CLAIM, Op.DNN_INFER], np.uint8)
+"""Rows a checkpoint policy never replays on its own (it would decrypt or run a model)."""
 HOSTED_OPS = frozenset({Op.PRIVATE, Op.DNN_JOB, Op.DNN_CLAIM, Op.DNN_INFER})
 """Transactions also stored whole by position: replay needs more than their row."""
 
@@ -81,6 +84,8 @@ class Ledger:
         genesis: Genesis,
         workers: int | None = None,
         keyring: Keyring | None = None,
+        checkpoint_policy: CheckpointPolicy | None = None,
+        checkpoint_background: bool = False,
     ) -> None:
         self.store = store
         self.genesis = genesis
@@ -94,6 +99,15 @@ class Ledger:
         self._columns: ColumnIndex | None = None
         self._checkpoints: Checkpoints | None = None
         self._io: ThreadPoolExecutor | None = None
+        if checkpoint_policy is not None and not isinstance(checkpoint_policy, CheckpointPolicy):
+            raise InvalidRequest("checkpoint_policy must be a CheckpointPolicy")
+        self.checkpoint_policy = checkpoint_policy
+        self._policy_pool = (
+            ThreadPoolExecutor(1, thread_name_prefix="lazyledger-checkpoints")
+            if checkpoint_background
+            else None
+        )
+        self._policy_jobs: list[Future[int]] = []
         self._write_lock = threading.Lock()
         self._nonces: dict[bytes, int] = {}
         self._ids: dict[bytes, int] = {}
@@ -114,11 +128,15 @@ class Ledger:
         map_size: int = DEFAULT_MAP_SIZE,
         workers: int | None = None,
         keyring: Keyring | None = None,
+        checkpoint_policy: CheckpointPolicy | None = None,
+        checkpoint_background: bool = False,
     ) -> Ledger:
-        """Create a new ledger at ``path`` (shards may live in ``shard_dirs``, one per shard)."""
+        """Create a new ledger at ``path`` (shards may live in ``shard_dirs``, one per shard).
+        With ``checkpoint_policy``, checkpoints are written as blocks are appended, after each
+        block is durable (in a background thread with ``checkpoint_background``)."""
         check_genesis(genesis)
         store = Store.create(Path(path), genesis.to_bytes(), genesis.n_shards, shard_dirs, map_size)
-        return cls(store, genesis, workers, keyring)
+        return cls(store, genesis, workers, keyring, checkpoint_policy, checkpoint_background)
 
     @classmethod
     def open(
@@ -128,12 +146,23 @@ class Ledger:
         map_size: int = DEFAULT_MAP_SIZE,
         workers: int | None = None,
         keyring: Keyring | None = None,
+        checkpoint_policy: CheckpointPolicy | None = None,
+        checkpoint_background: bool = False,
     ) -> Ledger:
         """Reopen a ledger; a block whose append was interrupted is rolled back."""
         store, genesis = Store.open(Path(path), map_size)
-        return cls(store, Genesis.from_bytes(genesis), workers, keyring)
+        return cls(
+            store,
+            Genesis.from_bytes(genesis),
+            workers,
+            keyring,
+            checkpoint_policy,
+            checkpoint_background,
+        )
 
     def close(self) -> None:
+        if self._policy_pool is not None:
+            self._policy_pool.shutdown(wait=True)
         if self._io is not None:
             self._io.shutdown()
         self.validator.close()
@@ -327,7 +356,16 @@ class Ledger:
             self._remember_ids(new_ids)
             self._next_id += len(new_ids)
             self._height, self._head_id = height, head
-            return [b.header for b, _ in checked]
+        # the blocks are durable: checkpoint work starts only now
+        policy = self.checkpoint_policy
+        if policy is not None:
+            due = [b.height for b, _ in checked if policy.due(b.height)]
+            if due and self._policy_pool is not None:
+                self._policy_jobs = [j for j in self._policy_jobs if not j.done()]
+                self._policy_jobs.append(self._policy_pool.submit(self._apply, policy, due))
+            elif due:
+                self._apply(policy, due)
+        return [b.header for b, _ in checked]
 
     def _account_id(self, account: bytes) -> int | None:
         """The dense id ingestion gave ``account`` (None: it never appeared)."""
@@ -702,9 +740,124 @@ class Ledger:
     def _write_checkpoint(
         self, account: bytes, account_id: int, position: int, held: dict[int, int]
     ) -> None:
-        self.store.cache_put("checkpoints", account + u64(position), encode_holdings(held))
+        self._write_checkpoints([(account, account_id, position, held)])
+
+    def _write_checkpoints(self, entries: Sequence[tuple[bytes, int, int, dict[int, int]]]) -> None:
+        """Store checkpoints (account, dense id, position, holdings) in one cache transaction
+        and mirror them in memory."""
+        self.store.cache_put_many(
+            "checkpoints", [(a + u64(p), encode_holdings(held)) for a, _, p, held in entries]
+        )
         _, checkpoints = self._index()
-        checkpoints.add(account_id, position, {a: v for a, v in held.items() if v})
+        for _, k, p, held in entries:
+            checkpoints.add(k, p, {a: v for a, v in held.items() if v})
+
+    def _batch(
+        self, ids: Sequence[int], end: int, keyring: Keyring
+    ) -> tuple[Slice, list[dict[int, int]]]:
+        """One closure and one replay for several accounts (dense ids) before ``end``: the
+        slice and each account's holdings there."""
+        columns, checkpoints = self._index()
+        limit = columns.count_before(end)
+        walks = [(k, columns.start(k, limit), end) for k in ids]
+        sl = compiled_slice(columns, walks, checkpoints.arrays())
+        keys = [sl.key_of(k, end) for k in ids]
+        held = [self._cut_holdings(key) for key in keys]
+        if not len(sl):
+            return sl, held
+        replayed = self._replay(sl, keyring)
+        vids = slots.find_slots(sl.table, sl.keys, np.array(keys, np.int64)).tolist()
+        return sl, [
+            replayed.holdings(b"", h, v) if v >= 0 else h for h, v in zip(held, vids, strict=True)
+        ]
+
+    def states(
+        self,
+        accounts: Iterable[bytes],
+        height: int | None = None,
+        *,
+        keyring: Keyring | None = None,
+        executor: str | None = None,
+    ) -> dict[bytes, AccountState]:
+        """The states of several accounts after block ``height``, equal to calling
+        :meth:`state` for each, computed with one closure and one replay of the union of their
+        slices (work shared where slices overlap). ``executor``: only None (this process) is
+        implemented so far."""
+        if executor is not None:
+            raise InvalidRequest(f"executor {executor!r} is not supported (only None so far)")
+        wanted = [_id32(a) for a in accounts]
+        h = self._check_height(height)
+        keyring = self.keyring if keyring is None else keyring
+        with Reader(self.store) as r:
+            nonces = {a: r.sent_count(a, shard_of(a, self.n_shards), h) for a in wanted}
+        known = {a: k for a in wanted if (k := self._account_id(a)) is not None}
+        order = sorted(set(known.values()))
+        try:
+            _, held = self._batch(order, end_of(h), keyring)
+        except PrivateStateUnavailable:
+            return {a: self.state(a, h, keyring=keyring) for a in wanted}  # names the blockers
+        by_id = dict(zip(order, held, strict=True))
+        return {
+            a: AccountState.split(nonces[a], by_id[known[a]] if a in known else {}) for a in wanted
+        }
+
+    def run_checkpoint_policy(self, policy: CheckpointPolicy | None = None) -> int:
+        """Apply ``policy`` (default: the ledger's) at every due height of the stored chain, in
+        order; returns the number of checkpoints written."""
+        policy = policy if policy is not None else self.checkpoint_policy
+        if not isinstance(policy, CheckpointPolicy):
+            raise InvalidRequest("run_checkpoint_policy needs a CheckpointPolicy")
+        return self._apply(policy, range(policy.every, self._height + 1, policy.every))
+
+    def wait_checkpoints(self) -> None:
+        """Wait until background checkpoint work queued so far is done (re-raising its error)."""
+        jobs, self._policy_jobs = self._policy_jobs, []
+        for job in jobs:
+            job.result()
+
+    def _apply(self, policy: CheckpointPolicy, heights: Iterable[int]) -> int:
+        """Checkpoint what ``policy`` picks at each of ``heights``; returns how many."""
+        columns, checkpoints = self._index()
+        written = 0
+        for h in heights:
+            end = end_of(h)
+            lo = columns.count_before(end_of(max(0, h - policy.every)))
+            hi = columns.count_before(end)
+            window = columns.rows[lo:hi]
+            ids = np.concatenate([window["id0"], window["id1"]]).astype(np.int64)
+            names = np.concatenate([window["acc0"], window["acc1"]])
+            picked = policy.pick(ids)
+            todo = [k for k in picked.tolist() if (k, end) not in checkpoints.held]
+            if not todo:
+                continue
+            first = {int(k): i for i, k in reversed(list(enumerate(ids.tolist())))}
+            entries = self._policy_states(todo, end)
+            written += len(entries)
+            self._write_checkpoints([(bytes(names[first[k]]), k, end, held) for k, held in entries])
+        return written
+
+    def _policy_states(self, ids: list[int], end: int) -> list[tuple[int, dict[int, int]]]:
+        """Holdings of ``ids`` before ``end`` for a checkpoint policy: accounts whose slice
+        holds a private transaction or a DNN check are skipped (a policy never decrypts and
+        never runs a check of its own)."""
+        columns, checkpoints = self._index()
+        limit = columns.count_before(end)
+        sl = compiled_slice(
+            columns, [(k, columns.start(k, limit), end) for k in ids], checkpoints.arrays()
+        )
+        if (np.isin(sl.rows["op"], _POLICY_SKIPS)).any():  # find the clean ones, one by one
+            clean = []
+            for k in ids:
+                one = compiled_slice(
+                    columns, [(k, columns.start(k, limit), end)], checkpoints.arrays()
+                )
+                if not np.isin(one.rows["op"], _POLICY_SKIPS).any():
+                    clean.append(k)
+            ids = clean
+        if not ids:
+            return []
+        _, held = self._batch(ids, end, Keyring())
+        return list(zip(ids, held, strict=True))
 
     def receipt(self, tx_id: bytes, *, keyring: Keyring | None = None) -> Receipt:
         """Whether a transaction applied, materialised from the slice it depends on."""

@@ -213,9 +213,15 @@ class Store:
 
     def cache_put(self, table: str, key: bytes, value: bytes) -> None:
         """Store a cache entry; a full or failing cache is not an error (entries are derived)."""
+        self.cache_put_many(table, [(key, value)])
+
+    def cache_put_many(self, table: str, entries: Sequence[tuple[bytes, bytes]]) -> None:
+        """Store cache entries in one write transaction (same rules as :meth:`cache_put`)."""
         try:
             with self.cache.write() as txn:
-                txn.put(key, seal(key, value), db=self.cache.db[table])
+                txn.cursor(self.cache.db[table]).putmulti(
+                    sorted((k, seal(k, v)) for k, v in entries)
+                )
         except (lmdb.Error, StorageError):
             pass
 
