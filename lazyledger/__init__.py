@@ -54,9 +54,9 @@ __version__ = "0.1.0"
 __all__ = [
     "MAX",
     "AccountState",
-    "CheckpointPolicy",
     "BlobMissing",
     "Block",
+    "CheckpointPolicy",
     "CostModel",
     "CostReport",
     "DnnClaim",

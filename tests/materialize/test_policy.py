@@ -13,20 +13,18 @@ from lazyledger.materialize.reference import replay_chain
 from lazyledger.workloads import Workload
 
 
-def _blocks(shape: str, seed: int, n: int = 24) -> tuple[Workload, list[ll.Block]]:
+def _blocks(path: Path, shape: str, seed: int, n: int = 24) -> tuple[Workload, list[ll.Block]]:
     wl = Workload(shape, n_accounts=40, n_shards=3, seed=seed, zipf_s=1.4)
-    scratch = ll.Ledger.create(
-        Path(f"/tmp/lazyledger-policy-{shape}-{seed}-{random.random()}"), wl.genesis()
-    )
-    blocks = list(wl.blocks(scratch, n, 12))
-    scratch.close()
-    return wl, blocks
+    with ll.Ledger.create(path / f"scratch-{shape}-{seed}", wl.genesis()) as scratch:
+        return wl, list(wl.blocks(scratch, n, 12))
 
 
 @pytest.fixture(params=[("zipf", 1), ("adversarial", 2), ("amm", 3)])
-def chain(request: pytest.FixtureRequest) -> tuple[Workload, list[ll.Block]]:
+def chain(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Workload, list[ll.Block]]:
     shape, seed = request.param
-    return _blocks(shape, seed)
+    return _blocks(tmp_path_factory.mktemp("chains"), shape, seed)
 
 
 @pytest.mark.parametrize(
