@@ -801,6 +801,16 @@ class Ledger:
             a: AccountState.split(nonces[a], by_id[known[a]] if a in known else {}) for a in wanted
         }
 
+    def drop_checkpoints(self) -> int:
+        """Delete every stored checkpoint (derived data: results never change, only the cost
+        of later queries); returns how many there were."""
+        cache = self.store.cache
+        with self._write_lock, cache.write() as txn:
+            n = int(txn.stat(cache.db["checkpoints"])["entries"])
+            txn.drop(cache.db["checkpoints"], delete=False)
+            self._checkpoints = None if self._columns is None else Checkpoints()
+        return n
+
     def run_checkpoint_policy(self, policy: CheckpointPolicy | None = None) -> int:
         """Apply ``policy`` (default: the ledger's) at every due height of the stored chain, in
         order; returns the number of checkpoints written."""

@@ -19,7 +19,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from lazyledger.bench import chains, evm, measure
+from lazyledger.bench import chains, evm, measure, realistic
 from lazyledger.bench.model import Result, Settings
 from lazyledger.bench.timing import percentiles, progress, sample
 from lazyledger.crypto import Keypair, first_bad_signature
@@ -1107,6 +1107,52 @@ SCENARIOS: dict[str, Scenario] = {
                     "ratio_to_ideal_max",
                 )
             ),
+        ),
+        Scenario(
+            "realistic",
+            "Lazy vs eager on an Ethereum-like chain: slices, policies, small blocks (issue 9)",
+            realistic.realistic,
+            _by(
+                {
+                    "shards": 4,
+                    "mean_block": 15,
+                    "txs": 4000,
+                    "sample": 40,
+                    "reps": 3,
+                    "eager_reps": 3,
+                    "queries": 100,
+                    "policies": [["hubs", 50, 20], ["epochs", 20]],
+                    "ingest_txs": 1000,
+                },
+                {
+                    "shards": 4,
+                    "mean_block": 200,
+                    "txs": 100_000,
+                    "sample": 100,
+                    "reps": 5,
+                    "eager_reps": 5,
+                    "queries": 1000,
+                    "policies": [["hubs", 100, 5], ["hubs", 500, 20], ["epochs", 20]],
+                    "ingest_txs": 10_000,
+                },
+                {
+                    "shards": 4,
+                    "mean_block": 200,
+                    "txs": 1_000_000,
+                    "sample": 200,
+                    "reps": 5,
+                    "eager_reps": 5,
+                    "queries": 1000,
+                    "policies": [
+                        ["hubs", 100, 5],
+                        ["hubs", 500, 20],
+                        ["epochs", 20],
+                        ["epochs", 100],
+                    ],
+                    "ingest_txs": 20_000,
+                },
+            ),
+            realistic.METRICS,
         ),
         Scenario(
             "ethereum",

@@ -1,0 +1,193 @@
+"""The realistic scenario (issue 9): does laziness pay on a chain shaped like Ethereum's?
+
+On the Ethereum-like workload (hubs, heavy tails, one-off accounts; see
+:class:`lazyledger.workloads.EthereumLike`) it measures, side by side in one run:
+
+- the eager baseline ``replay_all`` (tx/s) and the one-off cost of building the in-memory
+  columnar index on first use;
+- slice fractions at the head over a seeded sample of accounts (p10/p50/p90), and for the
+  accounts nearest p50 and p90 a cold ``state`` against its ideal, slice fraction x
+  ``replay_all``; the compiled walk's share of that cold query;
+- each checkpoint policy: its cost as a multiple of one ``replay_all``, the slice fractions it
+  leaves, and 1,000 random-account queries at the head as a fraction of one ``replay_all``;
+- ingestion of small (~15 tx) and larger (~200 tx) blocks, one durable commit per block.
+
+The clustered scenarios (``chain_length``, ``slice_fraction``) are the best case beside it."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from lazyledger.bench import chains
+from lazyledger.bench.measure import NEVER
+from lazyledger.bench.model import Result
+from lazyledger.bench.timing import progress
+from lazyledger.ledger import Ledger
+from lazyledger.materialize.index import NO_CUTS
+from lazyledger.materialize.policy import CheckpointPolicy
+from lazyledger.shards import end_of
+from lazyledger.workloads import EthereumShape, sample_accounts
+
+Params = dict[str, Any]
+
+METRICS = (
+    "txs",
+    "accounts",
+    "replay_all_tx_s",
+    "index_build_s",
+    "slice_p10",
+    "slice_p50",
+    "slice_p90",
+    "cold_over_ideal_p50",
+    "cold_over_ideal_p90",
+    "walk_share_p50",
+    "walk_share_p90",
+    "ingest_small_tx_s",
+    "ingest_large_tx_s",
+)
+TARGETS = {
+    "cold_over_ideal": 1.3,
+    "walk_share": 0.30,
+    "replay_all_tx_s": 3e6,
+    "policy_cost": 1.0,
+    "policy_slice_p50": 0.01,
+    "policy_slice_p90": 0.05,
+    "queries_over_replay_all": 0.10,
+    "ingest_small_tx_s": 10_000,
+    "ingest_large_tx_s": 25_000,
+}
+
+
+def _best(fn: Any, reps: int) -> float:
+    """The fastest of ``reps`` timed calls (seconds)."""
+    out = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return min(out)
+
+
+def _fractions(led: Ledger, accounts: list[bytes], n: int) -> np.ndarray:
+    return np.array([len(led._slice({a: end_of(led.height)})) / n for a in accounts])
+
+
+def _policy(spec: list[Any]) -> CheckpointPolicy:
+    return (
+        CheckpointPolicy.hubs(spec[1], spec[2])
+        if spec[0] == "hubs"
+        else (CheckpointPolicy.epochs(spec[1]))
+    )
+
+
+def _ingest(ctx: Any, n: int, mean_block: int, seed: int) -> float:
+    """tx/s appending pre-signed Ethereum-like blocks of ~``mean_block`` txs, one durable
+    commit per block (signing and proposing happen before the clock runs)."""
+    src = chains.ethereum_chain(
+        ctx.path(f"ingest-src-{mean_block}"),
+        n,
+        seed=seed,
+        shape=EthereumShape(mean_block=mean_block),
+        desc=f"sign {mean_block}-tx blocks",
+        on=ctx.on,
+    )
+    try:
+        blocks = [b.to_bytes() for b in src.ledger.blocks()]
+        genesis = src.genesis
+    finally:
+        src.ledger.close()
+    with Ledger.create(ctx.path(f"ingest-{mean_block}"), genesis) as led:
+        t0 = time.perf_counter()
+        for b in progress(blocks, f"append {mean_block}-tx blocks", len(blocks), ctx.on):
+            led.append(b)
+        return n / (time.perf_counter() - t0)
+
+
+def realistic(ctx: Any, p: Params) -> Result:
+    """See the module docstring."""
+    r = Result("realistic", "Lazy vs eager on an Ethereum-like chain (hubs, heavy tails)", p)
+    seed = ctx.settings.seed
+    chain = chains.ethereum_chain(
+        ctx.path("realistic"),
+        p["txs"],
+        seed=seed,
+        n_shards=p["shards"],
+        shape=EthereumShape(mean_block=p["mean_block"]),
+        desc=f"ethereum-like chain of {p['txs']} txs",
+        on=ctx.on,
+    )
+    led = chain.ledger
+    try:
+        _measure(ctx, p, r, led, chain.accounts, seed)
+    finally:
+        led.close()
+    r.put("ingest_small_tx_s", _ingest(ctx, p["ingest_txs"], 15, seed), "tx/s")
+    r.put("ingest_large_tx_s", _ingest(ctx, p["ingest_txs"], 200, seed), "tx/s")
+    r.notes.append(
+        f"targets (issue 9): cold/ideal <= {TARGETS['cold_over_ideal']} at p50 and p90, walk "
+        f"share <= {TARGETS['walk_share']:.0%}, replay_all >= 3M tx/s; a policy costing <= 1 "
+        "replay_all leaves slice p50 <= 1% and p90 <= 5%, and 1,000 queries take <= 10% of a "
+        "replay_all; ingestion >= 10k tx/s (15-tx blocks) and >= 25k tx/s (200-tx blocks)."
+    )
+    return r
+
+
+def _measure(ctx: Any, p: Params, r: Result, led: Ledger, accounts: list[bytes], seed: int) -> None:
+    n = sum(sum(led.header(h).shard_counts) for h in range(1, led.height + 1))
+    r.put("txs", n)
+    r.put("accounts", len(accounts))
+    r.put("blocks", led.height)
+    led.checkpoint_min_rows = NEVER
+    t0 = time.perf_counter()
+    columns, _ = led._index()
+    r.put("index_build_s", time.perf_counter() - t0, "s")
+    led.replay_all()  # warm the kernel
+    eager = _best(led.replay_all, p["eager_reps"])
+    r.put("replay_all_s", eager, "s")
+    r.put("replay_all_tx_s", n / eager, "tx/s")
+    picked = sample_accounts(accounts, p["sample"], seed)
+    frac = _fractions(led, picked, n)
+    for q in (10, 50, 90):
+        r.put(f"slice_p{q}", float(np.percentile(frac, q)))
+    end = end_of(led.height)
+    for q in (50, 90):
+        a = picked[int(np.argmin(np.abs(frac - np.percentile(frac, q))))]
+        k = led._account_id(a)
+        assert k is not None
+        f = len(led._slice({a: end})) / n
+        cold = _best(lambda a=a: led.state(a), p["reps"])
+        start = columns.start(k, columns.n)
+        walk = _best(lambda k=k, s=start: columns.closure([(k, s, end)], NO_CUTS), p["reps"])
+        r.put(f"cold_ms_p{q}", cold * 1e3, "ms")
+        r.put(f"ideal_ms_p{q}", f * eager * 1e3, "ms")
+        r.put(f"cold_over_ideal_p{q}", cold / (f * eager))
+        r.put(f"walk_share_p{q}", walk / cold)
+    rng = np.random.default_rng(seed)
+    draws: list[int] = rng.integers(0, len(accounts), int(p["queries"])).tolist()
+    queries = [accounts[i] for i in draws]
+    series = []
+    for spec in [["none"], *p["policies"]]:
+        led.drop_checkpoints()
+        row: dict[str, Any] = {"policy": ":".join(str(x) for x in spec)}
+        if spec[0] != "none":
+            t0 = time.perf_counter()
+            row["checkpoints"] = led.run_checkpoint_policy(_policy(spec))
+            row["cost_over_replay_all"] = (time.perf_counter() - t0) / eager
+        left = _fractions(led, picked, n)
+        row["slice_p50"] = float(np.percentile(left, 50))
+        row["slice_p90"] = float(np.percentile(left, 90))
+        t0 = time.perf_counter()
+        for a in progress(queries, f"queries ({row['policy']})", len(queries), ctx.on):
+            led.state(a)
+        row["queries_over_replay_all"] = (time.perf_counter() - t0) / eager
+        row["query_ms_mean"] = (time.perf_counter() - t0) / len(queries) * 1e3
+        series.append(row)
+    led.drop_checkpoints()
+    r.series["policies"] = series
+    for row in series[1:]:
+        name = row["policy"].replace(":", "_")
+        for key in ("cost_over_replay_all", "slice_p50", "slice_p90", "queries_over_replay_all"):
+            r.put(f"{name}_{key}", row[key])
