@@ -25,7 +25,15 @@ from lazyledger.errors import (
 from lazyledger.materialize import dnn, slots
 from lazyledger.materialize.cost import CostModel, CostReport
 from lazyledger.materialize.host import StoreHost, blob_hash, job_index_value, read_job_index
-from lazyledger.materialize.index import NO_CUTS, Checkpoints, ColumnIndex
+from lazyledger.materialize.index import (
+    NO_CUTS,
+    Checkpoints,
+    ColumnIndex,
+    Cuts,
+    decode_batch,
+    encode_batch,
+    ranges,
+)
 from lazyledger.materialize.keyring import Keyring
 from lazyledger.materialize.policy import CheckpointPolicy
 from lazyledger.materialize.replay import InitialArrays, Replayed, replay_rows
@@ -56,8 +64,6 @@ from lazyledger.shards.merkle import root
 from lazyledger.store import (
     DEFAULT_MAP_SIZE,
     Store,
-    decode_holdings,
-    encode_holdings,
     get,
     need,
     read_u64,
@@ -522,10 +528,10 @@ class Ledger:
         with cache.read() as txn:
             entries = [(bytes(k), bytes(v)) for k, v in txn.cursor(cache.db["checkpoints"])]
         for key, stored in entries:
-            value = unseal(key, stored)
-            aid = self._account_id(key[:32])
-            if value is not None and aid is not None:
-                out.add(aid, read_u64(key, 32), decode_holdings(value))
+            value = unseal(key, stored) if len(key) == 12 else None
+            batch = decode_batch(value) if value is not None else None
+            if batch is not None:
+                out.add(read_u64(key), *batch)
         return out
 
     def _genesis_sorted(self) -> InitialArrays:
@@ -558,20 +564,17 @@ class Ledger:
             walks += [(a, before, extra) for a, before in columns.prev(g)]
         return compiled_slice(columns, walks, cuts, rows)
 
-    def _cut_holdings(self, key: int) -> dict[int, int]:
+    def _cut_holdings(self, cuts: Cuts, key: int) -> dict[int, int]:
         """Holdings of the virtual account ``key`` (id << 31 | cut) at its cut."""
-        _, checkpoints = self._index()
         account_id, cut = key >> 31, key & ((1 << 31) - 1)
         if cut:
-            ck_id, ck_pos = checkpoints.arrays()
-            return dict(checkpoints.held[(int(ck_id[cut - 1]), int(ck_pos[cut - 1]))])
+            return cuts.holdings(cut)
         g = self._genesis_sorted()
         lo, hi = np.searchsorted(g.ids, [account_id, account_id + 1])
         return dict(zip(g.assets[lo:hi].tolist(), g.values[lo:hi].tolist(), strict=True))
 
     def _seed(self, sl: Slice) -> InitialArrays:
-        _, checkpoints = self._index()
-        return seed(sl, self._genesis_sorted(), lambda a, p: checkpoints.held[(a, p)])
+        return seed(sl, self._genesis_sorted())
 
     def _hosted(self, pos: int) -> Transaction:
         """A private or DNN transaction by position (kept apart so replay never decodes blocks)."""
@@ -664,9 +667,11 @@ class Ledger:
         found = {int(sl.positions[i]): sl.rows[i].tobytes() for i in private.tolist()}
         return self._open_private(found, keyring)[1]
 
-    def _replay(self, sl: Slice, keyring: Keyring) -> Replayed:
-        """Replay a slice (private rows opened with ``keyring``; PrivateStateUnavailable if one
-        cannot be)."""
+    def _replay(
+        self, sl: Slice, keyring: Keyring, initial: InitialArrays | None = None
+    ) -> Replayed:
+        """Replay a slice from ``initial`` (default: its cuts' holdings), private rows opened
+        with ``keyring`` (PrivateStateUnavailable if one cannot be)."""
         rows = sl.rows
         private = np.flatnonzero(rows["op"] == Op.PRIVATE)
         if len(private):
@@ -679,7 +684,7 @@ class Ledger:
                 rows[i] = np.frombuffer(opened[int(sl.positions[i])], ROW_DTYPE)[0]
         positions = sl.positions
         host = self._host().replay_host(rows, lambda i: int(positions[i]))
-        return replay_rows(rows, self._seed(sl), host)
+        return replay_rows(rows, self._seed(sl) if initial is None else initial, host)
 
     def slice(
         self, account: bytes, height: int | None = None, *, use_checkpoints: bool = True
@@ -708,7 +713,7 @@ class Ledger:
             return AccountState(nonce, {})
         sl = self._slice({account: end})
         key = sl.key_of(aid, end)
-        held = self._cut_holdings(key)
+        held = self._cut_holdings(sl.cuts, key)
         if not len(sl):  # the cut (a checkpoint, or genesis) is the state
             return AccountState.split(nonce, {a: v for a, v in sorted(held.items()) if v})
         private = bool((sl.rows["op"] == Op.PRIVATE).any())
@@ -740,17 +745,34 @@ class Ledger:
     def _write_checkpoint(
         self, account: bytes, account_id: int, position: int, held: dict[int, int]
     ) -> None:
-        self._write_checkpoints([(account, account_id, position, held)])
-
-    def _write_checkpoints(self, entries: Sequence[tuple[bytes, int, int, dict[int, int]]]) -> None:
-        """Store checkpoints (account, dense id, position, holdings) in one cache transaction
-        and mirror them in memory."""
-        self.store.cache_put_many(
-            "checkpoints", [(a + u64(p), encode_holdings(held)) for a, _, p, held in entries]
+        items = sorted((a, v) for a, v in held.items() if v)
+        self._write_checkpoints(
+            position,
+            np.array([account_id], np.int64),
+            np.array([len(items)], np.int64),
+            np.array([a for a, _ in items], np.int64),
+            np.array([v for _, v in items], np.int64),
         )
+
+    def _write_checkpoints(
+        self,
+        position: int,
+        ids: np.ndarray,
+        counts: np.ndarray,
+        assets: np.ndarray,
+        values: np.ndarray,
+    ) -> None:
+        """Store a batch of checkpoints taken at ``position`` (holdings listed account by
+        account) as one cache entry, and mirror it in memory."""
+        key = u64(position) + int(ids[0]).to_bytes(4, "big")
+        self.store.cache_put("checkpoints", key, encode_batch(ids, counts, assets, values))
         _, checkpoints = self._index()
-        for _, k, p, held in entries:
-            checkpoints.add(k, p, {a: v for a, v in held.items() if v})
+        checkpoints.add(position, ids, counts, assets, values)
+
+    def checkpoint_count(self) -> int:
+        """Checkpoints held: (account, position) pairs whose state is stored."""
+        _, checkpoints = self._index()
+        return len(checkpoints)
 
     def _batch(
         self, ids: Sequence[int], end: int, keyring: Keyring
@@ -762,7 +784,7 @@ class Ledger:
         walks = [(k, columns.start(k, limit), end) for k in ids]
         sl = compiled_slice(columns, walks, checkpoints.arrays())
         keys = [sl.key_of(k, end) for k in ids]
-        held = [self._cut_holdings(key) for key in keys]
+        held = [self._cut_holdings(sl.cuts, key) for key in keys]
         if not len(sl):
             return sl, held
         replayed = self._replay(sl, keyring)
@@ -834,40 +856,66 @@ class Ledger:
             lo = columns.count_before(end_of(max(0, h - policy.every)))
             hi = columns.count_before(end)
             window = columns.rows[lo:hi]
-            ids = np.concatenate([window["id0"], window["id1"]]).astype(np.int64)
-            names = np.concatenate([window["acc0"], window["acc1"]])
-            picked = policy.pick(ids)
-            todo = [k for k in picked.tolist() if (k, end) not in checkpoints.held]
-            if not todo:
-                continue
-            first = {int(k): i for i, k in reversed(list(enumerate(ids.tolist())))}
-            entries = self._policy_states(todo, end)
-            written += len(entries)
-            self._write_checkpoints([(bytes(names[first[k]]), k, end, held) for k, held in entries])
+            picked = policy.pick(np.concatenate([window["id0"], window["id1"]]).astype(np.int64))
+            picked = picked[~checkpoints.arrays().has(picked, end)]
+            if len(picked):
+                batch = self._policy_states(picked, end)
+                if batch is not None:
+                    self._write_checkpoints(end, *batch)
+                    written += len(batch[0])
         return written
 
-    def _policy_states(self, ids: list[int], end: int) -> list[tuple[int, dict[int, int]]]:
-        """Holdings of ``ids`` before ``end`` for a checkpoint policy: accounts whose slice
+    def _policy_states(
+        self, ids: np.ndarray, end: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+        """The holdings of ``ids`` (sorted) before ``end`` for a checkpoint policy, as
+        (ids, counts, assets, values), from one closure and one replay. Accounts whose slice
         holds a private transaction or a DNN check are skipped (a policy never decrypts and
         never runs a check of its own)."""
         columns, checkpoints = self._index()
         limit = columns.count_before(end)
-        sl = compiled_slice(
-            columns, [(k, columns.start(k, limit), end) for k in ids], checkpoints.arrays()
-        )
-        if (np.isin(sl.rows["op"], _POLICY_SKIPS)).any():  # find the clean ones, one by one
-            clean = []
-            for k in ids:
-                one = compiled_slice(
-                    columns, [(k, columns.start(k, limit), end)], checkpoints.arrays()
-                )
-                if not np.isin(one.rows["op"], _POLICY_SKIPS).any():
-                    clean.append(k)
-            ids = clean
-        if not ids:
-            return []
-        _, held = self._batch(ids, end, Keyring())
-        return list(zip(ids, held, strict=True))
+        cuts = checkpoints.arrays()
+
+        def slice_of(group: Iterable[int]) -> Slice:
+            return compiled_slice(columns, [(k, columns.start(k, limit), end) for k in group], cuts)
+
+        sl = slice_of(ids.tolist())
+        if np.isin(sl.rows["op"], _POLICY_SKIPS).any():  # find the clean ones, one by one
+            clean = [
+                k
+                for k in ids.tolist()
+                if not np.isin(slice_of([k]).rows["op"], _POLICY_SKIPS).any()
+            ]
+            ids = np.array(clean, np.int64)
+            sl = slice_of(clean)
+        if not len(ids) or not len(sl):
+            return None
+        initial = self._seed(sl)
+        replayed = self._replay(sl, Keyring(), initial)
+        vids = slots.find_slots(sl.table, sl.keys, cuts.keys(ids, end))
+        ok = vids >= 0  # every picked account is touched in its window, so in the slice
+        ids, vids = ids[ok], vids[ok]
+        # final holdings: the seed overlaid with the replayed slots, per (vid, asset)
+        seed_at = np.flatnonzero(np.isin(initial.ids, vids))
+        slot_vid = replayed.slot_keys >> 32
+        slot_at = np.flatnonzero(np.isin(slot_vid, vids))
+        vid = np.concatenate([initial.ids[seed_at], slot_vid[slot_at]])
+        asset = np.concatenate([initial.assets[seed_at], replayed.slot_keys[slot_at] & 0xFFFFFFFF])
+        value = np.concatenate([initial.values[seed_at], replayed.balances[slot_at]])
+        later = np.concatenate([np.zeros(len(seed_at), np.int8), np.ones(len(slot_at), np.int8)])
+        order = np.lexsort((later, asset, vid))
+        vid, asset, value = vid[order], asset[order], value[order]
+        last = np.ones(len(vid), bool)  # the slot (after the seed) wins for each (vid, asset)
+        last[:-1] = (vid[1:] != vid[:-1]) | (asset[1:] != asset[:-1])
+        keep = last & (value != 0)
+        vid, asset, value = vid[keep], asset[keep], value[keep]
+        counts = np.searchsorted(vid, vids, "right") - np.searchsorted(vid, vids, "left")
+        by_vid = np.argsort(vids, kind="stable")  # assets come grouped by vid ascending
+        inverse = np.empty_like(by_vid)
+        inverse[by_vid] = np.arange(len(by_vid))
+        starts = np.concatenate([[0], np.cumsum(counts[by_vid])])[inverse]
+        take = ranges(starts, starts + counts)
+        return ids, counts, asset[take], value[take]
 
     def receipt(self, tx_id: bytes, *, keyring: Keyring | None = None) -> Receipt:
         """Whether a transaction applied, materialised from the slice it depends on."""

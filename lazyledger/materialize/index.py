@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 
+import attrs
 import numpy as np
 
 from lazyledger.materialize import walk
@@ -20,8 +21,6 @@ from lazyledger.materialize.rows import ROW, ROW_DTYPE
 
 K = 2
 """Account columns per row (a row's access set: acc0, acc1)."""
-
-Holdings = dict[int, int]
 
 
 def _grown(a: np.ndarray, n: int) -> np.ndarray:
@@ -92,12 +91,10 @@ class ColumnIndex:
         prev = self.links[g, 1 + K :].tolist()
         return [(a, p) for a, p in zip(ids, prev, strict=True) if a >= 0]
 
-    def closure(
-        self, needs: list[tuple[int, int, int]], cuts: tuple[np.ndarray, np.ndarray]
-    ) -> np.ndarray:
+    def closure(self, needs: list[tuple[int, int, int]], cuts: Cuts) -> np.ndarray:
         """Sorted rows of the slice for needs (account id, first row, position), cut at the
-        checkpoint arrays ``cuts`` (a :meth:`Checkpoints.arrays` snapshot)."""
-        ck_id, ck_pos = cuts
+        checkpoint snapshot ``cuts``."""
+        ck_id, ck_pos = cuts.ids, cuts.pos
         a = np.array([n[0] for n in needs], np.int64)
         g = np.array([n[1] for n in needs], np.int64)
         p = np.array([n[2] for n in needs], np.int64)
@@ -106,54 +103,135 @@ class ColumnIndex:
         return out
 
 
+@attrs.frozen(eq=False)
+class Cuts:
+    """A snapshot of the checkpoints: (account id, position) sorted, each with the range
+    ``lo:hi`` of its holdings in ``assets``/``values``. Later additions build new arrays, so
+    a snapshot never changes under its reader."""
+
+    ids: np.ndarray
+    pos: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    assets: np.ndarray
+    values: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def holdings(self, index: int) -> dict[int, int]:
+        """Holdings of the checkpoint at 1-based ``index`` (as :func:`walk.cut_index` gives)."""
+        lo, hi = int(self.lo[index - 1]), int(self.hi[index - 1])
+        return dict(zip(self.assets[lo:hi].tolist(), self.values[lo:hi].tolist(), strict=True))
+
+    def keys(self, ids: np.ndarray, position: int) -> np.ndarray:
+        """Virtual keys ``id << 31 | cut`` of ``ids`` read before ``position``."""
+        found: np.ndarray = walk.cut_indices(self.ids, self.pos, ids, position)
+        out: np.ndarray = (ids << 31) | found
+        return out
+
+    def has(self, ids: np.ndarray, position: int) -> np.ndarray:
+        """Whether each of ``ids`` has a checkpoint at exactly ``position``."""
+        at: np.ndarray = walk.cut_indices(self.ids, self.pos, ids, position)
+        found: np.ndarray = at > 0
+        found[found] = self.pos[at[found] - 1] == position
+        return found
+
+
+def ranges(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """The indices ``lo[0]:hi[0]``, ``lo[1]:hi[1]``, ... concatenated."""
+    counts = hi - lo
+    return np.repeat(lo - np.cumsum(counts) + counts, counts) + np.arange(int(counts.sum()))
+
+
+_E = np.zeros(0, np.int64)
+NO_CUTS = Cuts(_E, _E, _E, _E, _E, _E)
+"""Checkpoints that cut nothing (every account enters at genesis)."""
+
+Batch = tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+"""(position, account ids, holdings per account, assets, values): checkpoints taken at one
+position, holdings listed account by account (assets ascending, non-zero values)."""
+
+
+def encode_batch(
+    ids: np.ndarray, counts: np.ndarray, assets: np.ndarray, values: np.ndarray
+) -> bytes:
+    """The stored form of a batch: n:u32, ids u32[n], counts u32[n], assets u32[m],
+    values i64[m] (little-endian)."""
+    return b"".join(
+        (
+            np.uint32(len(ids)).tobytes(),
+            ids.astype("<u4").tobytes(),
+            counts.astype("<u4").tobytes(),
+            assets.astype("<u4").tobytes(),
+            values.astype("<i8").tobytes(),
+        )
+    )
+
+
+def decode_batch(raw: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """Inverse of :func:`encode_batch`; None if malformed."""
+    if len(raw) < 4:
+        return None
+    n = int(np.frombuffer(raw, "<u4", 1)[0])
+    if len(raw) < 4 + 8 * n:
+        return None
+    ids = np.frombuffer(raw, "<u4", n, 4).astype(np.int64)
+    counts = np.frombuffer(raw, "<u4", n, 4 + 4 * n).astype(np.int64)
+    m = int(counts.sum())
+    if len(raw) != 4 + 8 * n + 12 * m:
+        return None
+    at = 4 + 8 * n
+    assets = np.frombuffer(raw, "<u4", m, at).astype(np.int64)
+    values = np.frombuffer(raw, "<i8", m, at + 4 * m).astype(np.int64)
+    return ids, counts, assets, values
+
+
 class Checkpoints:
-    """Stored checkpoints by (account id, position), sorted, with their holdings."""
+    """Stored checkpoints by (account id, position), with their holdings in flat arrays."""
 
     def __init__(self) -> None:
-        self._id = np.zeros(0, np.int64)
-        self._pos = np.zeros(0, np.int64)
-        self._pending: dict[tuple[int, int], Holdings] = {}
-        self.held: dict[tuple[int, int], Holdings] = {}
+        self._cuts = NO_CUTS
+        self._assets = np.zeros(1024, np.int64)
+        self._values = np.zeros(1024, np.int64)
+        self._used = 0
+        self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
-        return len(self.held)
+        return len(self.arrays())
 
-    def add(self, account_id: int, position: int, held: Holdings) -> None:
+    def add(
+        self,
+        position: int,
+        ids: np.ndarray,
+        counts: np.ndarray,
+        assets: np.ndarray,
+        values: np.ndarray,
+    ) -> None:
+        """Mirror a batch of checkpoints taken at ``position`` (see :data:`Batch`)."""
         with self._lock:
-            key = (account_id, position)
-            if key not in self.held:
-                self._pending[key] = held
-            self.held[key] = held
+            m = len(assets)
+            start = self._used
+            self._assets = _grown(self._assets, start + m)
+            self._values = _grown(self._values, start + m)
+            self._assets[start : start + m] = assets
+            self._values[start : start + m] = values
+            self._used += m
+            hi = start + np.cumsum(counts)
+            lo = hi - counts
+            pos = np.full(len(ids), position, np.int64)
+            self._pending.append((ids.astype(np.int64), pos, lo, hi))
 
-    def discard(self, account_id: int, position: int) -> None:
-        """Forget a checkpoint (its stored form was found damaged)."""
+    def arrays(self) -> Cuts:
+        """The current snapshot."""
         with self._lock:
-            self.arrays_locked()
-            key = (account_id, position)
-            if self.held.pop(key, None) is None:
-                return
-            keep = ~((self._id == account_id) & (self._pos == position))
-            self._id, self._pos = self._id[keep], self._pos[keep]
-
-    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        """A snapshot: (account ids, positions), sorted by (id, position). Later additions
-        build new arrays, so a snapshot never changes under its reader."""
-        with self._lock:
-            return self.arrays_locked()
-
-    def arrays_locked(self) -> tuple[np.ndarray, np.ndarray]:
-        if self._pending:
-            keys = sorted(self._pending)
-            self._pending.clear()
-            new_id = np.array([k[0] for k in keys], np.int64)
-            new_pos = np.array([k[1] for k in keys], np.int64)
-            ids = np.concatenate([self._id, new_id])
-            pos = np.concatenate([self._pos, new_pos])
-            order = np.lexsort((pos, ids))
-            self._id, self._pos = ids[order], pos[order]
-        return self._id, self._pos
-
-
-NO_CUTS = (np.zeros(0, np.int64), np.zeros(0, np.int64))
-"""Checkpoint arrays that cut nothing (every account enters at genesis)."""
+            if self._pending:
+                old = self._cuts
+                parts = [(old.ids, old.pos, old.lo, old.hi), *self._pending]
+                self._pending = []
+                ids, pos, lo, hi = (np.concatenate(c) for c in zip(*parts, strict=True))
+                order = np.lexsort((pos, ids))
+                self._cuts = Cuts(ids[order], pos[order], lo[order], hi[order], _E, _E)
+            c = self._cuts
+            return Cuts(c.ids, c.pos, c.lo, c.hi, self._assets, self._values)

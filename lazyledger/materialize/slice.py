@@ -20,10 +20,10 @@ import lmdb
 import numpy as np
 
 from lazyledger.materialize import slots, walk
-from lazyledger.materialize.index import ColumnIndex
+from lazyledger.materialize.index import ColumnIndex, Cuts, ranges
 from lazyledger.materialize.replay import InitialArrays
 from lazyledger.materialize.rows import row_accounts
-from lazyledger.store import Store, decode_holdings, read_u64, u64, unseal
+from lazyledger.store import Store, read_u64, u64
 
 Holdings = dict[int, int]
 
@@ -40,7 +40,6 @@ class Reader:
             txn.cursor(db) for txn, db in zip(self.shard_txns, self.touch, strict=True)
         ]
         self.sent = [env.db["sent"] for env in store.shards]
-        self.checkpoints = store.cache.db["checkpoints"]
 
     def close(self) -> None:
         for txn in (*self.shard_txns, self.cache_txn):
@@ -57,23 +56,6 @@ class Reader:
         """One cursor on the access-set index of each shard (reused across scans)."""
         return self._cursors
 
-    def checkpoint(self, account: bytes, at_most: int) -> tuple[int, Holdings] | None:
-        """The latest stored checkpoint of ``account`` at a position <= ``at_most``."""
-        try:
-            cur = self.cache_txn.cursor(self.checkpoints)
-            if cur.set_range(account + u64(at_most + 1)):
-                if not cur.prev():
-                    return None
-            elif not cur.last():
-                return None
-            key = bytes(cur.key())
-            value = unseal(key, cur.value())
-        except lmdb.Error:
-            return None
-        if key[:32] != account or value is None:
-            return None  # none, or damaged by a system crash (the cache skips fsync): no cut
-        return read_u64(key, 32), decode_holdings(value)
-
     def sent_count(self, account: bytes, shard: int, height: int) -> int:
         """Transactions ``account`` sent in blocks 1..height (its nonce after ``height``)."""
         cur = self.shard_txns[shard].cursor(self.sent[shard])
@@ -85,7 +67,7 @@ class Reader:
 
 
 def python_closure(
-    reader: Reader, needs: Mapping[bytes, int], use_checkpoints: bool = True
+    reader: Reader, needs: Mapping[bytes, int], cut: Callable[[bytes, int], int] | None = None
 ) -> list[int]:
     """The slow twin of :func:`lazyledger.materialize.walk.closure`, over the stored access-set
     index: positions of the slice giving each account's state before ``needs[account]``.
@@ -98,11 +80,10 @@ def python_closure(
     work = [(a, p) for a, p in needs.items()]
     while work:
         a, p = work.pop()
-        found = reader.checkpoint(a, p) if use_checkpoints else None
-        cut = found[0] if found is not None else 0
+        start = cut(a, p) if cut is not None else 0
         touches: list[tuple[bytes, bytes]] = []
         for cur in reader.cursors:
-            if not cur.set_range(a + u64(cut)):
+            if not cur.set_range(a + u64(start)):
                 continue
             for key, row in cast("Iterator[tuple[bytes, bytes]]", cur.iternext()):
                 if key[:32] != a or read_u64(key, 32) >= p:
@@ -127,7 +108,7 @@ class Slice:
     rows: np.ndarray  # ROW_DTYPE; id0/id1 are virtual ids
     keys: np.ndarray  # int64 by virtual id
     table: np.ndarray  # hash table over ``keys`` (lazyledger.materialize.slots)
-    cuts: tuple[np.ndarray, np.ndarray]
+    cuts: Cuts
 
     def __len__(self) -> int:
         return len(self.positions)
@@ -138,8 +119,9 @@ class Slice:
 
     def key_of(self, account_id: int, position: int) -> int:
         """The virtual key of ``account_id`` read before ``position``."""
-        ck_id, ck_pos = self.cuts
-        return (account_id << 31) | walk.cut_index(ck_id, ck_pos, account_id, position)
+        return (account_id << 31) | walk.cut_index(
+            self.cuts.ids, self.cuts.pos, account_id, position
+        )
 
     def vid(self, key: int) -> int | None:
         """The virtual id of ``key``, if the slice's rows read it."""
@@ -150,7 +132,7 @@ class Slice:
 def compiled_slice(
     index: ColumnIndex,
     needs: list[tuple[int, int, int]],
-    cuts: tuple[np.ndarray, np.ndarray],
+    cuts: Cuts,
     extra: Sequence[int] = (),
 ) -> Slice:
     """The slice for needs (account id, first row, position), plus rows ``extra`` (a receipt's
@@ -159,7 +141,7 @@ def compiled_slice(
     if len(extra):
         g = np.union1d(g, np.asarray(extra, np.int64))
     links = index.links
-    per_row = walk.row_keys(links, index.pos, g, *cuts)
+    per_row = walk.row_keys(links, index.pos, g, cuts.ids, cuts.pos)
     vids, keys, table = slots.index_slots(per_row.reshape(-1))
     rows = index.rows[g]
     rows["id0"] = vids[0::2]
@@ -167,23 +149,20 @@ def compiled_slice(
     return Slice(index.pos[g], rows, keys, table, cuts)
 
 
-def seed(sl: Slice, genesis: InitialArrays, held: Callable[[int, int], Holdings]) -> InitialArrays:
+def seed(sl: Slice, genesis: InitialArrays) -> InitialArrays:
     """Initial balances by virtual id: each virtual account seeded from its cut, the genesis
-    arrays (sorted by id) for cut 0, ``held(id, position)`` for a checkpoint."""
+    arrays (sorted by id) for cut 0, the checkpoint's holdings otherwise."""
     real, cut = sl.keys >> 31, sl.keys & ((1 << 31) - 1)
-    g_v = np.flatnonzero(cut == 0)  # every genesis entry of each such account: range expansion
-    lo = np.searchsorted(genesis.ids, real[g_v], "left")
-    hi = np.searchsorted(genesis.ids, real[g_v], "right")
-    counts = hi - lo
-    take = np.repeat(lo - np.cumsum(counts) + counts, counts) + np.arange(int(counts.sum()))
-    ids = [np.repeat(g_v, counts)]
-    assets = [genesis.assets[take]]
-    values = [genesis.values[take]]
-    ck_id, ck_pos = sl.cuts
-    for v in np.flatnonzero(cut).tolist():  # checkpoint cuts: one lookup each
-        c = int(cut[v]) - 1
-        entries = sorted(held(int(ck_id[c]), int(ck_pos[c])).items())
-        ids.append(np.full(len(entries), v, np.int64))
-        assets.append(np.array([x for x, _ in entries], np.int64))
-        values.append(np.array([y for _, y in entries], np.int64))
-    return InitialArrays(np.concatenate(ids), np.concatenate(assets), np.concatenate(values))
+    at_genesis = np.flatnonzero(cut == 0)
+    lo = np.searchsorted(genesis.ids, real[at_genesis], "left")
+    hi = np.searchsorted(genesis.ids, real[at_genesis], "right")
+    g_take = ranges(lo, hi)
+    at_ck = np.flatnonzero(cut)
+    c = cut[at_ck] - 1
+    ck_lo, ck_hi = sl.cuts.lo[c], sl.cuts.hi[c]
+    c_take = ranges(ck_lo, ck_hi)
+    return InitialArrays(
+        np.concatenate([np.repeat(at_genesis, hi - lo), np.repeat(at_ck, ck_hi - ck_lo)]),
+        np.concatenate([genesis.assets[g_take], sl.cuts.assets[c_take]]),
+        np.concatenate([genesis.values[g_take], sl.cuts.values[c_take]]),
+    )

@@ -183,3 +183,12 @@ def link(links: np.ndarray, last: np.ndarray, start: int, stop: int) -> None:
                 continue
             links[g, 1 + k_max + k] = last[a]
             last[a] = g
+
+
+@njit(cache=True)
+def cut_indices(ck_id: np.ndarray, ck_pos: np.ndarray, ids: np.ndarray, p: int) -> np.ndarray:
+    """:func:`cut_index` of each of ``ids`` at position ``p``."""
+    out = np.empty(ids.shape[0], np.int64)
+    for j in range(ids.shape[0]):
+        out[j] = cut_index(ck_id, ck_pos, ids[j], p)
+    return out
