@@ -102,6 +102,7 @@ class Ledger:
         self.keyring = keyring if keyring is not None else Keyring()
         self.cost_model = CostModel()
         self._genesis_arrays: InitialArrays | None = None
+        self._genesis_bounds = np.zeros(1, np.int64)
         self._columns: ColumnIndex | None = None
         self._checkpoints: Checkpoints | None = None
         self._io: ThreadPoolExecutor | None = None
@@ -540,6 +541,8 @@ class Ledger:
             g = InitialArrays.of(self.genesis.balances, self._account_id)
             order = np.argsort(g.ids, kind="stable")
             self._genesis_arrays = InitialArrays(g.ids[order], g.assets[order], g.values[order])
+            top = int(g.ids.max(initial=-1)) + 1  # genesis accounts hold the first dense ids
+            self._genesis_bounds = np.searchsorted(g.ids[order], np.arange(top + 1))
         return self._genesis_arrays
 
     def _slice(
@@ -574,7 +577,8 @@ class Ledger:
         return dict(zip(g.assets[lo:hi].tolist(), g.values[lo:hi].tolist(), strict=True))
 
     def _seed(self, sl: Slice) -> InitialArrays:
-        return seed(sl, self._genesis_sorted())
+        genesis = self._genesis_sorted()
+        return seed(sl, genesis, self._genesis_bounds)
 
     def _hosted(self, pos: int) -> Transaction:
         """A private or DNN transaction by position (kept apart so replay never decodes blocks)."""

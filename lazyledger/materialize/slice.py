@@ -143,19 +143,20 @@ def compiled_slice(
     links = index.links
     per_row = walk.row_keys(links, index.pos, g, cuts.ids, cuts.pos)
     vids, keys, table = slots.index_slots(per_row.reshape(-1))
-    rows = index.rows[g]
+    raw = index.rows.view(np.uint8).reshape(len(index.rows), -1)
+    rows = np.take(raw, g, axis=0).view(index.rows.dtype).reshape(-1)  # a row gather is a memcpy
     rows["id0"] = vids[0::2]
     rows["id1"] = vids[1::2]
     return Slice(index.pos[g], rows, keys, table, cuts)
 
 
-def seed(sl: Slice, genesis: InitialArrays) -> InitialArrays:
+def seed(sl: Slice, genesis: InitialArrays, bounds: np.ndarray) -> InitialArrays:
     """Initial balances by virtual id: each virtual account seeded from its cut, the genesis
-    arrays (sorted by id) for cut 0, the checkpoint's holdings otherwise."""
+    arrays (sorted by id; account id ``r``'s entries at ``bounds[r]:bounds[r + 1]``) for cut 0,
+    the checkpoint's holdings otherwise."""
     real, cut = sl.keys >> 31, sl.keys & ((1 << 31) - 1)
-    at_genesis = np.flatnonzero(cut == 0)
-    lo = np.searchsorted(genesis.ids, real[at_genesis], "left")
-    hi = np.searchsorted(genesis.ids, real[at_genesis], "right")
+    at_genesis = np.flatnonzero((cut == 0) & (real < len(bounds) - 1))
+    lo, hi = bounds[real[at_genesis]], bounds[real[at_genesis] + 1]
     g_take = ranges(lo, hi)
     at_ck = np.flatnonzero(cut)
     c = cut[at_ck] - 1
