@@ -143,7 +143,7 @@ def compiled_slice(
     links = index.links
     per_row = walk.row_keys(links, index.pos, g, cuts.ids, cuts.pos)
     vids, keys, table = slots.index_slots(per_row.reshape(-1))
-    raw = index.rows.view(np.uint8).reshape(len(index.rows), -1)
+    raw = index.rows.view(np.uint8).reshape(len(index.rows), index.rows.itemsize)
     rows = np.take(raw, g, axis=0).view(index.rows.dtype).reshape(-1)  # a row gather is a memcpy
     rows["id0"] = vids[0::2]
     rows["id1"] = vids[1::2]
