@@ -118,8 +118,8 @@ def closure(
                 if b == a:
                     nxt = before
                     continue
-                if before < 0:  # b's first touch: it enters here at genesis, nothing to walk
-                    continue
+                if before < 0 or links[before, POS] < 0:
+                    continue  # b's first touch (it enters at genesis), or already in the slice
                 if n == st_a.shape[0]:
                     st_a = _grow(st_a, n)
                     st_g = _grow(st_g, n)
