@@ -859,39 +859,41 @@ class Ledger:
             end = end_of(h)
             lo = columns.count_before(end_of(max(0, h - policy.every)))
             hi = columns.count_before(end)
-            window = columns.rows[lo:hi]
-            picked = policy.pick(np.concatenate([window["id0"], window["id1"]]).astype(np.int64))
+            touched = columns.links[lo:hi, 1:3].reshape(-1)  # the window's (row, column) ids
+            picked = policy.pick(touched)
             picked = picked[~checkpoints.arrays().has(picked, end)]
             if len(picked):
-                batch = self._policy_states(picked, end)
+                # each picked account's last touch before ``end`` lies in the window
+                uniq, back = np.unique(touched[::-1], return_index=True)
+                last = lo + (len(touched) - 1 - back[np.searchsorted(uniq, picked)]) // 2
+                batch = self._policy_states(picked, end, last)
                 if batch is not None:
                     self._write_checkpoints(end, *batch)
                     written += len(batch[0])
         return written
 
     def _policy_states(
-        self, ids: np.ndarray, end: int
+        self, ids: np.ndarray, end: int, last: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
         """The holdings of ``ids`` (sorted) before ``end`` for a checkpoint policy, as
         (ids, counts, assets, values), from one closure and one replay. Accounts whose slice
         holds a private transaction or a DNN check are skipped (a policy never decrypts and
         never runs a check of its own)."""
         columns, checkpoints = self._index()
-        limit = columns.count_before(end)
         cuts = checkpoints.arrays()
 
-        def slice_of(group: Iterable[int]) -> Slice:
-            return compiled_slice(columns, [(k, columns.start(k, limit), end) for k in group], cuts)
+        def slice_of(keep: np.ndarray) -> Slice:
+            needs = (ids[keep], last[keep], np.full(len(ids[keep]), end, np.int64))
+            return compiled_slice(columns, needs, cuts)
 
-        sl = slice_of(ids.tolist())
+        everyone = np.ones(len(ids), bool)
+        sl = slice_of(everyone)
         if np.isin(sl.rows["op"], _POLICY_SKIPS).any():  # find the clean ones, one by one
-            clean = [
-                k
-                for k in ids.tolist()
-                if not np.isin(slice_of([k]).rows["op"], _POLICY_SKIPS).any()
-            ]
-            ids = np.array(clean, np.int64)
-            sl = slice_of(clean)
+            for j in range(len(ids)):
+                one = everyone & (np.arange(len(ids)) == j)
+                everyone[j] = not np.isin(slice_of(one).rows["op"], _POLICY_SKIPS).any()
+            ids, last = ids[everyone], last[everyone]
+            sl = slice_of(np.ones(len(ids), bool))
         if not len(ids) or not len(sl):
             return None
         initial = self._seed(sl)

@@ -85,19 +85,31 @@ class ColumnIndex:
             return -1
         return int(walk.last_before(self.links, int(self.last[account_id]), account_id, limit))
 
+    def needs(self, ids: np.ndarray, end: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Walk needs (account, first row, position) for the states of ``ids`` before ``end``."""
+        first: np.ndarray = walk.starts(self.links, self.last, ids, self.count_before(end))
+        return ids, first, np.full(len(ids), end, np.int64)
+
     def prev(self, g: int) -> list[tuple[int, int]]:
         """(account id, previous row touching it) for each account of row ``g``."""
         ids = self.links[g, 1 : 1 + K].tolist()
         prev = self.links[g, 1 + K :].tolist()
         return [(a, p) for a, p in zip(ids, prev, strict=True) if a >= 0]
 
-    def closure(self, needs: list[tuple[int, int, int]], cuts: Cuts) -> np.ndarray:
-        """Sorted rows of the slice for needs (account id, first row, position), cut at the
-        checkpoint snapshot ``cuts``."""
+    def closure(
+        self,
+        needs: list[tuple[int, int, int]] | tuple[np.ndarray, np.ndarray, np.ndarray],
+        cuts: Cuts,
+    ) -> np.ndarray:
+        """Sorted rows of the slice for needs (account id, first row, position), as tuples or
+        as three arrays, cut at the checkpoint snapshot ``cuts``."""
         ck_id, ck_pos = cuts.ids, cuts.pos
-        a = np.array([n[0] for n in needs], np.int64)
-        g = np.array([n[1] for n in needs], np.int64)
-        p = np.array([n[2] for n in needs], np.int64)
+        if isinstance(needs, tuple):
+            a, g, p = needs
+        else:
+            a = np.array([n[0] for n in needs], np.int64)
+            g = np.array([n[1] for n in needs], np.int64)
+            p = np.array([n[2] for n in needs], np.int64)
         with self.lock:
             out: np.ndarray = walk.closure(self.links, ck_id, ck_pos, a, g, p)
         return out

@@ -131,13 +131,14 @@ class Slice:
 
 def compiled_slice(
     index: ColumnIndex,
-    needs: list[tuple[int, int, int]],
+    needs: list[tuple[int, int, int]] | tuple[np.ndarray, np.ndarray, np.ndarray],
     cuts: Cuts,
     extra: Sequence[int] = (),
 ) -> Slice:
     """The slice for needs (account id, first row, position), plus rows ``extra`` (a receipt's
     own transaction), cut at the checkpoint snapshot ``cuts``."""
-    g = index.closure(needs, cuts) if needs else np.zeros(0, np.int64)
+    empty = len(needs) == 0 or len(needs[0]) == 0
+    g = np.zeros(0, np.int64) if empty else index.closure(needs, cuts)
     if len(extra):
         g = np.union1d(g, np.asarray(extra, np.int64))
     links = index.links

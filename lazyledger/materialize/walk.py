@@ -192,3 +192,13 @@ def cut_indices(ck_id: np.ndarray, ck_pos: np.ndarray, ids: np.ndarray, p: int) 
     for j in range(ids.shape[0]):
         out[j] = cut_index(ck_id, ck_pos, ids[j], p)
     return out
+
+
+@njit(cache=True)
+def starts(links: np.ndarray, last: np.ndarray, ids: np.ndarray, limit: int) -> np.ndarray:
+    """:func:`last_before` from each account's latest touch, for every one of ``ids``."""
+    out = np.empty(ids.shape[0], np.int64)
+    for j in range(ids.shape[0]):
+        a = ids[j]
+        out[j] = last_before(links, last[a], a, limit) if a < last.shape[0] else -1
+    return out
