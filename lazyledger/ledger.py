@@ -22,7 +22,7 @@ from lazyledger.errors import (
     NotFound,
     PrivateStateUnavailable,
 )
-from lazyledger.materialize import dnn, slots
+from lazyledger.materialize import dnn, slots, walk
 from lazyledger.materialize.cost import CostModel, CostReport
 from lazyledger.materialize.host import StoreHost, blob_hash, job_index_value, read_job_index
 from lazyledger.materialize.index import (
@@ -710,11 +710,18 @@ class Ledger:
         h = self._check_height(height)
         keyring = self.keyring if keyring is None else keyring
         end = end_of(h)
-        with Reader(self.store) as r:
-            nonce = r.sent_count(account, shard_of(account, self.n_shards), h)
+        nonce = self._sent(account, h)
         aid = self._account_id(account)
         if aid is None:  # never seen: not in genesis, never touched
             return AccountState(nonce, {})
+        columns, checkpoints = self._index()
+        cuts = checkpoints.arrays()
+        cut = walk.cut_index(cuts.ids, cuts.pos, aid, end)
+        first = columns.start(aid, columns.count_before(end))
+        if first < 0 or columns.pos[first] < (cuts.pos[cut - 1] if cut else 0):
+            # no touch since the cut (a checkpoint, or genesis): the cut is the state
+            held = self._cut_holdings(cuts, (aid << 31) | cut)
+            return AccountState.split(nonce, {a: v for a, v in sorted(held.items()) if v})
         sl = self._slice({account: end})
         key = sl.key_of(aid, end)
         held = self._cut_holdings(sl.cuts, key)
@@ -733,6 +740,18 @@ class Ledger:
             # call would hand private information to an outsider's later query.
             self._write_checkpoint(account, aid, end, held)
         return AccountState.split(nonce, {a: v for a, v in sorted(held.items()) if v})
+
+    def _sent(self, account: bytes, height: int) -> int:
+        """Transactions ``account`` sent in blocks 1..height (one read on its shard)."""
+        s = shard_of(account, self.n_shards)
+        env = self.store.shards[s]
+        with env.read() as txn:
+            cur = txn.cursor(env.db["sent"])
+            found = cur.set_range(account + u64(height + 1))
+            if not (cur.prev() if found else cur.last()):
+                return 0
+            key = bytes(cur.key())
+            return read_u64(cur.value()) if key[:32] == account else 0
 
     def _last_known(self, account: bytes, height: int, keyring: Keyring) -> int:
         """The greatest height <= ``height`` whose slice this keyring can read entirely (slices
