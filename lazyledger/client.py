@@ -371,6 +371,18 @@ class Client:
         )
         return self.broadcast(tx)
 
+    def block_info(self, height: int | None = None) -> dict[str, Any]:
+        """A block as the node shows it (``/block``): the head's without a height."""
+        return dict(self._get("/block", height=height))
+
+    def transaction_info(self, tx_id: bytes) -> dict[str, Any]:
+        """A transaction as the node shows it (``/tx``): position, sender, nonce, call."""
+        return dict(self._get("/tx", id=tx_id.hex()))
+
+    def nonces(self, account: bytes) -> dict[str, Any]:
+        """``/nonce``: the account's committed nonce and the next one (mempool included)."""
+        return dict(self._get("/nonce", account=account.hex()))
+
     def block(self, height: int) -> Block:
         r = self._check(self.http.get("/block", params={"height": height, "encoding": "raw"}))
         return Block.from_bytes(r.content)

@@ -11,7 +11,7 @@ import attrs
 import blake3
 
 from lazyledger.crypto import account_of
-from lazyledger.ops import AnyCall, DnnJob, job_account
+from lazyledger.ops import MAX_REGISTER, REGISTER_BASE, AnyCall, DnnJob, job_account
 
 if TYPE_CHECKING:
     from lazyledger.shards import Position
@@ -195,6 +195,17 @@ class AccountState:
     nonce: int
     balances: dict[int, int] = attrs.field(factory=dict)
     storage: dict[int, int] = attrs.field(factory=dict)
+
+    @property
+    def registers(self) -> dict[int, int]:
+        """Inference results by register number: the class id ``dnn_infer`` wrote there
+        (registers never written are absent). Read from ``storage``, where register ``r`` is
+        key ``REGISTER_BASE + r`` holding the class id + 1."""
+        return {
+            key - REGISTER_BASE: value - 1
+            for key, value in sorted(self.storage.items())
+            if REGISTER_BASE <= key <= REGISTER_BASE + MAX_REGISTER and value > 0
+        }
 
     @classmethod
     def split(cls, nonce: int, held: dict[int, int]) -> AccountState:

@@ -1,6 +1,6 @@
 """The eager peer: py-evm importing blocks of plain value transfers (the ``evm`` extra).
 
-Configured as in shared/PEERS.md: ``MiningChain`` with ``ShanghaiVM`` and ``NoProofConsensus``
+Configured as ``MiningChain`` with ``ShanghaiVM`` and ``NoProofConsensus``
 over an ``AtomicDB``, ``n_accounts`` funded accounts, blocks of ``per_block`` transfers through
 ``chain.mine_all(txs)`` (py-evm's fastest import path). Signing happens before the clock runs."""
 

@@ -61,7 +61,10 @@ def _cpu_model() -> str:
 
 
 def _git() -> dict[str, str]:
+    """The commit of a source checkout running the suite; nothing from an installed copy."""
     root = Path(__file__).resolve().parents[2]
+    if not (root / ".git").exists() or not (root / "pyproject.toml").is_file():
+        return {}  # installed: the folder above the package is not our repository
     try:
         head = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True

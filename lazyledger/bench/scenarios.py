@@ -724,21 +724,19 @@ def _skip(r: Result, why: str, metrics: tuple[str, ...]) -> Result:
 
 
 def dnn(ctx: Context, p: Params) -> Result:
-    """DNN claim check vs training, through bench/bench_dnn.py when the DNN module exists."""
+    """DNN claim check vs training, through lazyledger.bench.dnn when the DNN module exists."""
     r = Result("dnn", "DNN claim check vs training", p)
     names = ("check_over_train", "check_ms", "train_ms")
-    script = Path(__file__).resolve().parents[2] / "bench" / "bench_dnn.py"
     for module in ("lazyledger.materialize.dnn", "torch"):
         if importlib.util.find_spec(module) is None:
             return _skip(r, f"skipped: {module} is not importable", names)
-    if not script.exists():
-        return _skip(r, f"skipped: {script} not found", names)
     out = ctx.out / "dnn.json"
-    cmd = [sys.executable, str(script), "--json", str(out), "--arch", p["arch"], *p["args"]]
+    cmd = [sys.executable, "-m", "lazyledger.bench.dnn", "--json", str(out), "--arch", p["arch"]]
+    cmd += p["args"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=p["timeout_s"], check=False)
     if done.returncode != 0 or not out.exists():
         tail = (done.stderr or done.stdout)[-400:]
-        return _skip(r, f"skipped: bench_dnn.py failed ({done.returncode}): {tail}", names)
+        return _skip(r, f"skipped: lazyledger.bench.dnn failed ({done.returncode}): {tail}", names)
     arch = json.loads(out.read_text())["archs"][p["arch"]]
     r.put("check_over_train", arch.get("check_over_train"), "x")
     r.put("check_ms", 1e3 * arch["check_s"] if "check_s" in arch else None, "ms")
@@ -757,23 +755,21 @@ PRIVATE_METRICS = (
 
 
 def private(ctx: Context, p: Params) -> Result:
-    """Private-transaction overhead, through bench/bench_private.py when ``ll.private`` exists."""
+    """Private-transaction overhead, through lazyledger.bench.private (a subprocess)."""
     r = Result("private", "Private-transaction overhead", p)
-    script = Path(__file__).resolve().parents[2] / "bench" / "bench_private.py"
-    if not _importable("lazyledger.materialize.keyring") or not script.exists():
-        return _skip(
-            r,
-            "skipped: the private-transaction module or bench_private.py is missing",
-            PRIVATE_METRICS,
-        )
+    if not _importable("lazyledger.materialize.keyring"):
+        return _skip(r, "skipped: the private-transaction module is missing", PRIVATE_METRICS)
     out = ctx.out / "private.json"
     args = [str(a) for kv in p["args"].items() for a in (f"--{kv[0]}", kv[1])]
-    cmd = [sys.executable, str(script), "--json", str(out), "--seed", str(ctx.settings.seed), *args]
+    cmd = [sys.executable, "-m", "lazyledger.bench.private", "--json", str(out)]
+    cmd += ["--seed", str(ctx.settings.seed), *args]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=p["timeout_s"], check=False)
     if done.returncode != 0 or not out.exists():
         tail = (done.stderr or done.stdout)[-400:]
         return _skip(
-            r, f"skipped: bench_private.py failed ({done.returncode}): {tail}", PRIVATE_METRICS
+            r,
+            f"skipped: lazyledger.bench.private failed ({done.returncode}): {tail}",
+            PRIVATE_METRICS,
         )
     got = json.loads(out.read_text())
     for m in PRIVATE_METRICS:
@@ -799,18 +795,19 @@ NODE_BATCH = 32
 
 
 def node(ctx: Context, p: Params) -> Result:
-    """Sustained HTTP intake of a real proposer process, through bench/bench_node.py."""
+    """Sustained HTTP intake of a real proposer process, through lazyledger.bench.node."""
     r = Result("node", "Node HTTP throughput", p)
-    script = Path(__file__).resolve().parents[2] / "bench" / "bench_node.py"
+    script = [sys.executable, "-m", "lazyledger.bench.node"]
     if not all(_importable(m) for m in ("lazyledger.node", "starlette", "uvicorn", "httpx")):
         return _skip(r, "skipped: the node extra is not installed", NODE_METRICS)
     out = ctx.out / "node.json"
     args = [str(a) for kv in p["args"].items() for a in (f"--{kv[0]}", kv[1])]
-    cmd = [sys.executable, str(script), "--json", str(out), *args]
+    cmd = [*script, "--json", str(out), *args]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=p["timeout_s"], check=False)
     if not out.exists():
         tail = (done.stderr or done.stdout)[-400:]
-        return _skip(r, f"skipped: bench_node.py failed ({done.returncode}): {tail}", NODE_METRICS)
+        why = f"skipped: lazyledger.bench.node failed ({done.returncode}): {tail}"
+        return _skip(r, why, NODE_METRICS)
     got = json.loads(out.read_text())
     r.put("accepted_tx_s", got["accepted_tx_per_s"], "tx/s")
     r.put("included_tx_s", got["included_tx_per_s"], "tx/s")
@@ -820,7 +817,7 @@ def node(ctx: Context, p: Params) -> Result:
     r.put("inclusion_p99_ms", got["inclusion_latency_ms"]["p99"], "ms")
     r.put("all_included", bool(got["all_included"]))
     batched_out = ctx.out / "node_batched.json"
-    cmd_b = [sys.executable, str(script), "--json", str(batched_out), "--batch", str(NODE_BATCH)]
+    cmd_b = [*script, "--json", str(batched_out), "--batch", str(NODE_BATCH)]
     cmd_b += args
     subprocess.run(cmd_b, capture_output=True, text=True, timeout=p["timeout_s"], check=False)
     if batched_out.exists():
@@ -1205,7 +1202,7 @@ SCENARIOS: dict[str, Scenario] = {
         ),
         Scenario(
             "private",
-            "private-transaction overhead via bench/bench_private.py (optional)",
+            "private-transaction overhead via lazyledger.bench.private (optional)",
             private,
             _by(
                 {"args": {"accounts": 40, "blocks": 4, "txs": 50, "sample": 8}, "timeout_s": 120},

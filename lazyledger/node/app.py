@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
@@ -19,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from lazyledger.crypto import account_of
 from lazyledger.errors import (
     HeightOutOfRange,
     InvalidBlock,
@@ -33,7 +35,8 @@ from lazyledger.materialize.host import blob_hash
 from lazyledger.model import Transaction
 from lazyledger.node.follower import follow
 from lazyledger.node.mempool import MempoolFull, NonceConflict
-from lazyledger.node.openapi import MAX_HEADERS, openapi
+from lazyledger.node.openapi import BLOCKCHAIN_LIMIT, MAX_BATCH, MAX_HEADERS, openapi
+from lazyledger.node.peers import HEIGHT_HEADER, PEER_HEADER
 from lazyledger.node.producer import BlockProducer, produce
 from lazyledger.node.service import NodeService
 
@@ -42,7 +45,12 @@ T = TypeVar("T")
 
 
 class BadRequest(LedgerError):
-    """A request parameter or body is malformed (HTTP 400)."""
+    """A request does not match the API's schema: a parameter or the body is malformed (400)."""
+
+
+class Unprocessable(LedgerError):
+    """A well-formed request refused on its content (422): its parameters contradict each
+    other, or a body is not what it must be (a blob whose hash is not the one named)."""
 
 
 class TooLarge(LedgerError):
@@ -68,11 +76,12 @@ class ClientGone(LedgerError):
     """The client closed the connection before its request body arrived in full."""
 
 
-MAX_BATCH = 256
-"""Transactions one /broadcast_txs request may carry."""
+MAX_INT = 2**63 - 1
+"""Largest integer a query parameter may hold (heights are below it)."""
 
 STATUS: list[tuple[type[Exception], int]] = [
     (BadRequest, 400),
+    (Unprocessable, 422),
     (TooLarge, 413),
     (MempoolFull, 429),
     (NonceConflict, 409),
@@ -81,13 +90,16 @@ STATUS: list[tuple[type[Exception], int]] = [
     (HeightOutOfRange, 404),
     (NotFound, 404),
     (PrivateStateUnavailable, 403),
-    (InvalidTransaction, 400),
-    (InvalidBlock, 400),
-    (InvalidGenesis, 400),
-    (InvalidBlob, 400),
-    (InvalidModel, 400),
+    (InvalidTransaction, 422),
+    (InvalidBlock, 422),
+    (InvalidGenesis, 422),
+    (InvalidBlob, 422),
+    (InvalidModel, 422),
     (ValueError, 400),
 ]
+"""HTTP status of each error a handler lets escape, first match wins. 400 means the request
+does not match /openapi.json; a request that matches it but is refused on its content (a bad
+signature, a used nonce, a malformed typed blob) gets 422."""
 
 
 def error(status: int, kind: str, message: str, **extra: Any) -> JSONResponse:
@@ -126,6 +138,10 @@ def _crash(request: Request, exc: Exception) -> Response:
 
 # -- parameters ------------------------------------------------------------------------------
 
+_HEX = re.compile(r"(?:0x)?((?:[0-9a-fA-F]{2})*)")
+_DIGITS = re.compile(r"[0-9]{1,19}")
+_BLOB_KIND = re.compile(r"spec|dataset|weights:[0-9a-fA-F]{64}")
+
 
 def _param(request: Request, name: str, required: bool = True) -> str | None:
     values = request.query_params.getlist(name)
@@ -138,43 +154,55 @@ def _param(request: Request, name: str, required: bool = True) -> str | None:
     return values[0]
 
 
-def _hex32(request: Request, name: str) -> bytes:
-    value = _param(request, name) or ""
-    if value.startswith("0x"):
-        value = value[2:]
-    try:
-        raw = bytes.fromhex(value)
-    except ValueError:
-        raise BadRequest(f"parameter {name!r} is not hex") from None
-    if len(raw) != 32:
-        raise BadRequest(f"parameter {name!r} must be 32 bytes (64 hex digits), got {len(raw)}")
+def _bytes(value: str, what: str, size: int | None = None) -> bytes:
+    """Hex (even length, an optional ``0x``; nothing else, not even whitespace) as bytes."""
+    found = _HEX.fullmatch(value)
+    if found is None:
+        raise BadRequest(f"{what} is not hex (pairs of 0-9a-f, optional 0x)")
+    raw = bytes.fromhex(found.group(1))
+    if size is not None and len(raw) != size:
+        raise BadRequest(f"{what} must be {size} bytes ({2 * size} hex digits), got {len(raw)}")
     return raw
+
+
+def _hex32(request: Request, name: str) -> bytes:
+    return _bytes(_param(request, name) or "", f"parameter {name!r}", 32)
 
 
 def _int(request: Request, name: str, required: bool = False) -> int | None:
     value = _param(request, name, required)
     if value is None:
         return None
-    if not value.isascii() or not value.isdigit() or len(value) > 19:
-        raise BadRequest(f"parameter {name!r} must be a non-negative integer, got {value!r}")
+    if _DIGITS.fullmatch(value) is None or int(value) > MAX_INT:
+        raise BadRequest(f"parameter {name!r} must be an integer in 0..{MAX_INT}, got {value!r}")
     return int(value)
+
+
+def _height(request: Request, name: str = "height", required: bool = False) -> int | None:
+    """A block height parameter (1..): 0 names the genesis, which holds no block."""
+    h = _int(request, name, required)
+    if h == 0:
+        raise NotFound("block", 0)  # genesis holds no transactions: see /genesis
+    return h
 
 
 def _flag(request: Request, name: str) -> bool:
     value = _param(request, name, False)
     if value is None:
         return False
-    if value.lower() in ("1", "true", "yes"):
+    if value in ("1", "true"):
         return True
-    if value.lower() in ("0", "false", "no"):
+    if value in ("0", "false"):
         return False
-    raise BadRequest(f"parameter {name!r} must be 0/1 or true/false, got {value!r}")
+    raise BadRequest(f"parameter {name!r} must be one of 0, 1, true, false, got {value!r}")
 
 
 def _choice(request: Request, name: str, choices: tuple[str, ...]) -> str:
-    value = _param(request, name, False) or choices[0]
+    value = _param(request, name, False)
+    if value is None:
+        return choices[0]
     if value not in choices:
-        raise BadRequest(f"parameter {name!r} must be one of {', '.join(choices)}")
+        raise BadRequest(f"parameter {name!r} must be one of {', '.join(choices)}, got {value!r}")
     return value
 
 
@@ -194,6 +222,14 @@ async def read_body(request: Request, limit: int) -> bytes:
     except ClientDisconnect:
         raise ClientGone(f"client disconnected after {size} bytes of the body") from None
     return b"".join(chunks)
+
+
+async def _json_body(request: Request, limit: int) -> Any:
+    body = await read_body(request, limit)
+    try:
+        return _json(body) if body else None  # at most ``limit`` bytes: parse inline
+    except ValueError as e:
+        raise BadRequest(f"body is not valid JSON ({e})") from None
 
 
 def _position(p: tuple[int, int, int]) -> list[int]:
@@ -218,31 +254,15 @@ def _tx_json(tx: Transaction) -> dict[str, Any]:
 
 # -- the application -------------------------------------------------------------------------
 
+Handler = Callable[[Request], Awaitable[Response]]
+
 
 class RequestMetrics:
-    """ASGI middleware: a latency histogram by route and status class."""
+    """ASGI middleware: a latency histogram by route and status class; and a note of each
+    follower that names itself in a request (:mod:`lazyledger.node.peers`)."""
 
-    ROUTES = frozenset(
-        {
-            "/health",
-            "/status",
-            "/genesis",
-            "/broadcast_tx_sync",
-            "/nonce",
-            "/block",
-            "/header",
-            "/headers",
-            "/tx",
-            "/state",
-            "/slice",
-            "/receipt",
-            "/metrics",
-            "/openapi.json",
-        }
-    )
-
-    def __init__(self, app: ASGIApp, service: NodeService) -> None:
-        self.app, self.service = app, service
+    def __init__(self, app: ASGIApp, service: NodeService, routes: frozenset[str]) -> None:
+        self.app, self.service, self.routes = app, service, routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -250,6 +270,15 @@ class RequestMetrics:
             return
         t0 = time.perf_counter()
         status = [500]
+        peer = height = None
+        for name, value in scope["headers"]:
+            if name == PEER_HEADER_B:
+                peer = value.decode("latin-1")
+            elif name == HEIGHT_HEADER_B:
+                height = value.decode("latin-1")
+        if peer is not None:
+            client = scope.get("client")
+            self.service.peers.saw(peer, client[0] if client else "", height)
 
         async def sending(message: Any) -> None:
             if message["type"] == "http.response.start":
@@ -260,10 +289,24 @@ class RequestMetrics:
             await self.app(scope, receive, sending)
         finally:
             path = scope["path"]
-            route = path if path in self.ROUTES else "/blob" if path.startswith("/blob/") else "-"
+            route = path if path in self.routes else "/blob" if path.startswith("/blob/") else "-"
             self.service.metrics.requests.labels(route, f"{status[0] // 100}xx").observe(
                 time.perf_counter() - t0
             )
+
+
+PEER_HEADER_B = PEER_HEADER.encode()
+HEIGHT_HEADER_B = HEIGHT_HEADER.encode()
+
+
+def _by_method(handlers: dict[str, Handler]) -> Handler:
+    """One endpoint for a path served by several methods (so that a 405 lists them all)."""
+
+    async def endpoint(request: Request) -> Response:
+        method = "GET" if request.method == "HEAD" else request.method
+        return await handlers[method](request)
+
+    return endpoint
 
 
 def create_app(
@@ -304,18 +347,7 @@ def create_app(
             )
             raise UpstreamUnavailable(str(service.upstream), reason) from None
 
-    async def broadcast(request: Request) -> Response:
-        body = await read_body(request, cfg.max_body_bytes)
-        try:
-            doc = _json(body) if body else None  # at most max_body_bytes: parse inline
-        except ValueError as e:
-            raise BadRequest(f"body is not valid JSON ({e})") from None
-        if not isinstance(doc, dict) or not isinstance(doc.get("tx"), str):
-            raise BadRequest('body must be a JSON object {"tx": "<hex canonical bytes>"}')
-        try:
-            raw = bytes.fromhex(doc["tx"])
-        except ValueError:
-            raise BadRequest("tx is not hex") from None
+    async def _admit(raw: bytes) -> Response:
         if forward:
             await run(service.check, raw)  # refuse what is plainly bad before forwarding
             r = await _forward("/broadcast_tx_sync", {"tx": raw.hex()})
@@ -329,23 +361,31 @@ def create_app(
             {"hash": tx.id.hex(), "code": 0, "log": "added" if added else "already known"}
         )
 
+    async def broadcast(request: Request) -> Response:
+        doc = await _json_body(request, cfg.max_body_bytes)
+        if not isinstance(doc, dict) or not isinstance(doc.get("tx"), str):
+            raise BadRequest('body must be a JSON object {"tx": "<hex canonical bytes>"}')
+        return await _admit(_bytes(doc["tx"], "tx"))
+
+    async def broadcast_get(request: Request) -> Response:
+        """CometBFT's URI form: ``GET /broadcast_tx_sync?tx=0x<hex>``."""
+        value = _param(request, "tx") or ""
+        if len(value) > 2 * cfg.max_body_bytes:
+            raise TooLarge(
+                f"tx of {len(value) // 2} bytes exceeds the limit of {cfg.max_body_bytes}"
+            )
+        return await _admit(_bytes(value, "parameter 'tx'"))
+
     async def broadcast_many(request: Request) -> Response:
         """Up to MAX_BATCH transactions in one request: each is admitted or refused on its own
         (``code`` is the HTTP status it would have had alone), in order."""
-        body = await read_body(request, cfg.max_body_bytes)
-        try:
-            doc = _json(body) if body else None
-        except ValueError as e:
-            raise BadRequest(f"body is not valid JSON ({e})") from None
+        doc = await _json_body(request, cfg.max_body_bytes)
         txs = doc.get("txs") if isinstance(doc, dict) else None
         if not isinstance(txs, list) or not all(isinstance(t, str) for t in txs):
             raise BadRequest('body must be a JSON object {"txs": ["<hex canonical bytes>", ...]}')
         if not 1 <= len(txs) <= MAX_BATCH:
             raise BadRequest(f"a batch holds 1..{MAX_BATCH} transactions, got {len(txs)}")
-        try:
-            raws = [bytes.fromhex(t) for t in txs]
-        except ValueError:
-            raise BadRequest("a tx is not hex") from None
+        raws = [_bytes(t, f"txs[{i}]") for i, t in enumerate(txs)]
         if forward:
             r = await _forward("/broadcast_txs", {"txs": [x.hex() for x in raws]})
             return Response(r.content, r.status_code, media_type="application/json")
@@ -362,7 +402,7 @@ def create_app(
             try:
                 tx, added = service.submit(raw)
             except LedgerError as e:
-                code = next((s for kind, s in STATUS if isinstance(e, kind)), 400)
+                code = next((s for kind, s in STATUS if isinstance(e, kind)), 422)
                 out.append({"code": code, "log": str(e)})
                 continue
             out.append(
@@ -382,13 +422,17 @@ def create_app(
                 log.warning("upstream nonce unavailable", extra={"account": account.hex()})
         return JSONResponse({"account": account.hex(), "committed": committed, "next": nxt})
 
+    def _latest(height: int | None) -> int:
+        """``height``, or the head when it is None; NotFound while the chain has no block."""
+        h = led.height if height is None else height
+        if h == 0:
+            raise NotFound("block", "yet: the chain holds only its genesis (see /genesis)")
+        return h
+
     async def block(request: Request) -> Response:
-        height = _int(request, "height", required=True)
-        assert height is not None
+        height = _height(request)
         encoding = _choice(request, "encoding", ("json", "raw"))
-        if height == 0:
-            raise NotFound("block", 0)  # genesis holds no transactions: see /genesis
-        blk = await run(led.block, height)
+        blk = await run(led.block, _latest(height))
         if encoding == "raw":
             return Response(blk.to_bytes(), media_type="application/octet-stream")
         return JSONResponse(
@@ -399,16 +443,17 @@ def create_app(
         )
 
     async def header(request: Request) -> Response:
-        height = _int(request, "height", required=True)
-        assert height is not None
-        return JSONResponse(_header_json(await run(led.header, height)))
+        height = _height(request)
+        return JSONResponse(_header_json(await run(led.header, _latest(height))))
 
     async def headers(request: Request) -> Response:
-        start = _int(request, "start", required=True)
-        stop_ = _int(request, "stop", required=True)
+        start = _height(request, "start", required=True)
+        stop_ = _height(request, "stop", required=True)
         assert start is not None and stop_ is not None
-        if not 1 <= start <= stop_ or stop_ - start >= MAX_HEADERS:
-            raise BadRequest(f"need 1 <= start <= stop and at most {MAX_HEADERS} headers")
+        if not start <= stop_ or stop_ - start >= MAX_HEADERS:
+            raise Unprocessable(
+                f"need start <= stop and at most {MAX_HEADERS} headers, got {start}..{stop_}"
+            )
         if stop_ > led.height:
             raise HeightOutOfRange(stop_, led.height)
 
@@ -416,6 +461,32 @@ def create_app(
             return [led.header(h).to_bytes().hex() for h in range(start, stop_ + 1)]
 
         return JSONResponse({"headers": await run(get)})
+
+    async def blockchain(request: Request) -> Response:
+        """CometBFT's ``/blockchain``: the headers of minHeight..maxHeight, newest first, at
+        most BLOCKCHAIN_LIMIT (the newest ones of a longer range)."""
+        lo = _height(request, "minHeight") or 1
+        given_hi = _height(request, "maxHeight")
+        if given_hi is not None and lo > given_hi:
+            raise Unprocessable(f"minHeight {lo} is above maxHeight {given_hi}")
+        head = led.height
+        hi = head if given_hi is None else min(given_hi, head)
+        lo = max(lo, hi - BLOCKCHAIN_LIMIT + 1)
+
+        def get() -> list[dict[str, Any]]:
+            out = []
+            for h in range(hi, lo - 1, -1):
+                hd = led.header(h)
+                out.append(
+                    {
+                        "block_id": hd.id.hex(),
+                        "num_txs": sum(hd.shard_counts),
+                        "header": _header_json(hd),
+                    }
+                )
+            return out
+
+        return JSONResponse({"last_height": head, "block_metas": await run(get)})
 
     async def tx(request: Request) -> Response:
         tx_id = _hex32(request, "id")
@@ -429,9 +500,10 @@ def create_app(
     async def state(request: Request) -> Response:
         account = _hex32(request, "account")
         height = _int(request, "height")
+        proof = _flag(request, "proof")
         if height is not None and height > led.height:
             raise HeightOutOfRange(height, led.height)
-        if _flag(request, "proof"):
+        if proof:
             return JSONResponse(await run(service.prove, account, height))
         h, st = await run(service.state, account, height)
         return JSONResponse(
@@ -461,15 +533,33 @@ def create_app(
             {"id": tx_id.hex(), "applied": r.applied, "reason": r.reason, "position": r.position}
         )
 
+    async def net_info(request: Request) -> Response:
+        return JSONResponse(service.net_info())
+
+    async def validators(request: Request) -> Response:
+        """CometBFT's ``/validators``: here the genesis authorities, each with power 1."""
+        h = _int(request, "height")
+        if h is not None and h > led.height:
+            raise HeightOutOfRange(h, led.height)
+        vals = [
+            {"address": account_of(k).hex(), "pub_key": k.hex(), "voting_power": 1}
+            for k in led.genesis.authorities
+        ]
+        return JSONResponse(
+            {
+                "block_height": led.height if h is None else h,
+                "validators": vals,
+                "count": len(vals),
+                "total": len(vals),
+            }
+        )
+
+    async def num_unconfirmed_txs(request: Request) -> Response:
+        pool = service.mempool
+        return JSONResponse({"n_txs": len(pool), "total": len(pool), "total_bytes": pool.nbytes})
+
     def _blob_key(request: Request) -> bytes:
-        value = request.path_params["hash"]
-        try:
-            key = bytes.fromhex(value)
-        except ValueError:
-            raise BadRequest("blob hash is not hex") from None
-        if len(key) != 32:
-            raise BadRequest("blob hash must be 32 bytes (64 hex digits)")
-        return key
+        return _bytes(request.path_params["hash"], "blob hash", 32)
 
     async def blob_get(request: Request) -> Response:
         key = _blob_key(request)
@@ -478,15 +568,17 @@ def create_app(
     async def blob_put(request: Request) -> Response:
         key = _blob_key(request)
         kind = _param(request, "kind", False)
+        if kind is not None and _BLOB_KIND.fullmatch(kind) is None:
+            raise BadRequest(f"unknown blob kind {kind!r} (spec, dataset, weights:<spec hash>)")
         data = await read_body(request, cfg.max_blob_bytes)
         if blob_hash(data) != key:
-            raise BadRequest("the body's blake3 hash is not the hash in the path")
+            raise Unprocessable("the body's blake3 hash is not the hash in the path")
         try:
             await run(led.put_blob, data, kind)
         except LedgerError:
             raise
         except ValueError as e:  # a malformed typed blob (spec, dataset, weights)
-            raise BadRequest(f"blob refused: {e}") from None
+            raise Unprocessable(f"blob refused: {e}") from None
         return JSONResponse({"hash": key.hex(), "size": len(data)}, 201)
 
     async def metrics(request: Request) -> Response:
@@ -500,7 +592,11 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         tasks: list[asyncio.Task[None]] = []
         if service.upstream:
-            forward.append(httpx.AsyncClient(base_url=service.upstream, timeout=30.0))
+            forward.append(
+                httpx.AsyncClient(
+                    base_url=service.upstream, timeout=30.0, headers={PEER_HEADER: cfg.url}
+                )
+            )
             tasks.append(asyncio.create_task(follow(service, service.upstream, stop)))
         elif producer is not None:
             tasks.append(asyncio.create_task(produce(service, producer, stop, wake)))
@@ -519,28 +615,29 @@ def create_app(
                 led.close()
             log.info("node stopped", extra={"height": led.height})
 
-    get_routes: list[tuple[str, Callable[[Request], Awaitable[Response]]]] = [
-        ("/health", health),
-        ("/status", status),
-        ("/genesis", genesis),
-        ("/nonce", nonce),
-        ("/block", block),
-        ("/header", header),
-        ("/headers", headers),
-        ("/tx", tx),
-        ("/state", state),
-        ("/slice", slice_),
-        ("/receipt", receipt),
-        ("/metrics", metrics),
-        ("/openapi.json", schema),
-    ]
-    routes = [Route(p, f, methods=["GET"]) for p, f in get_routes]
-    routes += [
-        Route("/broadcast_tx_sync", broadcast, methods=["POST"]),
-        Route("/broadcast_txs", broadcast_many, methods=["POST"]),
-        Route("/blob/{hash}", blob_get, methods=["GET"]),
-        Route("/blob/{hash}", blob_put, methods=["PUT"]),
-    ]
+    table: dict[str, dict[str, Handler]] = {
+        "/health": {"GET": health},
+        "/status": {"GET": status},
+        "/net_info": {"GET": net_info},
+        "/validators": {"GET": validators},
+        "/genesis": {"GET": genesis},
+        "/broadcast_tx_sync": {"GET": broadcast_get, "POST": broadcast},
+        "/broadcast_txs": {"POST": broadcast_many},
+        "/num_unconfirmed_txs": {"GET": num_unconfirmed_txs},
+        "/nonce": {"GET": nonce},
+        "/block": {"GET": block},
+        "/header": {"GET": header},
+        "/headers": {"GET": headers},
+        "/blockchain": {"GET": blockchain},
+        "/tx": {"GET": tx},
+        "/state": {"GET": state},
+        "/slice": {"GET": slice_},
+        "/receipt": {"GET": receipt},
+        "/blob/{hash}": {"GET": blob_get, "PUT": blob_put},
+        "/metrics": {"GET": metrics},
+        "/openapi.json": {"GET": schema},
+    }
+    routes = [Route(path, _by_method(h), methods=list(h)) for path, h in table.items()]
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
@@ -551,7 +648,10 @@ def create_app(
         },
     )
     app.state.service = service
-    app.add_middleware(RequestMetrics, service=service)
+    app.state.routes = {path: sorted(h) for path, h in table.items()}
+    app.add_middleware(
+        RequestMetrics, service=service, routes=frozenset(p for p in table if "{" not in p)
+    )
     return app
 
 

@@ -330,6 +330,63 @@ def _state(args: argparse.Namespace) -> int:
     return 0
 
 
+def _key_doc(path: Path, kp: Any) -> dict[str, str]:
+    return {"file": str(path), "public_key": kp.public_key.hex(), "account": kp.account.hex()}
+
+
+def _keys_generate(args: argparse.Namespace) -> int:
+    """Write a new key (its seed, owner-readable only) to a file that must not exist yet."""
+    from lazyledger.crypto import Keypair
+
+    path = Path(args.out).expanduser()
+    kp = Keypair.generate()
+    c.write_key(path, kp, exclusive=True)
+    _print(_key_doc(path, kp))
+    return 0
+
+
+def _keys_show(args: argparse.Namespace) -> int:
+    """Print a key file's public key and account (never its seed)."""
+    path = Path(args.key).expanduser() if args.key else _datadir(args) / c.KEY_FILE
+    _print(_key_doc(path, c.read_key(path)))
+    return 0
+
+
+def _tx(args: argparse.Namespace) -> int:
+    from lazyledger.client import Client
+
+    with Client(args.node) as cl:
+        doc = cl.transaction_info(args.id)
+    doc.pop("raw", None)
+    _print({**doc, "height": doc["position"][0]})
+    return 0
+
+
+def _block(args: argparse.Namespace) -> int:
+    """Print a block's header and its transactions (ids, senders, nonces, operations)."""
+    from lazyledger.client import Client
+
+    with Client(args.node) as cl:
+        doc = cl.block_info(args.height)
+    header = {k: v for k, v in doc["header"].items() if k != "raw"}
+    txs = [
+        {"id": t["id"], "position": [header["height"], s, i], "sender": t["sender"],
+         "nonce": t["nonce"], "op": t["op"]}
+        for s, sec in enumerate(doc["sections"])
+        for i, t in enumerate(sec)
+    ]  # fmt: skip
+    _print({"header": header, "num_txs": len(txs), "txs": txs})
+    return 0
+
+
+def _nonce(args: argparse.Namespace) -> int:
+    from lazyledger.client import Client
+
+    with Client(args.node) as cl:
+        _print(cl.nonces(args.account))
+    return 0
+
+
 # -- parsers -----------------------------------------------------------------------------------
 
 
@@ -369,14 +426,20 @@ def _seconds(value: str) -> float:
     return seconds
 
 
-def build(parser: argparse.ArgumentParser) -> None:
-    """Add the node subcommands to ``parser``."""
+def _usage(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
+    """A command that only prints ``parser``'s help (a group called without a subcommand)."""
 
     def usage(_: argparse.Namespace) -> int:
         parser.print_help()
         return 2
 
-    parser.set_defaults(func=usage)
+    return usage
+
+
+def build(parser: argparse.ArgumentParser) -> None:
+    """Add the node subcommands to ``parser``."""
+
+    parser.set_defaults(func=_usage(parser))
     sub = parser.add_subparsers(dest="node_command")
     datadir = argparse.ArgumentParser(add_help=False)
     datadir.add_argument(
@@ -444,6 +507,45 @@ def build(parser: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--wait", type=_seconds, help="wait up to this many seconds for its block")
     p.set_defaults(func=_guarded(_receipt))
+
+    keys = sub.add_parser("keys", help="generate a key file, or show a key file's account")
+    keys.set_defaults(func=_usage(keys))
+    keys_sub = keys.add_subparsers(dest="keys_command")
+    p = keys_sub.add_parser(
+        "generate",
+        help="write a new key to a file (never over an existing one)",
+        description="Generate an Ed25519 key and write its seed (hex, readable by the owner "
+        "only) to --out, which must not exist. Prints the file, public key and account.",
+    )
+    p.add_argument("--out", required=True, help="key file to create")
+    p.set_defaults(func=_guarded(_keys_generate))
+    p = keys_sub.add_parser(
+        "show",
+        parents=[datadir],
+        help="print a key file's public key and account (not its seed)",
+    )
+    p.add_argument("--key", help="key file (default: <datadir>/node_key)")
+    p.set_defaults(func=_guarded(_keys_show))
+
+    p = sub.add_parser("tx", parents=[node], help="a transaction: position, sender, nonce, call")
+    p.add_argument(
+        "--id", required=True, type=hex32, help="transaction hash: 64 hex digits (0x optional)"
+    )
+    p.set_defaults(func=_guarded(_tx))
+
+    p = sub.add_parser("block", parents=[node], help="a block's header and transactions")
+    p.add_argument(
+        "--height", type=int_in(1, 2**63 - 1), help="block height (default: the head block)"
+    )
+    p.set_defaults(func=_guarded(_block))
+
+    p = sub.add_parser(
+        "nonce", parents=[node], help="an account's committed nonce and its next one"
+    )
+    p.add_argument(
+        "--account", required=True, type=hex32, help="account id: 64 hex digits (0x optional)"
+    )
+    p.set_defaults(func=_guarded(_nonce))
 
     p = sub.add_parser("state", parents=[node], help="an account's state")
     p.add_argument(

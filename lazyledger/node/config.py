@@ -4,7 +4,9 @@ an optional proposer key, and the ledger itself. Command-line flags override the
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
+import textwrap
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -84,9 +86,64 @@ class NodeConfig:
             raise ConfigError("state_cache must be >= 0")
         if self.log_level.lower() not in LOG_LEVELS:
             raise ConfigError(f"log_level {self.log_level!r} is not one of {', '.join(LOG_LEVELS)}")
+        if self.workers is not None and self.workers < 1:
+            raise ConfigError("workers must be at least 1 (or unset: one per core)")
+
+    @property
+    def url(self) -> str:
+        """The URL this node is reached at, as peers name it: ``http://host:port``."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
 
 
 _FIELDS = {f.name: f for f in attrs.fields(NodeConfig)}
+
+SETTINGS: dict[str, tuple[str, str | int | None]] = {
+    "host": (
+        "Address to listen on (--host). Anything but a loopback address also needs "
+        "allow_remote = true.",
+        None,
+    ),
+    "port": ("TCP port of the HTTP API (--port).", None),
+    "allow_remote": (
+        "Allow a non-loopback host (--allow-remote); put a reverse proxy with TLS in front.",
+        None,
+    ),
+    "follow": (
+        "Upstream node URL: run as a follower that fetches, validates and stores its "
+        "blocks and forwards transactions to it (--follow).",
+        "http://127.0.0.1:26657",
+    ),
+    "key_file": (
+        "Proposer key file (--key); unset: <datadir>/node_key when it exists, else "
+        "the node observes.",
+        "/path/to/node_key",
+    ),
+    "block_interval": ("Seconds between blocks of a proposer (--block-interval).", None),
+    "max_block_txs": (
+        "A proposer cuts a block as soon as this many transactions are pending (--max-block-txs).",
+        None,
+    ),
+    "mempool_size": ("Pending transactions held before new ones get 429 (--mempool-size).", None),
+    "max_body_bytes": (
+        "Largest request body for the broadcast routes, in bytes (413 above).",
+        None,
+    ),
+    "max_blob_bytes": ("Largest blob a PUT /blob/{hash} may carry, in bytes (413 above).", None),
+    "poll_interval": (
+        "Seconds between a follower's polls of its upstream (doubling, up to 5 s, "
+        "while it is unreachable).",
+        None,
+    ),
+    "state_cache": ("Materialised states kept in memory (0 turns the cache off).", None),
+    "workers": ("Signature-check threads (--workers); unset: one per core.", 2),
+    "log_level": (
+        "debug, info, warning or error (--log-level); logs are JSON lines on stderr.",
+        None,
+    ),
+}
+"""Each setting of ``[node]`` in config.toml: its comment, and for one unset by default, an
+example value written commented out."""
 
 
 def _is_loopback(host: str) -> bool:
@@ -128,12 +185,20 @@ def load_config(datadir: Path, overrides: Mapping[str, Any] | None = None) -> No
     path = datadir / CONFIG_FILE
     if path.exists():
         try:
-            table = tomllib.loads(path.read_text()).get("node", {})
+            doc = tomllib.loads(path.read_text())
         except tomllib.TOMLDecodeError as e:
             raise ConfigError(f"{path}: {e}") from None
+        for key in doc:
+            if key != "node":
+                raise ConfigError(
+                    f"{path}: unknown top-level key {key!r} (settings go in the [node] table)"
+                )
+        table = doc.get("node", {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: 'node' must be a table ([node])")
         for key, value in table.items():
-            if key not in _FIELDS or key == "datadir":
-                raise ConfigError(f"{path}: unknown setting {key!r}")
+            if key not in SETTINGS:
+                raise ConfigError(f"{path}: unknown setting {key!r} in [node]")
             values[key] = value
     for key, value in (overrides or {}).items():
         if value is not None:
@@ -143,19 +208,42 @@ def load_config(datadir: Path, overrides: Mapping[str, Any] | None = None) -> No
     return cfg
 
 
-def write_config(cfg: NodeConfig) -> None:
-    """Write the non-default settings of ``cfg`` to ``<datadir>/config.toml``."""
-    import tomli_w
+def _toml(value: Any) -> str:
+    """One TOML scalar."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    return json.dumps(str(value))  # a JSON string is a TOML basic string
 
+
+def render_config(cfg: NodeConfig) -> str:
+    """config.toml for ``cfg``: every setting with its comment and default, one a line."""
     default = NodeConfig()
-    table = {
-        name: str(value) if isinstance(value, Path) else value
-        for name in _FIELDS
-        if name != "datadir"
-        and (value := getattr(cfg, name)) is not None
-        and value != getattr(default, name)
-    }
-    (cfg.datadir / CONFIG_FILE).write_text(tomli_w.dumps({"node": table}))
+    lines = [
+        "# lazyledger node settings (written by `lazyledger node init`).",
+        "# Every setting is listed with its default; command-line flags override this file.",
+        "# A key that is not listed here, or a table other than [node], is refused at start.",
+        "",
+        "[node]",
+    ]
+    for name, (doc, example) in SETTINGS.items():
+        value, dflt = getattr(cfg, name), getattr(default, name)
+        lines += ["", *(f"# {line}" for line in textwrap.wrap(doc, 96))]
+        if dflt is None:
+            lines.append("# Default: unset.")
+            lines.append(
+                f"{name} = {_toml(value)}" if value is not None else f"# {name} = {_toml(example)}"
+            )
+            continue
+        lines.append(f"# Default: {_toml(dflt)}")
+        lines.append(f"{name} = {_toml(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def write_config(cfg: NodeConfig) -> None:
+    """Write ``<datadir>/config.toml``: every setting of ``cfg``, documented."""
+    (cfg.datadir / CONFIG_FILE).write_text(render_config(cfg))
 
 
 # -- genesis as TOML ---------------------------------------------------------------------------
@@ -244,14 +332,30 @@ def write_genesis(path: Path, g: Genesis) -> None:
 def read_key(path: Path) -> Keypair:
     """A keypair from a file holding its 32-byte seed in hex."""
     try:
-        return Keypair.from_seed(bytes.fromhex(path.read_text().strip()))
-    except (OSError, ValueError) as e:
-        raise ConfigError(f"cannot read a key from {path}: {e}") from None
+        text = path.read_text().strip()
+    except OSError as e:
+        raise ConfigError(f"cannot read a key from {path}: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path} does not hold a key: expected 64 hex digits") from None
+    try:
+        seed = bytes.fromhex(text)
+    except ValueError:
+        raise ConfigError(f"{path} does not hold a key: expected 64 hex digits") from None
+    if len(seed) != 32:
+        raise ConfigError(f"{path} does not hold a key: expected 64 hex digits, got {len(text)}")
+    return Keypair.from_seed(seed)
 
 
-def write_key(path: Path, kp: Keypair) -> None:
-    """Write ``kp``'s seed (hex) readable by the owner only."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+def write_key(path: Path, kp: Keypair, *, exclusive: bool = False) -> None:
+    """Write ``kp``'s seed (hex) readable by the owner only; with ``exclusive``, never over an
+    existing file (ConfigError)."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_EXCL if exclusive else os.O_TRUNC)
+    try:
+        fd = os.open(path, flags, 0o600)
+    except FileExistsError:
+        raise ConfigError(f"{path} exists; not overwriting a key file") from None
+    except OSError as e:
+        raise ConfigError(f"cannot write a key to {path}: {e.strerror}") from None
     with os.fdopen(fd, "w") as f:
         f.write(kp.seed.hex() + "\n")
 

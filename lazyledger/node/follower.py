@@ -12,6 +12,7 @@ import anyio.to_thread
 import httpx
 
 from lazyledger.errors import InvalidBlock, LedgerError
+from lazyledger.node.peers import HEIGHT_HEADER, PEER_HEADER
 from lazyledger.node.service import NodeService
 
 log = logging.getLogger("lazyledger.node.follower")
@@ -31,7 +32,7 @@ async def _sleep(stop: asyncio.Event, seconds: float) -> None:
 
 async def sync_once(service: NodeService, http: httpx.AsyncClient, stop: asyncio.Event) -> int:
     """Append every block the upstream has beyond our head; returns how many."""
-    r = await http.get("/status")
+    r = await http.get("/status", headers={HEIGHT_HEADER: str(service.ledger.height)})
     r.raise_for_status()
     status = r.json()
     if status["genesis_id"] != service.ledger.genesis_id.hex():
@@ -59,7 +60,8 @@ async def follow(service: NodeService, upstream: str, stop: asyncio.Event) -> No
     """Keep the local chain in step with ``upstream`` until ``stop``; errors back off."""
     cfg = service.config
     backoff = cfg.poll_interval
-    async with httpx.AsyncClient(base_url=upstream, timeout=30.0) as http:
+    named = {PEER_HEADER: cfg.url}  # so the upstream lists this node among its peers
+    async with httpx.AsyncClient(base_url=upstream, timeout=30.0, headers=named) as http:
         while not stop.is_set():
             try:
                 n = await sync_once(service, http, stop)

@@ -36,12 +36,18 @@ class Mempool:
         self._lock = threading.Lock()
         self._by_sender: dict[bytes, dict[int, Transaction]] = {}
         self._ids: set[bytes] = set()
+        self._bytes = 0
 
     def __len__(self) -> int:
         return len(self._ids)
 
     def __contains__(self, tx_id: object) -> bool:
         return tx_id in self._ids
+
+    @property
+    def nbytes(self) -> int:
+        """Canonical bytes of every pending transaction together."""
+        return self._bytes
 
     def add(self, tx: Transaction) -> bool:
         """Admit ``tx``; False if it is already pending (idempotent resubmission).
@@ -56,6 +62,7 @@ class Mempool:
                 raise MempoolFull(self.capacity)
             self._by_sender.setdefault(tx.sender, {})[tx.nonce] = tx
             self._ids.add(tx.id)
+            self._bytes += len(tx.raw)
             return True
 
     def pending(self) -> list[Transaction]:
@@ -85,7 +92,9 @@ class Mempool:
             n = nonce_of(sender)
             with self._lock:
                 for stale in [k for k in pending if k < n]:
-                    self._ids.discard(pending.pop(stale).id)
+                    dropped = pending.pop(stale)
+                    self._ids.discard(dropped.id)
+                    self._bytes -= len(dropped.raw)
                 if not pending:
                     self._by_sender.pop(sender, None)
                 while n in pending and len(out) < limit:
@@ -101,7 +110,7 @@ class Mempool:
                 if pending is None or pending.get(tx.nonce) is None:
                     continue
                 if pending[tx.nonce].id == tx.id:
-                    del pending[tx.nonce]
+                    self._bytes -= len(pending.pop(tx.nonce).raw)
                     self._ids.discard(tx.id)
                 if not pending:
                     del self._by_sender[tx.sender]

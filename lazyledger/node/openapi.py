@@ -6,12 +6,19 @@ from typing import Any
 
 MAX_HEADERS = 1000
 """Most headers one ``/headers`` request returns."""
+BLOCKCHAIN_LIMIT = 20
+"""Most headers one ``/blockchain`` request returns (CometBFT's limit)."""
+MAX_BATCH = 256
+"""Transactions one ``/broadcast_txs`` request may carry."""
 
 HEX32 = {"type": "string", "pattern": "^(0x)?[0-9a-fA-F]{64}$"}
-HEX = {"type": "string", "pattern": "^[0-9a-fA-F]*$"}
+HEX = {"type": "string", "pattern": "^([0-9a-fA-F]{2})*$"}
+TX_HEX = {"type": "string", "pattern": "^(0x)?([0-9a-fA-F]{2})*$"}
 HEIGHT = {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}
+BLOCK_HEIGHT = {**HEIGHT, "minimum": 1}
 POSITION = {"type": "array", "items": {"type": "integer"}, "minItems": 3, "maxItems": 3}
 HOLDINGS = {"type": "object", "additionalProperties": {"type": "integer"}}
+BINARY = {"type": "string", "format": "binary"}
 
 
 def _error(description: str) -> dict[str, Any]:
@@ -47,9 +54,20 @@ ACK = (
     "above the balance: poll /receipt?id=<hash> until it is in a block (404 until then) and "
     "read `applied`. A follower forwards to its proposer and answers 503 if it cannot."
 )
-BAD = _error("malformed parameter or body")
-MISSING = _error("no such block, transaction, blob or height")
-
+ERRORS: dict[int, dict[str, Any]] = {
+    400: _error("the request does not match this schema (a malformed parameter or body)"),
+    403: _error("not available from this node"),
+    404: _error("no such block, transaction, blob or height"),
+    409: _error("another pending transaction has this nonce"),
+    413: _error("body too large"),
+    422: _error(
+        "the request matches this schema but is refused on its content: an invalid "
+        "transaction (signature, nonce, chain, asset...), parameters that contradict each "
+        "other, a blob whose hash is not the one named or that is not of its kind"
+    ),
+    429: _error("mempool full; retry later"),
+    503: _error("a follower cannot reach its proposer; retry later"),
+}
 HEADER = _obj(
     ["height", "id", "raw"],
     height=HEIGHT,
@@ -95,17 +113,101 @@ STATE = _obj(
     ),
 )
 
+NODE_STATUS = _obj(
+    ["chain_id", "genesis_id", "height", "head", "n_shards", "mode", "peers", "catching_up"],
+    chain_id={"type": "string"},
+    genesis_id=HEX32,
+    height=HEIGHT,
+    head=HEX32,
+    n_shards={"type": "integer"},
+    mode={"type": "string", "enum": ["proposer", "follower", "observer"]},
+    mempool=_obj(["size", "capacity"], size={"type": "integer"}, capacity={"type": "integer"}),
+    peers={"type": "array", "items": {"type": "string"}},
+    catching_up={"type": "boolean"},
+    upstream=_obj(
+        ["url", "reachable"],
+        url={"type": "string"},
+        reachable={"type": "boolean"},
+        height={"type": "integer", "nullable": True},
+        error={"type": "string", "nullable": True},
+    ),
+)
+NET_INFO = _obj(
+    ["listening", "listeners", "n_peers", "peers"],
+    listening={"type": "boolean"},
+    listeners={"type": "array", "items": {"type": "string"}},
+    n_peers={"type": "integer"},
+    peers={
+        "type": "array",
+        "items": _obj(
+            ["url", "role"],
+            url={"type": "string"},
+            role={"type": "string", "enum": ["upstream", "follower"]},
+            remote_ip={"type": "string", "nullable": True},
+            last_seen_s={"type": "number", "nullable": True},
+            height={"type": "integer", "nullable": True},
+        ),
+    },
+)
+VALIDATORS = _obj(
+    ["block_height", "validators", "count", "total"],
+    block_height=HEIGHT,
+    validators={
+        "type": "array",
+        "items": _obj(
+            ["address", "pub_key", "voting_power"],
+            address=HEX32,
+            pub_key=HEX32,
+            voting_power={"type": "integer"},
+        ),
+    },
+    count={"type": "integer"},
+    total={"type": "integer"},
+)
+BLOB_KIND = "^(spec|dataset|weights:[0-9a-fA-F]{64})$"
+TX_ANSWER = _ok(
+    _obj(["hash", "code"], hash=HEX32, code={"type": "integer"}, log={"type": "string"})
+)
+TX_LINKS = {
+    "GetTransaction": {"operationId": "tx", "parameters": {"id": "$response.body#/hash"}},
+    "GetReceipt": {"operationId": "receipt", "parameters": {"id": "$response.body#/hash"}},
+}
 ACCOUNT = _query("account", HEX32, True, "account id (blake3 of the public key), hex")
 AT_HEIGHT = _query("height", HEIGHT, False, "chain height (default: the head)")
 TX_ID = _query("id", HEX32, True, "transaction id (blake3 of its canonical bytes), hex")
 BLOB_HASH = {"name": "hash", "in": "path", "required": True, "schema": HEX32}
+BLOCK = _obj(
+    ["header", "sections"],
+    header=HEADER,
+    sections={"type": "array", "items": {"type": "array", "items": TX}},
+)
 
 
-def _get(summary: str, params: list[dict[str, Any]], ok: dict[str, Any], *errs: int) -> Any:
-    responses: dict[str, Any] = {"200": ok}
-    for code in errs:
-        responses[str(code)] = {400: BAD, 404: MISSING, 403: _error("not available")}[code]
-    return {"get": {"summary": summary, "parameters": params, "responses": responses}}
+def _op(
+    op_id: str,
+    summary: str,
+    params: list[dict[str, Any]],
+    ok: dict[str, Any],
+    *errs: int,
+    ok_status: int = 200,
+    **extra: Any,
+) -> dict[str, Any]:
+    """One operation: its success answer and the documented error statuses."""
+    responses: dict[str, Any] = {str(ok_status): ok}
+    responses.update({str(code): ERRORS[code] for code in errs})
+    return {
+        "operationId": op_id,
+        "summary": summary,
+        "parameters": params,
+        "responses": responses,
+        **extra,
+    }
+
+
+def _get(
+    op_id: str, summary: str, params: list[dict[str, Any]], ok: dict[str, Any], *errs: int
+) -> Any:
+    return {"get": _op(op_id, summary, params, ok, *errs)}
 
 
 def openapi() -> dict[str, Any]:
@@ -116,76 +218,111 @@ def openapi() -> dict[str, Any]:
             "title": "lazyledger node",
             "version": "0.1.0",
             "description": "Blocks commit transaction inputs only; states are materialised on "
-            "demand. Bytes are hex; errors are {error: {kind, message}}.",
+            "demand. Bytes are hex (an optional 0x prefix in requests); errors are "
+            "{error: {kind, message}}: 400 when a request does not match this schema, 422 when "
+            "it matches but is refused on its content. Routes in the style of CometBFT's RPC "
+            "(/status, /net_info, /validators, /broadcast_tx_sync, /num_unconfirmed_txs, "
+            "/block, /blockchain, /tx).",
         },
         "paths": {
-            "/health": _get("liveness", [], _ok(_obj(["ok"], ok={"type": "boolean"}))),
+            "/health": _get("health", "liveness", [], _ok(_obj(["ok"], ok={"type": "boolean"}))),
             "/status": _get(
-                "height, head hash, shards, mode, mempool, peers; catching_up is true while a "
-                "follower has not reached its upstream's last known height",
+                "status",
+                "height, head hash, shards, mode, mempool, peers (a follower's upstream, and "
+                "the followers that fetched from this node recently); catching_up is true while "
+                "a follower has not reached its upstream's last known height",
                 [],
-                _ok(
-                    _obj(
-                        ["chain_id", "genesis_id", "height", "head", "n_shards", "mode", "peers"],
-                        chain_id={"type": "string"},
-                        genesis_id=HEX32,
-                        height=HEIGHT,
-                        head=HEX32,
-                        n_shards={"type": "integer"},
-                        mode={"type": "string", "enum": ["proposer", "follower", "observer"]},
-                        mempool=_obj(
-                            ["size", "capacity"],
-                            size={"type": "integer"},
-                            capacity={"type": "integer"},
-                        ),
-                        peers={"type": "array", "items": {"type": "string"}},
-                        catching_up={"type": "boolean"},
-                        upstream=_obj(
-                            ["url", "reachable"],
-                            url={"type": "string"},
-                            reachable={"type": "boolean"},
-                            height={"type": "integer", "nullable": True},
-                            error={"type": "string", "nullable": True},
-                        ),
-                    )
-                ),
+                {
+                    **_ok(NODE_STATUS),
+                    "links": {
+                        "HeadBlock": {
+                            "operationId": "block",
+                            "parameters": {"height": "$response.body#/height"},
+                        }
+                    },
+                },
+            ),
+            "/net_info": _get(
+                "net_info",
+                "this node's listener and its peers: its upstream (a follower) and the "
+                "followers that fetched from it in the last 30 s (as they name themselves)",
+                [],
+                _ok(NET_INFO),
+            ),
+            "/validators": _get(
+                "validators",
+                "the authorities that may propose blocks (from genesis), each with power 1",
+                [AT_HEIGHT],
+                _ok(VALIDATORS),
+                400,
+                404,
             ),
             "/genesis": _get(
+                "genesis",
                 "the genesis, canonical bytes",
                 [],
                 _ok(_obj(["genesis", "id"], genesis=HEX, id=HEX32)),
             ),
             "/broadcast_tx_sync": {
-                "post": {
-                    "summary": "stateless check (form, signature, nonce not used), then mempool",
-                    "description": ACK,
-                    "requestBody": {
+                "get": _op(
+                    "broadcast_tx_sync_uri",
+                    "CometBFT's URI form of the POST: tx=0x<hex canonical bytes>",
+                    [_query("tx", TX_HEX, True, "canonical transaction bytes, hex")],
+                    {**TX_ANSWER, "links": TX_LINKS},
+                    400,
+                    403,
+                    409,
+                    413,
+                    422,
+                    429,
+                    503,
+                    description=ACK,
+                ),
+                "post": _op(
+                    "broadcast_tx_sync",
+                    "stateless check (form, signature, nonce not used), then mempool",
+                    [],
+                    {**TX_ANSWER, "links": TX_LINKS},
+                    400,
+                    403,
+                    409,
+                    413,
+                    422,
+                    429,
+                    503,
+                    description=ACK,
+                    requestBody={
                         "required": True,
-                        "content": {"application/json": {"schema": _obj(["tx"], tx=HEX)}},
+                        "content": {"application/json": {"schema": _obj(["tx"], tx=TX_HEX)}},
                     },
-                    "responses": {
-                        "200": _ok(
-                            _obj(
-                                ["hash", "code"],
-                                hash=HEX32,
-                                code={"type": "integer"},
-                                log={"type": "string"},
-                            )
-                        ),
-                        "400": _error("malformed body or invalid transaction"),
-                        "403": _error("this node takes no transactions"),
-                        "409": _error("another pending transaction has this nonce"),
-                        "413": _error("body too large"),
-                        "429": _error("mempool full; retry later"),
-                        "503": _error("a follower cannot reach its proposer; retry later"),
-                    },
-                }
+                ),
             },
             "/broadcast_txs": {
-                "post": {
-                    "summary": "up to 256 transactions, each checked and admitted on its own",
-                    "description": ACK,
-                    "requestBody": {
+                "post": _op(
+                    "broadcast_txs",
+                    f"up to {MAX_BATCH} transactions, each checked and admitted on its own "
+                    "(code: 0, or the status it would have had alone)",
+                    [],
+                    _ok(
+                        _obj(
+                            ["results"],
+                            results={
+                                "type": "array",
+                                "items": _obj(
+                                    ["code"],
+                                    hash=HEX32,
+                                    code={"type": "integer"},
+                                    log={"type": "string"},
+                                ),
+                            },
+                        )
+                    ),
+                    400,
+                    403,
+                    413,
+                    503,
+                    description=ACK,
+                    requestBody={
                         "required": True,
                         "content": {
                             "application/json": {
@@ -193,37 +330,31 @@ def openapi() -> dict[str, Any]:
                                     ["txs"],
                                     txs={
                                         "type": "array",
-                                        "items": HEX,
+                                        "items": TX_HEX,
                                         "minItems": 1,
-                                        "maxItems": 256,
+                                        "maxItems": MAX_BATCH,
                                     },
                                 )
                             }
                         },
                     },
-                    "responses": {
-                        "200": _ok(
-                            _obj(
-                                ["results"],
-                                results={
-                                    "type": "array",
-                                    "items": _obj(
-                                        ["code"],
-                                        hash=HEX32,
-                                        code={"type": "integer"},
-                                        log={"type": "string"},
-                                    ),
-                                },
-                            )
-                        ),
-                        "400": _error("malformed body"),
-                        "403": _error("this node takes no transactions"),
-                        "413": _error("body too large"),
-                        "503": _error("a follower cannot reach its proposer; retry later"),
-                    },
-                }
+                )
             },
+            "/num_unconfirmed_txs": _get(
+                "num_unconfirmed_txs",
+                "pending transactions in this node's mempool (a follower forwards its own)",
+                [],
+                _ok(
+                    _obj(
+                        ["n_txs", "total", "total_bytes"],
+                        n_txs={"type": "integer"},
+                        total={"type": "integer"},
+                        total_bytes={"type": "integer"},
+                    )
+                ),
+            ),
             "/nonce": _get(
+                "nonce",
                 "nonce for the account's next transaction (committed, and after the mempool)",
                 [ACCOUNT],
                 _ok(
@@ -236,54 +367,80 @@ def openapi() -> dict[str, Any]:
                 ),
                 400,
             ),
-            "/block": _get(
-                "a block (JSON, or canonical bytes with encoding=raw)",
-                [
-                    _query("height", {**HEIGHT, "minimum": 1}, True, "block height"),
-                    _query(
-                        "encoding", {"type": "string", "enum": ["json", "raw"]}, False, "format"
-                    ),
-                ],
-                {
-                    "description": "the block",
-                    "content": {
-                        "application/json": {
-                            "schema": _obj(
-                                ["header", "sections"],
-                                header=HEADER,
-                                sections={
-                                    "type": "array",
-                                    "items": {"type": "array", "items": TX},
-                                },
-                            )
-                        },
-                        "application/octet-stream": {
-                            "schema": {"type": "string", "format": "binary"}
+            "/block": {
+                "get": _op(
+                    "block",
+                    "a block (JSON, or canonical bytes with encoding=raw); the head block "
+                    "without a height",
+                    [
+                        _query("height", BLOCK_HEIGHT, False, "block height (default: the head)"),
+                        _query(
+                            "encoding", {"type": "string", "enum": ["json", "raw"]}, False, "format"
+                        ),
+                    ],
+                    {
+                        "description": "the block",
+                        "content": {
+                            "application/json": {"schema": BLOCK},
+                            "application/octet-stream": {"schema": BINARY},
                         },
                     },
-                },
-                400,
-                404,
-            ),
+                    400,
+                    404,
+                )
+            },
             "/header": _get(
-                "a block header",
-                [_query("height", {**HEIGHT, "minimum": 1}, True, "block height")],
+                "header",
+                "a block header; the head's without a height",
+                [_query("height", BLOCK_HEIGHT, False, "block height (default: the head)")],
                 _ok(HEADER),
                 400,
                 404,
             ),
             "/headers": _get(
-                f"canonical header bytes of heights start..stop (at most {MAX_HEADERS})",
+                "headers",
+                f"canonical header bytes of heights start..stop (at most {MAX_HEADERS}), oldest "
+                "first",
                 [
-                    _query("start", {**HEIGHT, "minimum": 1}, True, "first height"),
-                    _query("stop", {**HEIGHT, "minimum": 1}, True, "last height"),
+                    _query("start", BLOCK_HEIGHT, True, "first height"),
+                    _query("stop", BLOCK_HEIGHT, True, "last height"),
                 ],
                 _ok(_obj(["headers"], headers={"type": "array", "items": HEX})),
                 400,
                 404,
+                422,
             ),
-            "/tx": _get("a transaction and its position", [TX_ID], _ok(TX), 400, 404),
+            "/blockchain": _get(
+                "blockchain",
+                f"CometBFT's /blockchain: headers of minHeight..maxHeight (clamped to the head), "
+                f"newest first, at most {BLOCKCHAIN_LIMIT} (the newest of a longer range)",
+                [
+                    _query("minHeight", BLOCK_HEIGHT, False, "lowest height (default 1)"),
+                    _query("maxHeight", BLOCK_HEIGHT, False, "highest height (default: the head)"),
+                ],
+                _ok(
+                    _obj(
+                        ["last_height", "block_metas"],
+                        last_height=HEIGHT,
+                        block_metas={
+                            "type": "array",
+                            "maxItems": BLOCKCHAIN_LIMIT,
+                            "items": _obj(
+                                ["block_id", "num_txs", "header"],
+                                block_id=HEX32,
+                                num_txs={"type": "integer"},
+                                header=HEADER,
+                            ),
+                        },
+                    )
+                ),
+                400,
+                404,
+                422,
+            ),
+            "/tx": _get("tx", "a transaction and its position", [TX_ID], _ok(TX), 400, 404),
             "/state": _get(
+                "state",
                 "lazily materialised state; with proof=1 the accountant answer (slice from "
                 "genesis, Merkle proofs, headers) for lazyledger.client.verify_state",
                 [
@@ -302,6 +459,7 @@ def openapi() -> dict[str, Any]:
                 404,
             ),
             "/slice": _get(
+                "slice",
                 "positions (height, shard, index) replayed to materialise the account",
                 [ACCOUNT, AT_HEIGHT],
                 _ok(
@@ -313,10 +471,12 @@ def openapi() -> dict[str, Any]:
                     )
                 ),
                 400,
+                403,
                 404,
             ),
             "/receipt": _get(
-                "whether a transaction applied (materialised lazily)",
+                "receipt",
+                "whether a transaction applied (materialised lazily); 404 until it is in a block",
                 [TX_ID],
                 _ok(
                     _obj(
@@ -332,63 +492,63 @@ def openapi() -> dict[str, Any]:
                 404,
             ),
             "/blob/{hash}": {
-                "get": {
-                    "summary": "a content-addressed blob",
-                    "parameters": [BLOB_HASH],
-                    "responses": {
-                        "200": {
-                            "description": "the blob",
-                            "content": {
-                                "application/octet-stream": {
-                                    "schema": {"type": "string", "format": "binary"}
-                                }
-                            },
-                        },
-                        "400": BAD,
-                        "404": MISSING,
+                "get": _op(
+                    "get_blob",
+                    "a content-addressed blob",
+                    [BLOB_HASH],
+                    {
+                        "description": "the blob",
+                        "content": {"application/octet-stream": {"schema": BINARY}},
                     },
-                },
-                "put": {
-                    "summary": "store a blob whose blake3 hash is the path",
-                    "parameters": [
+                    400,
+                    404,
+                ),
+                "put": _op(
+                    "put_blob",
+                    "store a blob whose blake3 hash is the path",
+                    [
                         BLOB_HASH,
                         _query(
                             "kind",
-                            {"type": "string"},
+                            {"type": "string", "pattern": BLOB_KIND},
                             False,
                             "decode first: spec, dataset or weights:<spec hash>",
                         ),
                     ],
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            "application/octet-stream": {
-                                "schema": {"type": "string", "format": "binary"}
+                    {
+                        **_ok(
+                            _obj(["hash", "size"], hash=HEX32, size={"type": "integer"}), "stored"
+                        ),
+                        "links": {
+                            "GetBlob": {
+                                "operationId": "get_blob",
+                                "parameters": {"hash": "$response.body#/hash"},
                             }
                         },
                     },
-                    "responses": {
-                        "201": _ok(
-                            _obj(["hash", "size"], hash=HEX32, size={"type": "integer"}),
-                            "stored",
-                        ),
-                        "400": _error("hash mismatch or malformed typed blob"),
-                        "404": MISSING,
-                        "413": _error("blob too large"),
+                    400,
+                    404,
+                    413,
+                    422,
+                    ok_status=201,
+                    requestBody={
+                        "required": True,
+                        "content": {"application/octet-stream": {"schema": BINARY}},
                     },
-                },
+                ),
             },
             "/metrics": {
-                "get": {
-                    "summary": "Prometheus metrics",
-                    "responses": {
-                        "200": {
-                            "description": "text exposition format",
-                            "content": {"text/plain": {"schema": {"type": "string"}}},
-                        }
+                "get": _op(
+                    "metrics",
+                    "Prometheus metrics",
+                    [],
+                    {
+                        "description": "text exposition format",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
                     },
-                }
+                )
             },
+            "/openapi.json": _get("openapi", "this document", [], _ok({"type": "object"})),
         },
         "components": {
             "schemas": {

@@ -19,6 +19,7 @@ from lazyledger.node.accountant import prove_state
 from lazyledger.node.config import NodeConfig
 from lazyledger.node.mempool import Journal, Mempool
 from lazyledger.node.metrics import Metrics
+from lazyledger.node.peers import PeerBook
 
 log = logging.getLogger("lazyledger.node")
 
@@ -43,6 +44,7 @@ class NodeService:
         self.upstream_height: int | None = None  # follower: the upstream's last known height
         self.upstream_error: str | None = None  # follower: why the last sync round failed
         self.journal: Journal | None = None
+        self.peers = PeerBook()  # followers that fetched from this node recently
         if mode == "proposer":
             self.journal = Journal(config.datadir / JOURNAL_FILE)
             self._restore()
@@ -150,9 +152,47 @@ class NodeService:
             "n_shards": led.n_shards,
             "mode": self.mode,
             "mempool": {"size": len(self.mempool), "capacity": self.mempool.capacity},
-            "peers": [self.upstream] if self.upstream else [],
+            "peers": [*([self.upstream] if self.upstream else []), *self.follower_urls()],
             "catching_up": self.catching_up(),
             **({"upstream": self.upstream_status()} if self.upstream else {}),
+        }
+
+    def follower_urls(self) -> list[str]:
+        return [p.url for p in self.peers.recent()]
+
+    def net_info(self) -> dict[str, Any]:
+        """CometBFT's ``/net_info``: this node's listener, its upstream (a follower) and the
+        followers that fetched from it within ``PEER_TTL`` seconds."""
+        now = time.monotonic()
+        peers: list[dict[str, Any]] = []
+        if self.upstream:
+            up = self.upstream_status()
+            peers.append(
+                {
+                    "url": self.upstream,
+                    "role": "upstream",
+                    "remote_ip": None,
+                    "last_seen_s": None
+                    if self.synced_at is None
+                    else round(max(0.0, time.time() - self.synced_at), 3),
+                    "height": up["height"],
+                }
+            )
+        for p in self.peers.recent(now):
+            peers.append(
+                {
+                    "url": p.url,
+                    "role": "follower",
+                    "remote_ip": p.remote,
+                    "last_seen_s": round(now - p.seen, 3),
+                    "height": p.height,
+                }
+            )
+        return {
+            "listening": True,
+            "listeners": [self.config.url],
+            "n_peers": len(peers),
+            "peers": peers,
         }
 
     def catching_up(self) -> bool:

@@ -127,6 +127,7 @@ def test_inference_registers_and_conditional_payout(
         expected = dnn.infer(SPEC, blobs["good"], x)
         st = led.state(USER.account)
         assert st.storage == {REGISTER_BASE + k: int(c) + 1 for k, c in enumerate(expected)}
+        assert st.registers == {k: int(c) for k, c in enumerate(expected)}
         pay = ll.transfer_if(
             USER, nonce=1, to=PAYEE.account, asset=0, amount=7, register=1, equals=int(expected[1])
         )

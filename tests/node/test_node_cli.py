@@ -93,6 +93,36 @@ def test_transfer_waits_for_its_receipt(proposer: NodeProcess, keys: list[Path])
     assert done.returncode == 0 and json.loads(done.stdout)["applied"] is True, done.stderr
 
 
+def test_tx_block_and_nonce_commands(proposer: NodeProcess, keys: list[Path]) -> None:
+    to = USERS[2].account.hex()
+    sent = node_cli("transfer", "--node", proposer.url, "--key", str(keys[5]), "--to", to,
+                    "--amount", "3")  # fmt: skip
+    assert sent.returncode == 0, sent.stderr
+    receipt = json.loads(sent.stdout)
+    done = node_cli("tx", "--node", proposer.url, "--id", receipt["hash"])
+    assert done.returncode == 0, done.stderr
+    shown = json.loads(done.stdout)
+    assert shown["id"] == receipt["hash"] and shown["sender"] == USERS[5].account.hex()
+    assert shown["call"] == {"to": to, "asset": 0, "amount": 3}
+    assert shown["position"] == receipt["position"] and shown["height"] == receipt["height"]
+    done = node_cli("block", "--node", proposer.url, "--height", str(receipt["height"]))
+    assert done.returncode == 0, done.stderr
+    block = json.loads(done.stdout)
+    assert receipt["hash"] in [t["id"] for t in block["txs"]]
+    assert block["num_txs"] == len(block["txs"]) and block["header"]["height"] == receipt["height"]
+    done = node_cli("block", "--node", proposer.url)  # the head block
+    with Client(proposer.url) as cl:
+        assert json.loads(done.stdout)["header"]["height"] == cl.status()["height"]
+    done = node_cli("nonce", "--node", proposer.url, "--account", USERS[5].account.hex())
+    assert json.loads(done.stdout) == {
+        "account": USERS[5].account.hex(), "committed": 1, "next": 1
+    }  # fmt: skip
+    one_line_error(node_cli("tx", "--node", proposer.url, "--id", "00" * 32), "404 NotFound")
+    one_line_error(node_cli("block", "--node", proposer.url, "--height", "99999"), "outside")
+    one_line_error(node_cli("block", "--node", proposer.url, "--height", "0"), "must be in 1..")
+    one_line_error(node_cli("nonce", "--node", proposer.url, "--account", "12"), "64 hex digits")
+
+
 def test_an_acknowledged_transaction_survives_a_proposer_kill(
     spawn: Spawn, tmp_path: Path, keys: list[Path]
 ) -> None:

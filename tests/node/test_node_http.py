@@ -70,7 +70,9 @@ def test_malformed_bodies(client: TestClient) -> None:
     expect(client.post(post, json=[1, 2]), 400, "JSON object")
     expect(client.post(post, json={"tx": 5}), 400, "JSON object")
     expect(client.post(post, json={"tx": "zz"}), 400, "not hex")
-    expect(client.post(post, json={"tx": "00"}), 400, "magic")
+    expect(client.post(post, json={"tx": "00"}), 422, "magic")  # hex, so well-formed
+    expect(client.post(post, json={"tx": "0"}), 400, "not hex")
+    expect(client.post(post, json={"tx": "00 11"}), 400, "not hex")
     expect(client.post(post, content=b"x" * 5000), 413, "limit")
     expect(client.post(post, json={"tx": "ab" * 4000}), 413, "limit")
 
@@ -79,13 +81,13 @@ def test_invalid_transactions(client: TestClient) -> None:
     post = "/broadcast_tx_sync"
     good = tx(USERS[0], 0)
     bad_sig = ll.Transaction.from_bytes(good.raw[:-1] + bytes([good.raw[-1] ^ 1]))
-    expect(client.post(post, json={"tx": bad_sig.raw.hex()}), 400, "signature")
+    expect(client.post(post, json={"tx": bad_sig.raw.hex()}), 422, "signature")
     other_chain = ll.transfer(
         USERS[0], nonce=0, to=USERS[1].account, asset=0, amount=1, chain_id="elsewhere"
     )
-    expect(client.post(post, json={"tx": other_chain.raw.hex()}), 400, "elsewhere")
+    expect(client.post(post, json={"tx": other_chain.raw.hex()}), 422, "elsewhere")
     unknown_asset = ll.transfer(USERS[0], nonce=0, to=USERS[1].account, asset=9, amount=1)
-    expect(client.post(post, json={"tx": unknown_asset.raw.hex()}), 400, "unknown asset")
+    expect(client.post(post, json={"tx": unknown_asset.raw.hex()}), 422, "unknown asset")
     assert client.post(post, json={"tx": good.raw.hex()}).status_code == 200
     expect(client.post(post, json={"tx": tx(USERS[0], 0, 6).raw.hex()}), 409, "nonce 0")
 
@@ -104,8 +106,12 @@ def test_bad_query_parameters(client: TestClient) -> None:
     expect(client.get("/block", params={"height": "0"}), 404, "block")
     expect(client.get("/block", params={"height": "7"}), 404, "outside")
     expect(client.get("/block", params={"height": "1", "encoding": "xml"}), 400, "encoding")
+    expect(client.get("/block", params={"height": "1", "encoding": ""}), 400, "encoding")
+    expect(client.get("/block"), 404, "only its genesis")
+    expect(client.get("/state", params={"account": acct, "proof": "yes"}), 400, "proof")
+    expect(client.get("/state", params={"account": acct, "height": str(2**63)}), 400, "integer")
     expect(client.get("/header", params={"height": "99999999999999999999"}), 400, "integer")
-    expect(client.get("/headers", params={"start": "2", "stop": "1"}), 400, "start")
+    expect(client.get("/headers", params={"start": "2", "stop": "1"}), 422, "start")
     expect(client.get("/headers", params={"start": "1", "stop": "5"}), 404, "outside")
     expect(client.get("/tx", params={"id": "00" * 32}), 404, "no transaction")
     expect(client.get("/receipt", params={"id": "00" * 32}), 404, "no transaction")
@@ -124,10 +130,13 @@ def test_blobs(client: TestClient) -> None:
     key = blake3.blake3(data).hexdigest()
     assert client.put(f"/blob/{key}", content=data).status_code == 201
     assert client.get(f"/blob/{key}").content == data
-    expect(client.put(f"/blob/{'00' * 32}", content=data), 400, "hash")
+    expect(client.put(f"/blob/{'00' * 32}", content=data), 422, "hash")
     expect(client.get(f"/blob/{'00' * 32}"), 404, "no blob")
     expect(client.get("/blob/xyz"), 400, "hex")
-    expect(client.put(f"/blob/{key}?kind=spec", content=data), 400, "")
+    assert client.get(f"/blob/0x{key}").content == data  # as /openapi.json allows
+    r = client.delete(f"/blob/{key}")
+    assert r.status_code == 405 and set(r.headers["allow"].split(", ")) == {"GET", "HEAD", "PUT"}
+    expect(client.put(f"/blob/{key}?kind=spec", content=data), 422, "")
     expect(client.put(f"/blob/{key}?kind=nonsense", content=data), 400, "kind")
 
 
@@ -152,7 +161,7 @@ def test_batch_broadcast(client: TestClient) -> None:
     r = client.post("/broadcast_txs", json={"txs": [t.raw.hex() for t in [*good, clash, bad]]})
     assert r.status_code == 200, r.text
     results = r.json()["results"]
-    assert [x["code"] for x in results] == [0, 0, 0, 409, 400]
+    assert [x["code"] for x in results] == [0, 0, 0, 409, 422]
     assert [x["hash"] for x in results[:3]] == [t.id.hex() for t in good]
     assert "signature" in results[4]["log"]
     wait_until(
@@ -161,3 +170,56 @@ def test_batch_broadcast(client: TestClient) -> None:
     expect(client.post("/broadcast_txs", json={"txs": []}), 400, "1..256")
     expect(client.post("/broadcast_txs", json={"txs": ["zz"]}), 400, "not hex")
     expect(client.post("/broadcast_txs", json={"tx": good[0].raw.hex()}), 400, "txs")
+
+
+def test_cometbft_routes(client: TestClient) -> None:
+    first, second = tx(USERS[2], 0), tx(USERS[2], 1)
+    r = client.get("/broadcast_tx_sync", params={"tx": "0x" + first.raw.hex()})
+    assert r.status_code == 200 and r.json()["hash"] == first.id.hex(), r.text
+    assert client.post("/broadcast_tx_sync", json={"tx": second.raw.hex()}).is_success
+    pending = client.get("/num_unconfirmed_txs").json()
+    assert pending["n_txs"] == pending["total"] <= 2
+    assert pending["total_bytes"] == pending["n_txs"] * len(first.raw)
+    wait_until(lambda: client.get("/tx", params={"id": second.id.hex()}).is_success, "a block")
+    assert client.get("/num_unconfirmed_txs").json() == {"n_txs": 0, "total": 0, "total_bytes": 0}
+    head = client.get("/status").json()["height"]
+    assert client.get("/block").json()["header"]["height"] == head  # no height: the head
+    assert client.get("/header").json()["height"] == head
+    chain = client.get("/blockchain").json()
+    assert chain["last_height"] == head
+    assert [m["header"]["height"] for m in chain["block_metas"]] == list(range(head, 0, -1))
+    assert sum(m["num_txs"] for m in chain["block_metas"]) == 2
+    one = client.get("/blockchain", params={"minHeight": 1, "maxHeight": 1}).json()
+    assert [m["block_id"] for m in one["block_metas"]] == [
+        client.get("/header", params={"height": 1}).json()["id"]
+    ]
+    assert client.get("/blockchain", params={"minHeight": head + 5}).json()["block_metas"] == []
+    expect(client.get("/blockchain", params={"minHeight": 3, "maxHeight": 2}), 422, "above")
+    expect(client.get("/blockchain", params={"minHeight": 0}), 404, "block")
+    vals = client.get("/validators").json()
+    assert vals["validators"] == [
+        {"address": PROPOSER.account.hex(), "pub_key": PROPOSER.public_key.hex(), "voting_power": 1}
+    ]
+    assert vals["count"] == vals["total"] == 1 and vals["block_height"] == head
+    expect(client.get("/validators", params={"height": head + 1}), 404, "outside")
+    net = client.get("/net_info").json()
+    assert net["listening"] is True and net["n_peers"] == 0 and net["peers"] == []
+    expect(client.get("/broadcast_tx_sync", params={"tx": "zz"}), 400, "not hex")
+    expect(client.get("/broadcast_tx_sync"), 400, "missing parameter 'tx'")
+
+
+def test_a_blockchain_page_is_bounded(tmp_path: Path) -> None:
+    with make_client(tmp_path, block_interval=0.02) as c:
+        for n in range(25):
+            assert c.post("/broadcast_tx_sync", json={"tx": tx(USERS[3], n).raw.hex()}).is_success
+            wait_until(
+                lambda n=n: (
+                    c.get("/nonce", params={"account": USERS[3].account.hex()}).json()["committed"]
+                    > n
+                ),
+                "a block",
+            )
+        metas = c.get("/blockchain").json()["block_metas"]
+        head = c.get("/status").json()["height"]
+        assert len(metas) == 20 and metas[0]["header"]["height"] == head
+        assert metas[-1]["header"]["height"] == head - 19

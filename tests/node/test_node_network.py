@@ -88,6 +88,22 @@ def test_follower_has_the_proposers_chain(network: tuple[NodeProcess, NodeProces
         assert all(f.receipt(i).applied for i in ids)
 
 
+def test_the_proposer_lists_its_follower_as_a_peer(
+    network: tuple[NodeProcess, NodeProcess],
+) -> None:
+    proposer, follower = network
+    with Client(proposer.url) as p, Client(follower.url) as f:
+        wait_until(lambda: follower.url in p.status()["peers"], "the follower among the peers")
+        assert f.status()["peers"] == [proposer.url]
+        net = p.http.get("/net_info").json()
+        assert net["listeners"] == [proposer.url] and net["n_peers"] == len(net["peers"])
+        mine = next(x for x in net["peers"] if x["url"] == follower.url)
+        assert mine["role"] == "follower" and mine["remote_ip"] == "127.0.0.1"
+        assert 0 <= mine["last_seen_s"] < 30 and isinstance(mine["height"], int)
+        up = f.http.get("/net_info").json()["peers"]
+        assert [(x["url"], x["role"]) for x in up] == [(proposer.url, "upstream")]
+
+
 def test_follower_catches_up_after_a_kill(
     network: tuple[NodeProcess, NodeProcess],
 ) -> None:

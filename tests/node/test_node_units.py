@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import attrs
 import pytest
 import tomli_w
 from nodehelp import USERS, node_genesis
@@ -14,13 +16,17 @@ from nodehelp import USERS, node_genesis
 import lazyledger as ll
 from lazyledger.node import cli
 from lazyledger.node.config import (
+    SETTINGS,
     ConfigError,
+    NodeConfig,
     genesis_from_toml,
     genesis_to_toml,
     load_config,
     read_genesis,
+    render_config,
 )
 from lazyledger.node.mempool import Journal, Mempool, MempoolFull, NonceConflict
+from lazyledger.node.peers import PeerBook
 
 
 def tx(n: int, sender: ll.Keypair = USERS[0], amount: int = 1) -> ll.Transaction:
@@ -140,3 +146,97 @@ def test_cli_init_and_run_write_nothing_for_a_bad_genesis(
         cli.main(["status", "--node", "localhost:26657"])
     assert "expected http://HOST:PORT" in capsys.readouterr().err
     assert not datadir.exists()
+
+
+def test_init_writes_every_setting_with_its_default_and_a_comment(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    datadir = tmp_path / "n"
+    assert cli.main(["init", "--dev", "--datadir", str(datadir), "--accounts", "1"]) == 0
+    text = (datadir / "config.toml").read_text()
+    lines = text.splitlines()
+    assert set(SETTINGS) == {f for f in attrs.fields_dict(NodeConfig) if f != "datadir"}
+    for name in SETTINGS:
+        at = next(i for i, line in enumerate(lines) if line.lstrip("# ").startswith(f"{name} ="))
+        assert lines[at - 1].startswith("# Default: "), name
+        assert lines[at - 2].startswith("# ") and len(lines[at - 2]) > 12, name
+    assert load_config(datadir) == NodeConfig(datadir=datadir)  # the defaults, as written
+    assert "[node]" in lines
+
+
+def test_a_written_config_reads_back(tmp_path: Path) -> None:
+    cfg = NodeConfig(
+        datadir=tmp_path,
+        port=1,
+        follow="http://127.0.0.1:9",
+        key_file=tmp_path / "k",
+        workers=3,
+        block_interval=2.0,
+        log_level="debug",
+        allow_remote=True,
+        host="0.0.0.0",
+    )
+    (tmp_path / "config.toml").write_text(render_config(cfg))
+    assert load_config(tmp_path) == cfg
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ('[node]\nport = 1\n[p2p]\nseeds = "x"\n', "unknown top-level key 'p2p'"),
+        ("port = 1\n", "unknown top-level key 'port' (settings go in the [node] table)"),
+        ("node = 1\n", "'node' must be a table"),
+        ("[node]\nprot = 1\n", "unknown setting 'prot'"),
+        ("[node]\nworkers = 0\n", "workers must be at least 1"),
+    ],
+)
+def test_unknown_or_bad_config_keys_are_refused_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, words: str
+) -> None:
+    (tmp_path / "config.toml").write_text(text)
+    with pytest.raises(ConfigError, match=re.escape(words)):
+        load_config(tmp_path)
+    assert cli.main(["run", "--datadir", str(tmp_path), "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and words in err, err
+
+
+def test_keys_generate_and_show(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "a.key"
+    assert cli.main(["keys", "generate", "--out", str(path)]) == 0
+    made = json.loads(capsys.readouterr().out)
+    assert path.stat().st_mode & 0o777 == 0o600
+    kp = ll.Keypair.from_seed(bytes.fromhex(path.read_text()))
+    assert made == {
+        "file": str(path),
+        "public_key": kp.public_key.hex(),
+        "account": kp.account.hex(),
+    }
+    assert kp.seed.hex() not in json.dumps(made)
+    assert cli.main(["keys", "show", "--key", str(path)]) == 0
+    assert json.loads(capsys.readouterr().out) == made
+    before = path.read_bytes()
+    assert cli.main(["keys", "generate", "--out", str(path)]) == 2  # never overwritten
+    assert "exists" in capsys.readouterr().err and path.read_bytes() == before
+    (tmp_path / "node_key").write_text("hello\n")
+    assert cli.main(["keys", "show", "--datadir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "does not hold a key" in err
+    assert cli.main(["keys", "show", "--key", str(tmp_path / "none")]) == 2
+    assert "No such file" in capsys.readouterr().err
+
+
+def test_peer_book_lists_recent_named_followers_only() -> None:
+    book = PeerBook(ttl=30.0, capacity=2)
+    book.saw("http://127.0.0.1:1", "127.0.0.1", "5", now=100.0)
+    book.saw("not a url", "127.0.0.1", "5", now=100.0)
+    book.saw(None, "127.0.0.1", None, now=100.0)
+    book.saw("http://127.0.0.1:2", "127.0.0.1", "x", now=110.0)
+    assert [(p.url, p.height) for p in book.recent(now=120.0)] == [
+        ("http://127.0.0.1:1", 5),
+        ("http://127.0.0.1:2", None),
+    ]
+    assert [p.url for p in book.recent(now=135.0)] == ["http://127.0.0.1:2"]  # 1 timed out
+    book.saw("http://127.0.0.1:3", "127.0.0.1", "1", now=136.0)
+    book.saw("http://127.0.0.1:4", "127.0.0.1", "1", now=137.0)  # over capacity: 2 goes
+    assert [p.url for p in book.recent(now=137.0)] == ["http://127.0.0.1:3", "http://127.0.0.1:4"]
