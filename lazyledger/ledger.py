@@ -32,7 +32,6 @@ from lazyledger.materialize.index import (
     Cuts,
     decode_batch,
     encode_batch,
-    ranges,
 )
 from lazyledger.materialize.keyring import Keyring
 from lazyledger.materialize.policy import CheckpointPolicy
@@ -45,6 +44,7 @@ from lazyledger.materialize.rows import (
     row_ids,
     row_of,
 )
+from lazyledger.materialize.running import RunningReplay
 from lazyledger.materialize.slice import Reader, Slice, compiled_slice, seed
 from lazyledger.materialize.snapshot import Snapshot
 from lazyledger.model import AccountState, Block, Genesis, Header, Receipt, Transaction
@@ -74,8 +74,6 @@ from lazyledger.validate import Validator, check_genesis
 
 CHECKPOINT_MIN_ROWS = 64
 """A materialisation that replayed at least this many transactions writes a checkpoint."""
-_POLICY_SKIPS = np.array([Op.PRIVATE, Op.DNN_CLAIM, Op.DNN_INFER], np.uint8)
-"""Rows a checkpoint policy never replays on its own (it would decrypt or run a model)."""
 HOSTED_OPS = frozenset({Op.PRIVATE, Op.DNN_JOB, Op.DNN_CLAIM, Op.DNN_INFER})
 """Transactions also stored whole by position: replay needs more than their row."""
 
@@ -115,6 +113,8 @@ class Ledger:
             else None
         )
         self._policy_jobs: list[Future[int]] = []
+        self._policy_lock = threading.Lock()
+        self._running: RunningReplay | None = None
         self._write_lock = threading.Lock()
         self._nonces: dict[bytes, int] = {}
         self._ids: dict[bytes, int] = {}
@@ -871,76 +871,26 @@ class Ledger:
             job.result()
 
     def _apply(self, policy: CheckpointPolicy, heights: Iterable[int]) -> int:
-        """Checkpoint what ``policy`` picks at each of ``heights``; returns how many."""
+        """Checkpoint what ``policy`` picks at each of ``heights``; returns how many. One
+        running eager replay serves every due height (see :mod:`..materialize.running`)."""
         columns, checkpoints = self._index()
         written = 0
-        for h in heights:
-            end = end_of(h)
-            lo = columns.count_before(end_of(max(0, h - policy.every)))
-            hi = columns.count_before(end)
-            touched = columns.links[lo:hi, 1:3].reshape(-1)  # the window's (row, column) ids
-            picked = policy.pick(touched)
-            picked = picked[~checkpoints.arrays().has(picked, end)]
-            if len(picked):
-                # each picked account's last touch before ``end`` lies in the window
-                uniq, back = np.unique(touched[::-1], return_index=True)
-                last = lo + (len(touched) - 1 - back[np.searchsorted(uniq, picked)]) // 2
-                batch = self._policy_states(picked, end, last)
-                if batch is not None:
+        with self._policy_lock:
+            for h in sorted(set(heights)):
+                end = end_of(h)
+                hi = columns.count_before(end)
+                running = self._running
+                if running is None or running.done > hi:
+                    running = self._running = RunningReplay(self._genesis_sorted())
+                running.advance(columns.rows[running.done : hi])
+                lo = columns.count_before(end_of(max(0, h - policy.every)))
+                picked = policy.pick(columns.links[lo:hi, 1:3].reshape(-1))
+                picked = picked[~checkpoints.arrays().has(picked, end)]
+                batch = running.snapshot(picked)
+                if len(batch[0]):
                     self._write_checkpoints(end, *batch)
                     written += len(batch[0])
         return written
-
-    def _policy_states(
-        self, ids: np.ndarray, end: int, last: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
-        """The holdings of ``ids`` (sorted) before ``end`` for a checkpoint policy, as
-        (ids, counts, assets, values), from one closure and one replay. Accounts whose slice
-        holds a private transaction or a DNN check are skipped (a policy never decrypts and
-        never runs a check of its own)."""
-        columns, checkpoints = self._index()
-        cuts = checkpoints.arrays()
-
-        def slice_of(keep: np.ndarray) -> Slice:
-            needs = (ids[keep], last[keep], np.full(len(ids[keep]), end, np.int64))
-            return compiled_slice(columns, needs, cuts)
-
-        everyone = np.ones(len(ids), bool)
-        sl = slice_of(everyone)
-        if np.isin(sl.rows["op"], _POLICY_SKIPS).any():  # find the clean ones, one by one
-            for j in range(len(ids)):
-                one = everyone & (np.arange(len(ids)) == j)
-                everyone[j] = not np.isin(slice_of(one).rows["op"], _POLICY_SKIPS).any()
-            ids, last = ids[everyone], last[everyone]
-            sl = slice_of(np.ones(len(ids), bool))
-        if not len(ids) or not len(sl):
-            return None
-        initial = self._seed(sl)
-        replayed = self._replay(sl, Keyring(), initial)
-        vids = slots.find_slots(sl.table, sl.keys, cuts.keys(ids, end))
-        ok = vids >= 0  # every picked account is touched in its window, so in the slice
-        ids, vids = ids[ok], vids[ok]
-        # final holdings: the seed overlaid with the replayed slots, per (vid, asset)
-        seed_at = np.flatnonzero(np.isin(initial.ids, vids))
-        slot_vid = replayed.slot_keys >> 32
-        slot_at = np.flatnonzero(np.isin(slot_vid, vids))
-        vid = np.concatenate([initial.ids[seed_at], slot_vid[slot_at]])
-        asset = np.concatenate([initial.assets[seed_at], replayed.slot_keys[slot_at] & 0xFFFFFFFF])
-        value = np.concatenate([initial.values[seed_at], replayed.balances[slot_at]])
-        later = np.concatenate([np.zeros(len(seed_at), np.int8), np.ones(len(slot_at), np.int8)])
-        order = np.lexsort((later, asset, vid))
-        vid, asset, value = vid[order], asset[order], value[order]
-        last = np.ones(len(vid), bool)  # the slot (after the seed) wins for each (vid, asset)
-        last[:-1] = (vid[1:] != vid[:-1]) | (asset[1:] != asset[:-1])
-        keep = last & (value != 0)
-        vid, asset, value = vid[keep], asset[keep], value[keep]
-        counts = np.searchsorted(vid, vids, "right") - np.searchsorted(vid, vids, "left")
-        by_vid = np.argsort(vids, kind="stable")  # assets come grouped by vid ascending
-        inverse = np.empty_like(by_vid)
-        inverse[by_vid] = np.arange(len(by_vid))
-        starts = np.concatenate([[0], np.cumsum(counts[by_vid])])[inverse]
-        take = ranges(starts, starts + counts)
-        return ids, counts, asset[take], value[take]
 
     def receipt(self, tx_id: bytes, *, keyring: Keyring | None = None) -> Receipt:
         """Whether a transaction applied, materialised from the slice it depends on."""

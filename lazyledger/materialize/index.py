@@ -238,10 +238,26 @@ class Checkpoints:
     def arrays(self) -> Cuts:
         """The current snapshot."""
         with self._lock:
-            if self._pending:
+            while self._pending:
                 old = self._cuts
-                parts = [(old.ids, old.pos, old.lo, old.hi), *self._pending]
-                self._pending = []
+                new = self._pending.pop(0)
+                ids, pos, lo, hi = new
+                if (
+                    len(ids)
+                    and (not len(old) or old.pos.max() <= pos[0])
+                    and (np.all(ids[1:] > ids[:-1]))
+                ):  # one batch at the newest position: insert after each id's entries
+                    at = np.searchsorted(old.ids, ids, "right")
+                    self._cuts = Cuts(
+                        np.insert(old.ids, at, ids),
+                        np.insert(old.pos, at, pos),
+                        np.insert(old.lo, at, lo),
+                        np.insert(old.hi, at, hi),
+                        _E,
+                        _E,
+                    )
+                    continue
+                parts = [(old.ids, old.pos, old.lo, old.hi), new]
                 ids, pos, lo, hi = (np.concatenate(c) for c in zip(*parts, strict=True))
                 order = np.lexsort((pos, ids))
                 self._cuts = Cuts(ids[order], pos[order], lo[order], hi[order], _E, _E)

@@ -64,9 +64,13 @@ def test_policy_skips_private_and_dnn_slices(tmp_path: Path) -> None:
         cols, checkpoints = led._index()
         cuts = checkpoints.arrays()
         assert len(cuts)
-        names = {int(k): bytes(a) for k, a in zip(cols.rows["id0"], cols.rows["acc0"], strict=True)}
+        names = {
+            int(k): bytes(a)
+            for k, a in zip(cols.rows["id0"][: cols.n], cols.rows["acc0"][: cols.n], strict=True)
+        }
         names |= {
-            int(k): bytes(a) for k, a in zip(cols.rows["id1"], cols.rows["acc1"], strict=True)
+            int(k): bytes(a)
+            for k, a in zip(cols.rows["id1"][: cols.n], cols.rows["acc1"][: cols.n], strict=True)
         }
         for k, end in zip(cuts.ids.tolist(), cuts.pos.tolist(), strict=True):
             # no checkpoint sits on a state whose slice holds a private transaction

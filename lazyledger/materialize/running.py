@@ -1,0 +1,107 @@
+"""One eager pass over the chain, paused wherever a checkpoint policy is due.
+
+A checkpoint policy needs, at every due height, the states of the accounts it picks. Replaying
+each of them from its last cut would cost a slice per due height; instead this keeps every
+account's balances in one dense ``ids x assets`` array and advances it with the replay kernel,
+segment by segment, so a policy over the whole chain costs about one ``replay_all`` plus its
+snapshots (a vectorised gather per due height).
+
+Rows the kernel cannot apply alone (private transactions, DNN claims and inferences) are not
+applied: the accounts they touch are *tainted*, and so is every account a later row puts in
+contact with a tainted one. A tainted account's balances are unknown here and it is never
+checkpointed (a policy never decrypts and never runs a check of its own); an untainted
+account only ever met untainted ones, so its balances are exact."""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from lazyledger.materialize import kernel
+from lazyledger.materialize.replay import InitialArrays
+from lazyledger.ops import Op
+
+_OPAQUE = np.array([Op.PRIVATE, Op.DNN_CLAIM, Op.DNN_INFER], np.uint8)
+
+
+@njit(cache=True)
+def _taint(
+    op: np.ndarray, id0: np.ndarray, id1: np.ndarray, opaque: np.ndarray, t: np.ndarray
+) -> None:
+    """Spread taint through the rows in order: an opaque row, or a row touching a tainted
+    account, taints both of its accounts."""
+    for i in range(op.shape[0]):
+        a, b = id0[i], id1[i]
+        hit = t[a] or t[b]
+        if not hit:
+            for o in opaque:
+                if op[i] == o:
+                    hit = True
+                    break
+        if hit:
+            t[a] = True
+            t[b] = True
+
+
+class RunningReplay:
+    """Balances of every account after the first ``done`` rows of the chain."""
+
+    def __init__(self, genesis: InitialArrays) -> None:
+        self.done = 0
+        self.assets = np.unique(genesis.assets)
+        self.balances = np.zeros((0, len(self.assets)), np.int64)
+        self.taint = np.zeros(0, bool)
+        self._grow(int(genesis.ids.max(initial=-1)) + 1, self.assets)
+        self.balances[genesis.ids, np.searchsorted(self.assets, genesis.assets)] = genesis.values
+
+    def _grow(self, n_ids: int, assets: np.ndarray) -> None:
+        """Room for ``n_ids`` accounts and every asset of ``assets`` (existing values kept)."""
+        merged = np.union1d(self.assets, assets)
+        rows = max(n_ids, len(self.balances))
+        if rows == len(self.balances) and len(merged) == len(self.assets):
+            return
+        grown = np.zeros((max(rows, 2 * len(self.balances)), len(merged)), np.int64)
+        grown[: len(self.balances), np.searchsorted(merged, self.assets)] = self.balances
+        taint = np.zeros(len(grown), bool)
+        taint[: len(self.taint)] = self.taint
+        self.balances, self.assets, self.taint = grown, merged, taint
+
+    def advance(self, rows: np.ndarray) -> None:
+        """Apply the next rows of the chain (ROW_DTYPE, real dense ids, global order)."""
+        if not len(rows):
+            return
+        id0 = rows["id0"].astype(np.int64)
+        id1 = rows["id1"].astype(np.int64)
+        self._grow(int(max(id0.max(), id1.max())) + 1, np.union1d(rows["asset"], rows["asset2"]))
+        width = len(self.assets)
+        x = np.searchsorted(self.assets, rows["asset"])
+        x2 = np.searchsorted(self.assets, rows["asset2"])
+        op = rows["op"]
+        flat = self.balances.reshape(-1)
+        status = np.zeros(len(rows), np.uint8)
+        args = (
+            op,
+            id0 * width + x,
+            id1 * width + x,
+            id0 * width + x2,
+            id1 * width + x2,
+            rows["amount"],
+            rows["min_out"],
+            flat,
+        )
+        done = kernel.replay(*args, status, 0)
+        while done < len(rows):  # an opaque row: skipped here, its accounts tainted below
+            done = kernel.replay(*args, status, done + 1)
+        _taint(op, id0, id1, _OPAQUE, self.taint)
+        self.done += len(rows)
+
+    def snapshot(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(ids, holdings per id, assets, values) of the untainted ``ids`` (sorted), holdings
+        listed id by id, assets ascending, zero balances left out."""
+        ids = ids[(ids < len(self.taint))]
+        ids = ids[~self.taint[ids]]
+        block = self.balances[ids]
+        held = block != 0
+        counts = held.sum(axis=1)
+        assets = np.broadcast_to(self.assets, block.shape)[held]
+        return ids, counts, assets.astype(np.int64), block[held]
