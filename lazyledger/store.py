@@ -64,7 +64,12 @@ TABLES = (
     Table("touch", "shard", "account:32 packed position:u64", "replay row (index of access sets)"),
     Table("sent", "shard", "account:32 height:u64", "u64 transactions sent up to that height"),
     Table("hosted", "shard", "packed position:u64", "canonical bytes of a private or DNN tx"),
-    Table("checkpoints", "cache", "account:32 packed position:u64", "holdings before position"),
+    Table(
+        "checkpoints",
+        "cache",
+        "packed position:u64 first account id:u32",
+        "a batch of holdings before that position (materialize.index.encode_batch)",
+    ),
     Table("verdicts", "cache", "job account:32 weights hash:32", "status:u8 correct:u32 total:u32"),
     Table("blobs", "blobs", "blake3 hash:32", "zstd(blob bytes)"),
 )

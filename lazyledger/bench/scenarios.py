@@ -1129,7 +1129,7 @@ SCENARIOS: dict[str, Scenario] = {
                     "reps": 5,
                     "eager_reps": 5,
                     "queries": 1000,
-                    "policies": [["hubs", 100, 5], ["hubs", 500, 20], ["epochs", 20]],
+                    "policies": [["hubs", 100, 5], ["epochs", 20], ["epochs", 100]],
                     "ingest_txs": 10_000,
                 },
                 {
@@ -1140,12 +1140,7 @@ SCENARIOS: dict[str, Scenario] = {
                     "reps": 5,
                     "eager_reps": 5,
                     "queries": 1000,
-                    "policies": [
-                        ["hubs", 100, 5],
-                        ["hubs", 500, 20],
-                        ["epochs", 20],
-                        ["epochs", 100],
-                    ],
+                    "policies": [["hubs", 500, 20], ["epochs", 20], ["epochs", 100]],
                     "ingest_txs": 20_000,
                 },
             ),
