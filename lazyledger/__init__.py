@@ -13,6 +13,7 @@ from lazyledger.errors import (
     LedgerError,
     NotFound,
     PrivateStateUnavailable,
+    ReadOnlyLedger,
     SchemaMismatch,
     StorageError,
 )
@@ -82,6 +83,7 @@ __all__ = [
     "PaymentRefused",
     "Private",
     "PrivateStateUnavailable",
+    "ReadOnlyLedger",
     "Receipt",
     "SchemaMismatch",
     "StorageError",

@@ -36,6 +36,13 @@ class StorageError(LedgerError):
     """The on-disk store cannot be used as asked (missing, wrong schema, full)."""
 
 
+class ReadOnlyLedger(StorageError):
+    """A write was asked of a read-only ledger handle."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"{what}: this handle is read-only (Ledger.open(..., readonly=True))")
+
+
 class SchemaMismatch(StorageError):
     """The store was written with another schema version."""
 

@@ -21,6 +21,7 @@ from lazyledger.errors import (
     InvalidTransaction,
     NotFound,
     PrivateStateUnavailable,
+    ReadOnlyLedger,
 )
 from lazyledger.materialize import dnn, slots, walk
 from lazyledger.materialize.cost import CostModel, CostReport
@@ -155,9 +156,17 @@ class Ledger:
         keyring: Keyring | None = None,
         checkpoint_policy: CheckpointPolicy | None = None,
         checkpoint_background: bool = False,
+        readonly: bool = False,
     ) -> Ledger:
-        """Reopen a ledger; a block whose append was interrupted is rolled back."""
-        store, genesis = Store.open(Path(path), map_size)
+        """Reopen a ledger; a block whose append was interrupted is rolled back.
+
+        ``readonly=True`` opens a reader beside the owning process (any number of them, in
+        other processes): it takes no lock, never writes (checkpoints it derives stay in its
+        memory), answers at the height it last saw, and follows the owner's appends with
+        :meth:`refresh` (a query naming a higher height refreshes first)."""
+        if readonly and checkpoint_policy is not None:
+            raise ReadOnlyLedger("a checkpoint policy")
+        store, genesis = Store.open(Path(path), map_size, readonly)
         return cls(
             store,
             Genesis.from_bytes(genesis),
@@ -166,6 +175,24 @@ class Ledger:
             checkpoint_policy,
             checkpoint_background,
         )
+
+    @property
+    def readonly(self) -> bool:
+        """Whether this handle is a reader beside the owning process."""
+        return self.store.readonly
+
+    def refresh(self) -> int:
+        """Follow the owner's appends (a read-only handle): take its committed head and index
+        the new blocks. Returns the height this handle now answers at."""
+        with self._write_lock:
+            head = self.store.head()
+            if head > self._height:
+                if self._columns is not None:
+                    self._columns.extend(self._stored_sections(self._height, head))
+                self._nonces.clear()
+                self._height = head
+                self._head_id = self._header_id(head)
+        return self._height
 
     def close(self) -> None:
         if self._policy_pool is not None:
@@ -199,6 +226,8 @@ class Ledger:
     def _check_height(self, height: int | None) -> int:
         if height is None:
             return self._height
+        if self.store.readonly and isinstance(height, int) and height > self._height:
+            self.refresh()
         if not isinstance(height, int) or not 0 <= height <= self._height:
             raise HeightOutOfRange(height, self._height)
         return height
@@ -291,6 +320,8 @@ class Ledger:
         """Validate consecutive blocks and store them with one commit per environment (a group
         commit: a follower catching up pays the disk's sync cost once per batch, not once per
         block). All or nothing: if any block is invalid, none is stored."""
+        if self.store.readonly:
+            raise ReadOnlyLedger("appending blocks")
         decoded = [_as_block(b) for b in blocks]
         with self._write_lock:
             height, head = self._height, self._head_id
@@ -397,8 +428,8 @@ class Ledger:
         meta = self.store.meta
         with meta.read() as txn:
             raw = get(txn, b"next_id", meta.db["info"])
-        if raw is not None:
-            self._next_id = read_u64(raw)
+        if raw is not None or self.store.readonly:  # (the owner wrote them at create)
+            self._next_id = read_u64(raw) if raw is not None else 0
             return
         accounts = sorted(set(self.genesis.balances) | set(self.genesis.pools))
         with meta.write() as txn:
@@ -509,18 +540,27 @@ class Ledger:
         with self._write_lock:  # no append may land between the scan and the first extend
             if self._columns is None or self._checkpoints is None:
                 columns = ColumnIndex()
-                sections: list[tuple[int, bytes]] = []
-                for s, env in enumerate(self.store.shards):
-                    with env.read() as txn:
-                        for key, value in txn.cursor(env.db["rows"]):
-                            h = read_u64(key)
-                            if h <= self._height:
-                                sections.append((pack_position(h, s, 0), bytes(value)))
-                sections.sort(key=lambda x: x[0])
-                columns.extend((p, self.store.decompress(v)) for p, v in sections)
+                columns.extend(self._stored_sections(0, self._height))
                 self._checkpoints = self._load_checkpoints()
                 self._columns = columns
             return self._columns, self._checkpoints
+
+    def _stored_sections(self, after: int, upto: int) -> list[tuple[int, bytes]]:
+        """(first position, replay rows) of every stored section of blocks after..upto, in
+        global order."""
+        sections: list[tuple[int, bytes]] = []
+        for s, env in enumerate(self.store.shards):
+            with env.read() as txn:
+                cur = txn.cursor(env.db["rows"])
+                if not cur.set_range(u64(after + 1)):
+                    continue
+                for key, value in cur:
+                    h = read_u64(key)
+                    if h > upto:
+                        break
+                    sections.append((pack_position(h, s, 0), bytes(value)))
+        sections.sort(key=lambda x: x[0])
+        return [(p, self.store.decompress(v)) for p, v in sections]
 
     def _load_checkpoints(self) -> Checkpoints:
         """The stored checkpoints, each checked (a damaged one is left out: no cut there)."""
@@ -849,6 +889,8 @@ class Ledger:
     def drop_checkpoints(self) -> int:
         """Delete every stored checkpoint (derived data: results never change, only the cost
         of later queries); returns how many there were."""
+        if self.readonly:
+            raise ReadOnlyLedger("dropping checkpoints")
         cache = self.store.cache
         with self._write_lock, cache.write() as txn:
             n = int(txn.stat(cache.db["checkpoints"])["entries"])
@@ -859,6 +901,8 @@ class Ledger:
     def run_checkpoint_policy(self, policy: CheckpointPolicy | None = None) -> int:
         """Apply ``policy`` (default: the ledger's) at every due height of the stored chain, in
         order; returns the number of checkpoints written."""
+        if self.readonly:
+            raise ReadOnlyLedger("running a checkpoint policy")
         policy = policy if policy is not None else self.checkpoint_policy
         if not isinstance(policy, CheckpointPolicy):
             raise InvalidRequest("run_checkpoint_policy needs a CheckpointPolicy")

@@ -23,7 +23,7 @@ import blake3
 import lmdb
 import zstandard
 
-from lazyledger.errors import SchemaMismatch, StorageError
+from lazyledger.errors import ReadOnlyLedger, SchemaMismatch, StorageError
 
 SCHEMA_VERSION = 2
 DEFAULT_MAP_SIZE = 64 << 30
@@ -132,8 +132,10 @@ def decode_holdings(data: Buf) -> dict[int, int]:
 class Env:
     """One LMDB environment with its declared tables."""
 
-    def __init__(self, path: Path, kind: str, map_size: int, create: bool) -> None:
-        self.path, self.kind = path, kind
+    def __init__(
+        self, path: Path, kind: str, map_size: int, create: bool, readonly: bool = False
+    ) -> None:
+        self.path, self.kind, self.readonly = path, kind, readonly
         if create:
             try:
                 path.mkdir(parents=True, exist_ok=True)
@@ -152,14 +154,21 @@ class Env:
                 sync=durable,
                 metasync=durable,
                 readahead=False,
+                readonly=readonly,
             )
+            self.db = {
+                t.name: self.env.open_db(t.name.encode(), create=not readonly)
+                for t in TABLES
+                if t.env == kind
+            }
         except lmdb.Error as e:
             raise StorageError(f"cannot open the {kind} store at {path}: {e}") from None
-        self.db = {t.name: self.env.open_db(t.name.encode()) for t in TABLES if t.env == kind}
 
     @contextmanager
     def write(self) -> Iterator[lmdb.Transaction]:
         """An atomic write transaction: commits unless an exception escapes."""
+        if self.readonly:
+            raise ReadOnlyLedger(f"writing the {self.kind} store")
         try:
             with self.env.begin(write=True) as txn:
                 yield txn
@@ -178,7 +187,14 @@ class Env:
 class Store:
     """All environments of one ledger directory, opened by a single owner."""
 
-    def __init__(self, path: Path, shard_dirs: Sequence[Path], map_size: int, create: bool) -> None:
+    def __init__(
+        self,
+        path: Path,
+        shard_dirs: Sequence[Path],
+        map_size: int,
+        create: bool,
+        readonly: bool = False,
+    ) -> None:
         key = str(path.resolve())
         with _OPEN_LOCK:
             if key in _OPEN:
@@ -188,12 +204,14 @@ class Store:
         self.path = path
         self.envs: list[Env] = []
         self._lock_fd: int | None = None
+        self.readonly = readonly
         try:
-            self._lock_fd = _lock(path, create)
+            if not readonly:  # readers share the environments with the owner (LMDB's MVCC)
+                self._lock_fd = _lock(path, create)
             self.meta = self._env(path / "meta", "meta", map_size, create)
             self.shards = [self._env(Path(d), "shard", map_size, create) for d in shard_dirs]
             self.cache = self._open_cache(path / "cache", map_size)
-            self.blobs = self._env(path / "blobs", "blobs", map_size, True)
+            self.blobs = self._env(path / "blobs", "blobs", map_size, not readonly)
         except BaseException:
             self.close()
             raise
@@ -202,6 +220,8 @@ class Store:
     def _open_cache(self, path: Path, map_size: int) -> Env:
         """The cache environment; if a system crash left it unreadable, it is rebuilt empty
         (it holds only checkpoints and verdicts, which materialisation recomputes)."""
+        if self.readonly:
+            return self._env(path, "cache", map_size, False)
         try:
             return self._env(path, "cache", map_size, True)
         except StorageError:
@@ -221,7 +241,10 @@ class Store:
         self.cache_put_many(table, [(key, value)])
 
     def cache_put_many(self, table: str, entries: Sequence[tuple[bytes, bytes]]) -> None:
-        """Store cache entries in one write transaction (same rules as :meth:`cache_put`)."""
+        """Store cache entries in one write transaction (same rules as :meth:`cache_put`); a
+        read-only handle stores nothing."""
+        if self.readonly:
+            return
         try:
             with self.cache.write() as txn:
                 txn.cursor(self.cache.db[table]).putmulti(
@@ -231,7 +254,7 @@ class Store:
             pass
 
     def _env(self, path: Path, kind: str, map_size: int, create: bool) -> Env:
-        env = Env(path, kind, map_size, create)
+        env = Env(path, kind, map_size, create and not self.readonly, self.readonly)
         self.envs.append(env)
         return env
 
@@ -264,12 +287,14 @@ class Store:
         return store
 
     @classmethod
-    def open(cls, path: Path, map_size: int) -> tuple[Store, bytes]:
-        """Open an existing store; returns it and the genesis bytes. Rolls back torn writes."""
+    def open(cls, path: Path, map_size: int, readonly: bool = False) -> tuple[Store, bytes]:
+        """Open an existing store; returns it and the genesis bytes. The owner rolls back torn
+        writes; a ``readonly`` handle takes no lock, writes nothing and reads up to the
+        committed head only."""
         path = Path(path)
         if not (path / "meta" / "data.mdb").exists():
             raise StorageError(f"no ledger at {path}")
-        probe = Env(path / "meta", "meta", map_size, False)
+        probe = Env(path / "meta", "meta", map_size, False, readonly)
         try:
             with probe.read() as txn:
                 info = probe.db["info"]
@@ -284,10 +309,10 @@ class Store:
         from lazyledger.model import Genesis
 
         n = Genesis.from_bytes(genesis).n_shards
-        store = cls(
-            path, [Path(d) for d in dirs] if dirs else _default_dirs(path, n), map_size, False
-        )
-        store.recover()
+        dirs = [Path(d) for d in dirs] if dirs else _default_dirs(path, n)
+        store = cls(path, dirs, map_size, False, readonly)
+        if not readonly:
+            store.recover()
         return store, genesis
 
     def close(self) -> None:
