@@ -3,10 +3,11 @@ executed), and materialise account states lazily from their dependency slices.""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
 import attrs
@@ -115,6 +116,7 @@ class Ledger:
         )
         self._policy_jobs: list[Future[int]] = []
         self._policy_lock = threading.Lock()
+        self._procs: tuple[int, ProcessPoolExecutor] | None = None
         self._running: RunningReplay | None = None
         self._write_lock = threading.Lock()
         self._nonces: dict[bytes, int] = {}
@@ -195,6 +197,8 @@ class Ledger:
         return self._height
 
     def close(self) -> None:
+        if self._procs is not None:
+            self._procs[1].shutdown()
         if self._policy_pool is not None:
             self._policy_pool.shutdown(wait=True)
         if self._io is not None:
@@ -863,18 +867,24 @@ class Ledger:
         *,
         keyring: Keyring | None = None,
         executor: str | None = None,
+        workers: int | None = None,
     ) -> dict[bytes, AccountState]:
         """The states of several accounts after block ``height``, equal to calling
         :meth:`state` for each, computed with one closure and one replay of the union of their
-        slices (work shared where slices overlap). ``executor``: only None (this process) is
-        implemented so far."""
-        if executor is not None:
-            raise InvalidRequest(f"executor {executor!r} is not supported (only None so far)")
+        slices (work shared where slices overlap). ``executor="process"`` splits the accounts
+        over ``workers`` local processes (default: one per core), each with a read-only handle
+        on this ledger; the results are identical. (``"ray"`` is not implemented yet.)"""
         wanted = [_id32(a) for a in accounts]
         h = self._check_height(height)
         keyring = self.keyring if keyring is None else keyring
-        with Reader(self.store) as r:
-            nonces = {a: r.sent_count(a, shard_of(a, self.n_shards), h) for a in wanted}
+        if executor == "process":
+            return self._process_states(wanted, h, keyring, workers)
+        if executor is not None:
+            raise InvalidRequest(
+                f"executor {executor!r} is not supported (None or 'process'; 'ray' is not "
+                "implemented yet)"
+            )
+        nonces = {a: self._sent(a, h) for a in wanted}
         known = {a: k for a in wanted if (k := self._account_id(a)) is not None}
         order = sorted(set(known.values()))
         try:
@@ -885,6 +895,32 @@ class Ledger:
         return {
             a: AccountState.split(nonces[a], by_id[known[a]] if a in known else {}) for a in wanted
         }
+
+    def _process_states(
+        self, wanted: list[bytes], height: int, keyring: Keyring, workers: int | None
+    ) -> dict[bytes, AccountState]:
+        """:meth:`states` over local worker processes with read-only handles."""
+        n = workers if workers is not None else (os.cpu_count() or 1)
+        if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 256:
+            raise InvalidRequest(f"workers must be an integer in 1..256, got {n!r}")
+        if self._procs is None or self._procs[0] != n:
+            if self._procs is not None:
+                self._procs[1].shutdown()
+            pool = ProcessPoolExecutor(
+                n,
+                mp_context=multiprocessing.get_context("spawn"),  # LMDB handles never cross a fork
+                initializer=_worker_open,
+                initargs=(str(self.store.path),),
+            )
+            self._procs = (n, pool)
+        distinct = sorted(set(wanted))
+        step = -(-len(distinct) // n) if distinct else 1
+        chunks = [distinct[i : i + step] for i in range(0, len(distinct), step)]
+        futures = [self._procs[1].submit(_worker_states, c, height, keyring) for c in chunks]
+        found: dict[bytes, AccountState] = {}
+        for f in futures:
+            found.update(f.result())
+        return {a: found[a] for a in wanted}
 
     def drop_checkpoints(self) -> int:
         """Delete every stored checkpoint (derived data: results never change, only the cost
@@ -1047,6 +1083,20 @@ class Ledger:
         host = self._host().replay_host(rows, lambda i: int(positions[i]))
         replayed = replay_rows(rows, gen, host)
         return Snapshot(names, seen, nonces, replayed, self.genesis.balances, others)
+
+
+_WORKER: list[Ledger] = []
+"""A worker process's read-only handle (see ``Ledger.states(executor="process")``)."""
+
+
+def _worker_open(path: str) -> None:
+    _WORKER.append(Ledger.open(path, readonly=True))
+
+
+def _worker_states(
+    accounts: list[bytes], height: int, keyring: Keyring
+) -> dict[bytes, AccountState]:
+    return _WORKER[0].states(accounts, height, keyring=keyring)
 
 
 def _id32(value: object, what: str = "account") -> bytes:

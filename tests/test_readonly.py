@@ -103,3 +103,20 @@ def test_a_readonly_handle_needs_a_ledger(tmp_path: Path) -> None:
     path, _, _, _ = _chain(tmp_path)
     with pytest.raises(ll.ReadOnlyLedger):
         ll.Ledger.open(path, readonly=True, checkpoint_policy=ll.CheckpointPolicy.epochs(2))
+
+
+def test_states_on_worker_processes_equal_states_here(tmp_path: Path) -> None:
+    wl = Workload("uniform", n_accounts=25, n_shards=2, seed=3, private_share=0.2)
+    keyring = ll.Keyring(wl.keys)
+    with ll.Ledger.create(tmp_path / "c", wl.genesis(), keyring=keyring) as led:
+        list(wl.blocks(led, 8, 20))
+        accounts = [k.account for k in wl.keys] + [wl.pool, b"\x05" * 32]
+        here = led.states(accounts, 6)
+        assert here == {a: led.state(a, 6) for a in accounts}
+        for workers in (1, 2):
+            assert led.states(accounts, 6, executor="process", workers=workers) == here
+        assert led.states(accounts, executor="process") == led.states(accounts)
+        with pytest.raises(ll.InvalidRequest):
+            led.states(accounts, executor="process", workers=0)
+        with pytest.raises(ll.InvalidRequest):
+            led.states(accounts, executor="ray")
