@@ -268,6 +268,7 @@ class HeaderChain:
     def extend(self, headers: Sequence[Header]) -> None:
         """Append headers that extend the chain; BadHeader (nothing appended) otherwise."""
         parent = self.headers[-1].id if self.headers else self.genesis.id
+        parent_time = self.headers[-1].time_ms if self.headers else 0
         checked: list[Header] = []
         for header in headers:
             expected = len(self.headers) + len(checked) + 1
@@ -280,12 +281,14 @@ class HeaderChain:
                 raise BadHeader(f"header {header.height} does not extend height {expected - 1}")
             if header.chain_id != self.genesis.chain_id:
                 raise BadHeader(f"header {header.height} is for chain {header.chain_id!r}")
+            if header.time_ms < parent_time:
+                raise BadHeader(f"header {header.height} is dated before its parent")
             if header.proposer not in self._authorities or not verify(
                 header.proposer, header.body, header.signature
             ):
                 raise BadHeader(f"header {header.height} is not signed by an authority")
             checked.append(header)
-            parent = header.id
+            parent, parent_time = header.id, header.time_ms
         self.headers.extend(checked)
 
     def sync(self, client: Client, batch: int = 500) -> int:

@@ -30,7 +30,9 @@ MAX_BLOCK_TXS = 250_000
 MAX_BLOCK_BYTES = 64 << 20
 
 TX_MAGIC = b"LLT" + bytes([VERSION])
-HEADER_MAGIC = b"LLH" + bytes([VERSION])
+HEADER_VERSION = 2
+"""Headers are at version 2 (version 1 had no timestamp)."""
+HEADER_MAGIC = b"LLH" + bytes([HEADER_VERSION])
 BLOCK_MAGIC = b"LLB" + bytes([VERSION])
 GENESIS_MAGIC = b"LLG" + bytes([VERSION])
 
@@ -117,11 +119,14 @@ def encode_header_body(h: Header) -> bytes:
         raise InvalidBlock("parent hash and proposer key must be 32 bytes")
     if not 0 <= h.height < 2**63:
         raise InvalidBlock(f"height {h.height} out of range")
+    if not isinstance(h.time_ms, int) or not 0 <= h.time_ms < 2**63:
+        raise InvalidBlock(f"block time {h.time_ms!r} out of range")
     return b"".join(
         (
             HEADER_MAGIC,
             _chain_id_bytes(h.chain_id, InvalidBlock),
             h.height.to_bytes(8, "big"),
+            h.time_ms.to_bytes(8, "big"),
             h.parent,
             _U16.pack(n),
             *(_ROOT.pack(r, c) for r, c in zip(h.shard_roots, h.shard_counts, strict=True)),
@@ -133,13 +138,17 @@ def encode_header_body(h: Header) -> bytes:
 def decode_header(data: bytes) -> Header:
     data = bytes(data)
     if data[:4] != HEADER_MAGIC:
-        raise InvalidBlock("not a version-1 header (bad magic)")
+        raise InvalidBlock(f"not a version-{HEADER_VERSION} header (bad magic)")
     chain_id, at = _read_chain_id(data, 4, InvalidBlock)
-    if at + 8 + 32 + 2 > len(data):
+    if at + 8 + 8 + 32 + 2 > len(data):
         raise InvalidBlock("truncated header")
     height = int.from_bytes(data[at : at + 8], "big")
     if height >= 2**63:
         raise InvalidBlock(f"height {height} out of range (at most 2**63-1)")
+    time_ms = int.from_bytes(data[at + 8 : at + 16], "big")
+    if time_ms >= 2**63:
+        raise InvalidBlock(f"block time {time_ms} out of range (at most 2**63-1)")
+    at += 8
     parent = data[at + 8 : at + 40]
     (n,) = _U16.unpack_from(data, at + 40)
     at += 42
@@ -152,7 +161,14 @@ def decode_header(data: bytes) -> Header:
         counts.append(c)
         at += _ROOT.size
     return Header(
-        chain_id, height, parent, tuple(roots), tuple(counts), data[at : at + 32], data[at + 32 :]
+        chain_id,
+        height,
+        parent,
+        tuple(roots),
+        tuple(counts),
+        data[at : at + 32],
+        data[at + 32 :],
+        time_ms,
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
@@ -224,6 +225,10 @@ class Ledger:
         """Hash of the head block (the genesis hash at height 0)."""
         return self._head_id
 
+    def _head_time(self) -> int:
+        """The head block's time (0 at genesis)."""
+        return 0 if self._height == 0 else self.header(self._height).time_ms
+
     def _header_id(self, height: int) -> bytes:
         return self.genesis_id if height == 0 else self.header(height).id
 
@@ -311,6 +316,7 @@ class Ledger:
             tuple(root([t.id for t in sec]) for sec in sections),
             tuple(len(sec) for sec in sections),
             proposer.public_key,
+            time_ms=max(time.time_ns() // 1_000_000, self._head_time()),
         )
         header = attrs.evolve(header, signature=proposer.sign(header.body))
         return Block(header, tuple(tuple(s) for s in sections))
@@ -328,7 +334,7 @@ class Ledger:
             raise ReadOnlyLedger("appending blocks")
         decoded = [_as_block(b) for b in blocks]
         with self._write_lock:
-            height, head = self._height, self._head_id
+            height, head, parent_time = self._height, self._head_id, self._head_time()
             nonces: dict[bytes, int] = {}
             jobs: dict[bytes, JobInfo] = {}  # job-index entries this batch creates or updates
 
@@ -348,8 +354,9 @@ class Ledger:
                 for block in decoded:
                     height += 1
                     counts, finish = self.validator.check_block_deferred(
-                        block, head, height, nonce_of, job_of
+                        block, head, height, nonce_of, job_of, parent_time
                     )
+                    parent_time = block.header.time_ms
                     signatures.append(finish)
                     nonces.update(counts)
                     for pos, tx in block.transactions():  # index updates seen by later blocks

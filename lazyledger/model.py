@@ -133,6 +133,9 @@ class Header:
     shard_counts: tuple[int, ...] = attrs.field(converter=_counts)
     proposer: bytes
     signature: bytes = attrs.field(default=b"", repr=lambda s: s.hex()[:16])
+    time_ms: int = 0
+    """The proposer's clock (Unix milliseconds), never below the parent's. Nothing derived
+    from the chain depends on it; it is only information for users."""
 
     @property
     def body(self) -> bytes:

@@ -99,7 +99,9 @@ class Validator:
         if not verify(tx.public_key, tx.body, tx.signature):
             raise InvalidTransaction("bad signature")
 
-    def check_header(self, header: Header, parent_id: bytes, height: int) -> None:
+    def check_header(
+        self, header: Header, parent_id: bytes, height: int, parent_time: int = 0
+    ) -> None:
         g = self.genesis
         if header.chain_id != g.chain_id:
             raise InvalidBlock(f"block is for chain {header.chain_id!r}, this is {g.chain_id!r}")
@@ -111,6 +113,10 @@ class Validator:
             )
         if len(header.shard_roots) != g.n_shards:
             raise InvalidBlock(f"{len(header.shard_roots)} shard sections, chain has {g.n_shards}")
+        if header.time_ms < parent_time:
+            raise InvalidBlock(
+                f"block time {header.time_ms} ms is before its parent's {parent_time} ms"
+            )
         if header.proposer not in self.authorities:
             raise InvalidBlock("proposer is not an authority of this chain")
         if len(header.signature) != 64 or not verify(
@@ -125,12 +131,15 @@ class Validator:
         height: int,
         nonce_of: Callable[[bytes], int],
         jobs: JobLookup | None = None,
+        parent_time: int = 0,
     ) -> dict[bytes, int]:
         """Validate a whole block; return the senders' nonce counts after it.
 
         ``nonce_of(account)`` gives the number of transactions the account sent before this
         block. Raises InvalidBlock (InvalidBlockTransaction for a bad transaction)."""
-        counts, signatures = self.check_block_deferred(block, parent_id, height, nonce_of, jobs)
+        counts, signatures = self.check_block_deferred(
+            block, parent_id, height, nonce_of, jobs, parent_time
+        )
         signatures()
         return counts
 
@@ -141,12 +150,13 @@ class Validator:
         height: int,
         nonce_of: Callable[[bytes], int],
         jobs: JobLookup | None = None,
+        parent_time: int = 0,
     ) -> tuple[dict[bytes, int], Callable[[], None]]:
         """:meth:`check_block` with the signature checks still running: returns the nonce
         counts and a function that waits for the signatures and raises if one is bad, so the
         caller can overlap other work (storing the sections) with them."""
         header = block.header
-        self.check_header(header, parent_id, height)
+        self.check_header(header, parent_id, height, parent_time)
         n = self.genesis.n_shards
         if len(block.sections) != n:
             raise InvalidBlock(f"{len(block.sections)} sections, chain has {n}")

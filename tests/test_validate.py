@@ -108,6 +108,12 @@ def tampered_header_signature(led: ll.Ledger, k: list[ll.Keypair]) -> ll.Block:
     return ll.Block(attrs.evolve(block.header, signature=bytes(64)), block.sections)
 
 
+@case("is before its parent's")
+def dated_before_its_parent(led: ll.Ledger, k: list[ll.Keypair]) -> ll.Block:
+    block = led.propose([], k[0])
+    return resign(led, block, k[0], time_ms=led.header(led.height).time_ms - 1)
+
+
 @case("unknown asset 9")
 def unknown_asset(led: ll.Ledger, k: list[ll.Keypair]) -> ll.Block:
     return led.propose([ll.transfer(k[0], nonce=1, to=k[1].account, asset=9, amount=5)], k[0])
@@ -248,3 +254,14 @@ def test_bad_genesis(genesis: ll.Genesis, tmp_path, change: dict[str, object], m
     with pytest.raises(ll.InvalidGenesis, match=match):
         ll.Ledger.create(tmp_path / "g", attrs.evolve(genesis, **change))
     assert not (tmp_path / "g").exists()
+
+
+def test_blocks_carry_non_decreasing_times(chain: ll.Ledger, keys: list[ll.Keypair]) -> None:
+    first = chain.header(1)
+    assert first.time_ms > 0
+    block = chain.propose([], keys[0])
+    assert block.header.time_ms >= first.time_ms
+    assert ll.Header.from_bytes(block.header.to_bytes()) == block.header
+    same = resign(chain, block, keys[0], time_ms=first.time_ms)  # equal to the parent's: valid
+    chain.append(same)
+    assert chain.header(2).time_ms == first.time_ms

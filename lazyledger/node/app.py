@@ -668,6 +668,7 @@ def _json(body: bytes) -> Any:
 def _header_json(h: Any) -> dict[str, Any]:
     return {
         "height": h.height,
+        "time_ms": h.time_ms,
         "id": h.id.hex(),
         "chain_id": h.chain_id,
         "parent": h.parent.hex(),

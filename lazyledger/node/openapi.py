@@ -71,6 +71,7 @@ ERRORS: dict[int, dict[str, Any]] = {
 HEADER = _obj(
     ["height", "id", "raw"],
     height=HEIGHT,
+    time_ms={"type": "integer", "minimum": 0},
     id=HEX32,
     chain_id={"type": "string"},
     parent=HEX32,
