@@ -19,7 +19,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from lazyledger.bench import chains, evm, measure, realistic
+from lazyledger.bench import batch, chains, evm, measure, realistic
 from lazyledger.bench.model import Result, Settings
 from lazyledger.bench.timing import percentiles, progress, sample
 from lazyledger.crypto import Keypair, first_bad_signature
@@ -1145,6 +1145,17 @@ SCENARIOS: dict[str, Scenario] = {
                 },
             ),
             realistic.METRICS,
+        ),
+        Scenario(
+            "batch",
+            "Batch materialisation: one by one, states(), worker processes (issue 13)",
+            batch.batch,
+            _by(
+                {"mean_block": 200, "txs": 4000, "accounts": 200},
+                {"mean_block": 200, "txs": 50_000, "accounts": 2000},
+                {"mean_block": 200, "txs": 200_000, "accounts": 5000},
+            ),
+            batch.METRICS,
         ),
         Scenario(
             "ethereum",
