@@ -48,7 +48,7 @@ from lazyledger.materialize.rows import (
     row_of,
 )
 from lazyledger.materialize.running import RunningReplay
-from lazyledger.materialize.slice import Reader, Slice, compiled_slice, seed
+from lazyledger.materialize.slice import Slice, compiled_slice, seed
 from lazyledger.materialize.snapshot import Snapshot
 from lazyledger.model import AccountState, Block, Genesis, Header, Receipt, Transaction
 from lazyledger.ops import (
@@ -287,8 +287,7 @@ class Ledger:
         if cached is not None:
             return cached
         with self._write_lock:  # no append may land between the read and the cache write
-            with Reader(self.store) as r:
-                n = r.sent_count(account, shard_of(account, self.n_shards), self._height)
+            n = self._sent(account, self._height)
             if len(self._nonces) > 1 << 20:
                 self._nonces.clear()
             self._nonces[account] = n
@@ -342,35 +341,34 @@ class Ledger:
                 return jobs[job] if job in jobs else self.job(job)
 
             checked: list[tuple[Block, dict[bytes, int]]] = []
-            with Reader(self.store) as r:
 
-                def nonce_of(a: bytes) -> int:
-                    for known in (nonces, self._nonces):
-                        if a in known:
-                            return known[a]
-                    return r.sent_count(a, shard_of(a, self.n_shards), self._height)
+            def nonce_of(a: bytes) -> int:
+                for known in (nonces, self._nonces):
+                    if a in known:
+                        return known[a]
+                return self._sent(a, self._height)
 
-                signatures = []
-                for block in decoded:
-                    height += 1
-                    counts, finish = self.validator.check_block_deferred(
-                        block, head, height, nonce_of, job_of, parent_time
-                    )
-                    parent_time = block.header.time_ms
-                    signatures.append(finish)
-                    nonces.update(counts)
-                    for pos, tx in block.transactions():  # index updates seen by later blocks
-                        c = tx.call
-                        if isinstance(c, DnnJob):
-                            at = pack_position(*pos)
-                            info = JobInfo(at, c.asset, c.bounty, tx.sender, c.hidden, False)
-                            jobs[job_account(tx.id)] = info
-                        elif isinstance(c, DnnReveal):
-                            revealed = job_of(c.job)
-                            assert revealed is not None  # validated
-                            jobs[c.job] = attrs.evolve(revealed, revealed=True)
-                    head = block.header.id
-                    checked.append((block, counts))
+            signatures = []
+            for block in decoded:
+                height += 1
+                counts, finish = self.validator.check_block_deferred(
+                    block, head, height, nonce_of, job_of, parent_time
+                )
+                parent_time = block.header.time_ms
+                signatures.append(finish)
+                nonces.update(counts)
+                for pos, tx in block.transactions():  # index updates seen by later blocks
+                    c = tx.call
+                    if isinstance(c, DnnJob):
+                        at = pack_position(*pos)
+                        info = JobInfo(at, c.asset, c.bounty, tx.sender, c.hidden, False)
+                        jobs[job_account(tx.id)] = info
+                    elif isinstance(c, DnnReveal):
+                        revealed = job_of(c.job)
+                        assert revealed is not None  # validated
+                        jobs[c.job] = attrs.evolve(revealed, revealed=True)
+                head = block.header.id
+                checked.append((block, counts))
             if not checked:
                 return []
             new_ids: dict[bytes, int] = {}  # dense ids first seen in this batch, global order
