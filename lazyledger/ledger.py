@@ -970,7 +970,8 @@ class Ledger:
                 running.advance(columns.rows[running.done : hi])
                 lo = columns.count_before(end_of(max(0, h - policy.every)))
                 picked = policy.pick(columns.links[lo:hi, 1:3].reshape(-1))
-                picked = picked[~checkpoints.arrays().has(picked, end)]
+                if checkpoints.at_position(end):  # (a state query or an earlier run wrote one)
+                    picked = picked[~checkpoints.arrays().has(picked, end)]
                 batch = running.snapshot(picked)
                 if len(batch[0]):
                     self._write_checkpoints(end, *batch)

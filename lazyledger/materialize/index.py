@@ -200,7 +200,8 @@ def decode_batch(raw: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
 
 
 class Checkpoints:
-    """Stored checkpoints by (account id, position), with their holdings in flat arrays."""
+    """Stored checkpoints by (account id, position), with their holdings in flat arrays.
+    Batches are mirrored as they come and merged into the sorted arrays when a reader asks."""
 
     def __init__(self) -> None:
         self._cuts = NO_CUTS
@@ -208,10 +209,16 @@ class Checkpoints:
         self._values = np.zeros(1024, np.int64)
         self._used = 0
         self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        self._snapshot: Cuts | None = NO_CUTS
+        self._positions: set[int] = set()
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self.arrays())
+
+    def at_position(self, position: int) -> bool:
+        """Whether any checkpoint sits at ``position`` (no merge needed to answer)."""
+        return position in self._positions
 
     def add(
         self,
@@ -234,32 +241,34 @@ class Checkpoints:
             lo = hi - counts
             pos = np.full(len(ids), position, np.int64)
             self._pending.append((ids.astype(np.int64), pos, lo, hi))
+            self._positions.add(position)
+            self._snapshot = None
 
     def arrays(self) -> Cuts:
         """The current snapshot."""
         with self._lock:
-            while self._pending:
-                old = self._cuts
-                new = self._pending.pop(0)
-                ids, pos, lo, hi = new
-                if (
-                    len(ids)
-                    and (not len(old) or old.pos.max() <= pos[0])
-                    and (np.all(ids[1:] > ids[:-1]))
-                ):  # one batch at the newest position: insert after each id's entries
-                    at = np.searchsorted(old.ids, ids, "right")
-                    self._cuts = Cuts(
-                        np.insert(old.ids, at, ids),
-                        np.insert(old.pos, at, pos),
-                        np.insert(old.lo, at, lo),
-                        np.insert(old.hi, at, hi),
-                        _E,
-                        _E,
-                    )
-                    continue
-                parts = [(old.ids, old.pos, old.lo, old.hi), new]
-                ids, pos, lo, hi = (np.concatenate(c) for c in zip(*parts, strict=True))
-                order = np.lexsort((pos, ids))
-                self._cuts = Cuts(ids[order], pos[order], lo[order], hi[order], _E, _E)
-            c = self._cuts
-            return Cuts(c.ids, c.pos, c.lo, c.hi, self._assets, self._values)
+            if self._snapshot is not None:
+                return self._snapshot
+            old, pending = self._cuts, self._pending
+            self._pending = []
+            ids, pos = pending[0][0], pending[0][1]
+            if (
+                len(pending) == 1
+                and len(ids)
+                and (not len(old) or old.pos.max() <= pos[0])
+                and np.all(ids[1:] > ids[:-1])
+            ):  # one batch at the newest position: insert after each id's entries
+                at = np.searchsorted(old.ids, ids, "right")
+                merged = [
+                    np.insert(a, at, b)
+                    for a, b in zip((old.ids, old.pos, old.lo, old.hi), pending[0], strict=True)
+                ]
+            else:  # several batches (a policy ran): one sort
+                parts = [(old.ids, old.pos, old.lo, old.hi), *pending]
+                merged = [np.concatenate(c) for c in zip(*parts, strict=True)]
+                order = np.lexsort((merged[1], merged[0]))
+                merged = [a[order] for a in merged]
+            ids, pos, lo, hi = merged
+            self._cuts = Cuts(ids, pos, lo, hi, _E, _E)
+            self._snapshot = Cuts(ids, pos, lo, hi, self._assets, self._values)
+            return self._snapshot
