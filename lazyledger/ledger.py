@@ -43,7 +43,6 @@ from lazyledger.materialize.rows import (
     ROW_DTYPE,
     call_row,
     failed_row,
-    row_accounts,
     row_ids,
     row_of,
 )
@@ -503,7 +502,6 @@ class Ledger:
         block) with their indexes, in one transaction; returns the (id, position) pairs."""
         store, env = self.store, self.store.shards[s]
         txids: list[tuple[bytes, bytes]] = []
-        touches: list[tuple[bytes, bytes]] = []
         sent: list[tuple[bytes, bytes]] = []
         hosted: list[tuple[bytes, bytes]] = []
         blobs: list[tuple[bytes, bytes, bytes]] = []
@@ -514,10 +512,6 @@ class Ledger:
                 packed = pack_position(h, s, i)
                 pos = u64(packed)
                 txids.append((tx.id, pos))
-                a0, a1 = row_accounts(row)
-                touches.append((a0 + pos, row))
-                if a1 != a0:
-                    touches.append((a1 + pos, row))
                 senders.add(tx.sender)
                 if row[0] in HOSTED_OPS:
                     hosted.append((pos, tx.raw))
@@ -525,13 +519,11 @@ class Ledger:
             blobs.append(
                 (hkey, store.compress(encode_section(section)), store.compress(b"".join(rows)))
             )
-        touches.sort()
         sent.sort()
         with env.write() as txn:
             for hkey, body, rows_blob in blobs:
                 txn.put(hkey, body, db=env.db["bodies"])
                 txn.put(hkey, rows_blob, db=env.db["rows"])
-            txn.cursor(env.db["touch"]).putmulti(touches)
             txn.cursor(env.db["sent"]).putmulti(sent)
             if hosted:
                 txn.cursor(env.db["hosted"]).putmulti(hosted)

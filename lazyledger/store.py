@@ -61,7 +61,6 @@ TABLES = (
     Table("info", "shard", "ascii name", "head:u64 (last height written to this shard)"),
     Table("bodies", "shard", "height:u64", "zstd(canonical section bytes)"),
     Table("rows", "shard", "height:u64", "zstd(replay rows of the section, in order)"),
-    Table("touch", "shard", "account:32 packed position:u64", "replay row (index of access sets)"),
     Table("sent", "shard", "account:32 height:u64", "u64 transactions sent up to that height"),
     Table("hosted", "shard", "packed position:u64", "canonical bytes of a private or DNN tx"),
     Table(
@@ -365,22 +364,12 @@ class Store:
 
     def _drop_section(self, txn: Any, env: Env, shard: int, height: int) -> None:
         from lazyledger.codec import decode_section
-        from lazyledger.materialize.rows import ROW, row_accounts
-        from lazyledger.shards import pack_position
 
         body = txn.get(u64(height), db=env.db["bodies"])
-        rows = txn.get(u64(height), db=env.db["rows"])
         if body is not None:
             txs, _ = decode_section(self.decompress(body), 0, shard)
             for tx in txs:
                 txn.delete(tx.sender + u64(height), db=env.db["sent"])
-        if rows is not None:
-            data = self.decompress(rows)
-            n = ROW.size
-            for i in range(len(data) // n):
-                pos = u64(pack_position(height, shard, i))
-                for acc in set(row_accounts(data[n * i : n * (i + 1)])):
-                    txn.delete(acc + pos, db=env.db["touch"])
         txn.delete(u64(height), db=env.db["bodies"])
         txn.delete(u64(height), db=env.db["rows"])
         cur = txn.cursor(env.db["hosted"])

@@ -322,7 +322,7 @@ def _plots(out: Path, results: Sequence[Result]) -> dict[str, str]:
         save(fig, "shapes")
     if "storage" in by:
         m = by["storage"].metrics
-        parts = ["bodies", "rows", "touch", "sent", "txids", "headers"]
+        parts = ["bodies", "rows", "sent", "txids", "headers"]
         fig, ax = plt.subplots(figsize=(6, 4))
         ax.bar(parts, [float(m[f"{p}_bytes_per_tx"] or 0) for p in parts], label="stored (zstd)")
         ax.bar(

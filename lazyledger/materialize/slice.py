@@ -12,89 +12,70 @@ access-set index, and tests compare the two."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import cast
+from collections.abc import Callable, Mapping, Sequence
 
 import attrs
-import lmdb
 import numpy as np
 
 from lazyledger.materialize import slots, walk
 from lazyledger.materialize.index import ColumnIndex, Cuts, ranges
 from lazyledger.materialize.replay import InitialArrays
-from lazyledger.materialize.rows import row_accounts
-from lazyledger.store import Store, read_u64, u64
+from lazyledger.materialize.rows import ROW, row_accounts
+from lazyledger.shards import pack_position
+from lazyledger.store import Store, read_u64
 
 Holdings = dict[int, int]
 
 
-class Reader:
-    """Read transactions on every environment of a store, for one materialisation."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self.shard_txns = [env.read() for env in store.shards]
-        self.cache_txn = store.cache.read()
-        self.touch = [env.db["touch"] for env in store.shards]
-        self._cursors = [
-            txn.cursor(db) for txn, db in zip(self.shard_txns, self.touch, strict=True)
-        ]
-        self.sent = [env.db["sent"] for env in store.shards]
-
-    def close(self) -> None:
-        for txn in (*self.shard_txns, self.cache_txn):
-            txn.abort()
-
-    def __enter__(self) -> Reader:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @property
-    def cursors(self) -> list[lmdb.Cursor]:
-        """One cursor on the access-set index of each shard (reused across scans)."""
-        return self._cursors
-
-    def sent_count(self, account: bytes, shard: int, height: int) -> int:
-        """Transactions ``account`` sent in blocks 1..height (its nonce after ``height``)."""
-        cur = self.shard_txns[shard].cursor(self.sent[shard])
-        found = cur.set_range(account + u64(height + 1))
-        if not (cur.prev() if found else cur.last()):
-            return 0
-        key = bytes(cur.key())
-        return read_u64(cur.value()) if key[:32] == account else 0
+def stored_rows(store: Store, height: int) -> list[tuple[int, bytes]]:
+    """(packed position, replay row) of every transaction of blocks 1..height, read from the
+    shards' stored sections: the slow twin's input, independent of the columnar index."""
+    out: list[tuple[int, bytes]] = []
+    for s, env in enumerate(store.shards):
+        with env.read() as txn:
+            for key, value in txn.cursor(env.db["rows"]):
+                h = read_u64(key)
+                if h > height:
+                    break
+                data = store.decompress(value)
+                n = len(data) // ROW.size
+                out += [
+                    (pack_position(h, s, i), data[ROW.size * i : ROW.size * (i + 1)])
+                    for i in range(n)
+                ]
+    return sorted(out)
 
 
 def python_closure(
-    reader: Reader, needs: Mapping[bytes, int], cut: Callable[[bytes, int], int] | None = None
+    rows: Sequence[tuple[int, bytes]],
+    needs: Mapping[bytes, int],
+    cut: Callable[[bytes, int], int] | None = None,
 ) -> list[int]:
-    """The slow twin of :func:`lazyledger.materialize.walk.closure`, over the stored access-set
-    index: positions of the slice giving each account's state before ``needs[account]``.
+    """The slow twin of :func:`lazyledger.materialize.walk.closure`: positions of the slice
+    giving each account's state before ``needs[account]``, from ``rows`` (position, replay row)
+    in global order (:func:`stored_rows`).
 
     A need (account, position) takes every touch of the account from its cut (the latest
     checkpoint at or before the position) up to the position, newest first, stopping at a
     transaction already in the slice; each added transaction needs its other accounts' states
-    before it."""
-    rows: dict[bytes, bytes] = {}
+    before it. ``cut(account, position)`` gives the position of the latest checkpoint at or
+    before ``position`` (0: genesis); None cuts nothing."""
+    touches: dict[bytes, list[tuple[int, bytes]]] = {}
+    for pos, row in rows:
+        for a in set(row_accounts(row)):
+            touches.setdefault(a, []).append((pos, row))
+    taken: set[int] = set()
     work = [(a, p) for a, p in needs.items()]
     while work:
         a, p = work.pop()
         start = cut(a, p) if cut is not None else 0
-        touches: list[tuple[bytes, bytes]] = []
-        for cur in reader.cursors:
-            if not cur.set_range(a + u64(start)):
-                continue
-            for key, row in cast("Iterator[tuple[bytes, bytes]]", cur.iternext()):
-                if key[:32] != a or read_u64(key, 32) >= p:
-                    break
-                touches.append((key[32:], row))
-        for pos, row in sorted(touches, reverse=True):
-            if pos in rows:
+        mine = [(q, row) for q, row in touches.get(a, []) if start <= q < p]
+        for q, row in reversed(mine):
+            if q in taken:
                 break
-            rows[pos] = row
-            work += [(b, read_u64(pos)) for b in set(row_accounts(row)) - {a}]
-    return sorted(read_u64(p) for p in rows)
+            taken.add(q)
+            work += [(b, q) for b in set(row_accounts(row)) - {a}]
+    return sorted(taken)
 
 
 @attrs.frozen(eq=False)

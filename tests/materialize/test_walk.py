@@ -12,7 +12,7 @@ import pytest
 import lazyledger as ll
 from lazyledger.materialize import walk
 from lazyledger.materialize.reference import replay_chain
-from lazyledger.materialize.slice import Reader, python_closure
+from lazyledger.materialize.slice import python_closure, stored_rows
 from lazyledger.shards import end_of, unpack_position
 from lazyledger.workloads import Workload
 
@@ -57,8 +57,8 @@ def test_compiled_walk_equals_python_walk_and_states_equal_reference(
         for _ in range(60):
             a, h = rng.choice(accounts), rng.randrange(len(blocks) + 1)
             for use in (True, False):
-                with Reader(led.store) as r:
-                    slow = python_closure(r, {a: end_of(h)}, _cuts_of(led) if use else None)
+                rows = stored_rows(led.store, h)
+                slow = python_closure(rows, {a: end_of(h)}, _cuts_of(led) if use else None)
                 assert led.slice(a, h, use_checkpoints=use) == [unpack_position(p) for p in slow]
             assert led.state(a, h) == refs[h].get(a, ll.AccountState(0, {})), (a.hex(), h)
         _, receipts = replay_chain(led.genesis, blocks)
