@@ -961,7 +961,7 @@ class Ledger:
                     running = self._running = RunningReplay(self._genesis_sorted())
                 running.advance(columns.rows[running.done : hi])
                 lo = columns.count_before(end_of(max(0, h - policy.every)))
-                picked = policy.pick(columns.links[lo:hi, 1:3].reshape(-1))
+                picked = policy.pick(columns.ids(lo, hi).reshape(-1))
                 if checkpoints.at_position(end):  # (a state query or an earlier run wrote one)
                     picked = picked[~checkpoints.arrays().has(picked, end)]
                 batch = running.snapshot(picked)

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 import attrs
 import numpy as np
 
+from lazyledger.errors import StorageError
 from lazyledger.materialize import walk
 from lazyledger.materialize.rows import ROW, ROW_DTYPE
 
@@ -38,7 +39,7 @@ class ColumnIndex:
     def __init__(self) -> None:
         self.n = 0
         self.rows = np.zeros(0, ROW_DTYPE)
-        self.links = np.zeros((0, 1 + 2 * K), np.int64)  # see lazyledger.materialize.walk
+        self.links = np.zeros((0, 1 + K), np.int64)  # see lazyledger.materialize.walk
         self.pos = np.zeros(0, np.int64)  # positions by row, never marked: read without the lock
         self.last = np.full(0, -1, np.int64)
         self.lock = threading.Lock()  # held by a walk (it marks rows in ``links``) and by growth
@@ -52,6 +53,8 @@ class ColumnIndex:
         counts = [len(data) // ROW.size for _, data in parts]
         new = np.frombuffer(b"".join(data for _, data in parts), ROW_DTYPE)
         start, stop = self.n, self.n + len(new)
+        if stop >= 1 << 32:  # row numbers are 32-bit in the link words
+            raise StorageError("the in-memory index holds at most 2**32 - 1 transactions")
         with self.lock:
             rows, links, pos = (
                 _grown(self.rows, stop),
@@ -65,13 +68,12 @@ class ColumnIndex:
             links[start:stop, walk.POS] = pos[start:stop]
             id0 = new["id0"].astype(np.int64)
             id1 = new["id1"].astype(np.int64)
-            links[start:stop, 1] = id0
-            links[start:stop, 2] = np.where(id1 == id0, -1, id1)
+            ids = np.stack([id0, np.where(id1 == id0, -1, id1)], axis=1)
             top = int(max(id0.max(), id1.max())) + 1
             last = self.last
             if top > len(last):
                 last = np.concatenate([last, np.full(max(top, 2 * len(last)) - len(last), -1)])
-            walk.link(links, last, start, stop)
+            walk.link(links, ids, last, start, stop)
             self.rows, self.links, self.pos, self.last = rows, links, pos, last
             self.n = stop
 
@@ -92,9 +94,13 @@ class ColumnIndex:
 
     def prev(self, g: int) -> list[tuple[int, int]]:
         """(account id, previous row touching it) for each account of row ``g``."""
-        ids = self.links[g, 1 : 1 + K].tolist()
-        prev = self.links[g, 1 + K :].tolist()
-        return [(a, p) for a, p in zip(ids, prev, strict=True) if a >= 0]
+        words = self.links[g, 1:].tolist()
+        return [((w >> 32) - 1, (w & 0xFFFFFFFF) - 1) for w in words if w]
+
+    def ids(self, lo: int, hi: int) -> np.ndarray:
+        """The account ids of rows ``lo..hi``, row by row (-1: empty column)."""
+        out: np.ndarray = (self.links[lo:hi, 1:] >> 32) - 1
+        return out
 
     def closure(
         self,

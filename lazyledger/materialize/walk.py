@@ -1,10 +1,10 @@
 """The compiled slice walk: DESIGN.md's backward closure over a columnar index, in Numba.
 
 The index (:class:`lazyledger.materialize.index.ColumnIndex`) numbers every transaction by its
-*row* ``g`` in global order and keeps one interleaved record per row, ``links[g]`` =
-(position, id_0 .. id_{K-1}, prev_0 .. prev_{K-1}): the packed position, the dense ids of the
-row's accounts (-1: empty column) and, per account, the previous row touching it (-1: none).
-One record is one cache line, which is what a walk over scattered rows pays for.
+*row* ``g`` in global order and keeps one record per row, ``links[g]`` = (position,
+account_0, ..., account_{K-1}): each account word packs ``(id + 1) << 32 | (prev + 1)``, the
+account's dense id and the previous row touching it (0 in either half: none). A record of 8 +
+8K bytes (24 for K = 2) is what a walk over scattered rows pays for, one cache line.
 
 The closure is a set of *needs* (account ``a``, state wanted before position ``p``). A need
 walks ``a``'s chain backwards from its last touch before ``p`` and stops at the first row below
@@ -25,7 +25,25 @@ import numpy as np
 from numba import njit
 
 POS = 0
-"""Column of ``links`` holding the packed position; ids follow, then prev links."""
+"""Column of ``links`` holding the packed position; account words follow."""
+_LOW = (1 << 32) - 1
+
+
+@njit(cache=True, inline="always")
+def _id(word: int) -> int:
+    """The dense id in an account word (-1: empty column)."""
+    return (word >> 32) - 1
+
+
+@njit(cache=True, inline="always")
+def _prev(word: int) -> int:
+    """The previous row in an account word (-1: none)."""
+    return (word & _LOW) - 1
+
+
+@njit(cache=True, inline="always")
+def _word(account: int, prev: int) -> int:
+    return ((account + 1) << 32) | (prev + 1)
 
 
 @njit(cache=True)
@@ -48,12 +66,11 @@ def cut_index(ck_id: np.ndarray, ck_pos: np.ndarray, a: int, p: int) -> int:
 @njit(cache=True)
 def last_before(links: np.ndarray, g: int, a: int, limit: int) -> int:
     """Follow account ``a``'s chain down from row ``g`` to its first row below ``limit``."""
-    k_max = (links.shape[1] - 1) // 2
     while g >= limit:
         nxt = -1
-        for k in range(k_max):
-            if links[g, 1 + k] == a:
-                nxt = links[g, 1 + k_max + k]
+        for k in range(1, links.shape[1]):
+            if _id(links[g, k]) == a:
+                nxt = _prev(links[g, k])
                 break
         g = nxt
     return g
@@ -83,7 +100,7 @@ def closure(
     A row in the slice is marked by flipping its position's sign in ``links`` (the mark shares
     the record's cache line); every mark is undone before returning, so the caller must hold
     the index's lock."""
-    k_max = (links.shape[1] - 1) // 2
+    width = links.shape[1]
     has_ck = ck_id.shape[0] > 0
     st_a = need_a.astype(np.int64)
     st_g = need_g.astype(np.int64)
@@ -110,11 +127,11 @@ def closure(
             out[m] = g
             m += 1
             nxt = -1
-            for k in range(k_max):
-                b = links[g, 1 + k]
+            for k in range(1, width):
+                b = _id(links[g, k])
                 if b < 0:
                     continue
-                before = links[g, 1 + k_max + k]
+                before = _prev(links[g, k])
                 if b == a:
                     nxt = before
                     continue
@@ -154,14 +171,14 @@ def row_keys(
 ) -> np.ndarray:
     """For each slice row and account column, the virtual-account key ``id << 31 | cut``
     (``cut`` from :func:`cut_index`); an empty column repeats column 0's key."""
-    k_max = (links.shape[1] - 1) // 2
+    k_max = links.shape[1] - 1
     out = np.empty((rows.shape[0], k_max), np.int64)
     has_ck = ck_id.shape[0] > 0
     for j in range(rows.shape[0]):
         g = rows[j]
         p = pos[g]
         for k in range(k_max):
-            a = links[g, 1 + k]
+            a = _id(links[g, 1 + k])
             if a < 0:
                 out[j, k] = out[j, 0]
                 continue
@@ -171,17 +188,16 @@ def row_keys(
 
 
 @njit(cache=True)
-def link(links: np.ndarray, last: np.ndarray, start: int, stop: int) -> None:
-    """Set the prev links of rows ``start..stop`` and advance ``last`` (row of each account's
-    latest touch; -1: none), in row order."""
-    k_max = (links.shape[1] - 1) // 2
+def link(links: np.ndarray, ids: np.ndarray, last: np.ndarray, start: int, stop: int) -> None:
+    """Fill the account words of rows ``start..stop`` from their ``ids`` (rows x K, -1: empty)
+    and advance ``last`` (row of each account's latest touch; -1: none), in row order."""
     for g in range(start, stop):
-        for k in range(k_max):
-            a = links[g, 1 + k]
+        for k in range(ids.shape[1]):
+            a = ids[g - start, k]
             if a < 0:
-                links[g, 1 + k_max + k] = -1
+                links[g, 1 + k] = 0
                 continue
-            links[g, 1 + k_max + k] = last[a]
+            links[g, 1 + k] = _word(a, last[a])
             last[a] = g
 
 
