@@ -74,7 +74,7 @@ class StoreHost:
             return found
         terms = self.job(job)
         try:
-            spec = dnn.ModelSpec.from_bytes(self.blob(terms.spec))
+            spec = dnn.decode_spec(self.blob(terms.spec))
             result = dnn.check_claim(
                 spec, self.blob(weights), self.blob(terms.validation), terms.threshold_permille
             )
@@ -90,7 +90,7 @@ class StoreHost:
         call = self.tx_at(claim).call
         assert isinstance(call, DnnClaim)
         try:
-            spec = dnn.ModelSpec.from_bytes(self.blob(terms.spec))
+            spec = dnn.decode_spec(self.blob(terms.spec))
             x, _ = dnn.load_dataset(spec, self.blob(inputs))
         except (dnn.InvalidModel, dnn.InvalidBlob):
             return Status.BAD_INFER_INPUT
