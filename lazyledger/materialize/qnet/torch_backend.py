@@ -4,10 +4,11 @@ CUDA, oneDNN on the CPU), convolutions by im2col, requantisation in int64 on the
 An integer product is exact whatever the summation order, as long as no partial sum leaves int32;
 rule 2 bounds every accumulator (and so every partial sum) below ``2**31``. A library could still
 saturate an intermediate (some int8 CPU paths widen through saturating 16-bit pair sums), so each
-device's ``_int_mm`` must first reproduce a product built to expose that; if it does not, this
-backend multiplies in int32 instead. CUDA's ``_int_mm`` wants more than 16 rows and inner and
-output sizes that are multiples of 8: rows, columns and the inner dimension are zero-padded, which
-adds zero products only. torch is imported inside the functions, never at module import.
+device's ``_int_mm`` must first reproduce products built to expose that; if it does not, this
+backend multiplies in int32 instead. Inner and output sizes are zero-padded to multiples of 8 on
+every device (CUDA requires it, and torch 2.13's CPU ``_int_mm`` returns garbage for an inner
+size of 1), and rows to at least 32 on CUDA (which wants more than 16): padding adds zero products
+only. torch is imported inside the functions, never at module import.
 """
 
 from __future__ import annotations
@@ -42,33 +43,34 @@ def int_mm_exact(device: str) -> bool:
 
     if not hasattr(torch, "_int_mm"):
         return False
-    k = 4096
     g = torch.Generator().manual_seed(14)
-    a = torch.randint(-Q_MAX, Q_MAX + 1, (64, k), generator=g, dtype=torch.int8)
-    b = torch.randint(-Q_MAX, Q_MAX + 1, (k, 64), generator=g, dtype=torch.int8)
-    a[:16] = Q_MAX  # rows that saturate 16-bit pair sums after a +128 shift
-    a[16:32] = -Q_MAX
-    b[:, :16] = Q_MAX
-    b[:, 16:32] = -Q_MAX
-    want = a.to(torch.int64) @ b.to(torch.int64)
-    try:
-        got = torch._int_mm(a.to(device), b.t().contiguous().t().to(device))
-    except RuntimeError:
-        return False
-    return bool(torch.equal(got.to("cpu", torch.int64), want))
+    rows = 32 if device.startswith("cuda") else 1
+    for m, k, n in [(64, 4096, 64), (max(rows, 3), 8, 8), (max(rows, 5), 24, 40), (33, 136, 16)]:
+        a = torch.randint(-Q_MAX, Q_MAX + 1, (m, k), generator=g, dtype=torch.int8)
+        w = torch.randint(-Q_MAX, Q_MAX + 1, (n, k), generator=g, dtype=torch.int8)
+        if m == 64:  # rows that saturate 16-bit pair sums after a +128 shift
+            a[:16], a[16:32], w[:16], w[16:32] = Q_MAX, -Q_MAX, Q_MAX, -Q_MAX
+        want = a.to(torch.int64) @ w.to(torch.int64).t()
+        try:
+            got = torch._int_mm(a.to(device), w.to(device).t())
+        except RuntimeError:
+            return False
+        if not torch.equal(got.to("cpu", torch.int64), want):
+            return False
+    return True
 
 
 class _Mat:
     """A layer's int8 weights on the device, transposed (fan_in, out) as ``_int_mm`` takes them."""
 
-    def __init__(self, w: npt.NDArray[np.int8], device: torch.device, pad: bool) -> None:
+    def __init__(self, w: npt.NDArray[np.int8], device: torch.device) -> None:
         import torch
 
         self.n_out, self.fan_in = w.shape
         with warnings.catch_warnings():  # a view of the read-only blob; it is never written
             warnings.simplefilter("ignore", UserWarning)
             host = torch.from_numpy(w)
-        if pad and (self.n_out % 8 or self.fan_in % 8):
+        if self.n_out % 8 or self.fan_in % 8:
             rows, cols = _pad8(self.n_out), _pad8(self.fan_in)
             dev = torch.zeros((rows, cols), dtype=torch.int8, device=device)
             dev[: self.n_out, : self.fan_in] = host.to(device)
@@ -96,7 +98,7 @@ class TorchNet:
         self.mats: list[_Mat | None] = []
         self.vecs: list[dict[str, torch.Tensor | None]] = []
         for p in net.layers:
-            self.mats.append(None if p.weight is None else _Mat(p.weight, self.device, self.cuda))
+            self.mats.append(None if p.weight is None else _Mat(p.weight, self.device))
             self.vecs.append(
                 {
                     "bias": vec(p.bias),
@@ -114,13 +116,12 @@ class TorchNet:
             wt = m.wt[: m.fan_in, : m.n_out].to(torch.int32)
             return a.to(torch.int32) @ wt
         rows, fan_in = a.shape
-        if self.cuda:
-            cols = m.wt.shape[0]
-            prow = max(32, _pad8(rows))
-            if prow != rows or cols != fan_in:
-                padded = torch.zeros((prow, cols), dtype=torch.int8, device=a.device)
-                padded[:rows, :fan_in] = a
-                a = padded
+        cols = m.wt.shape[0]
+        prow = max(32, _pad8(rows)) if self.cuda else rows
+        if prow != rows or cols != fan_in:
+            padded = torch.zeros((prow, cols), dtype=torch.int8, device=a.device)
+            padded[:rows, :fan_in] = a
+            a = padded
         out = torch._int_mm(a.contiguous(), m.wt)
         return out[:rows, : m.n_out]
 
