@@ -1,7 +1,8 @@
 """The Python side of replay: DNN claims and inferences, which need blobs and model checks.
 
-Verdicts are deterministic functions of blobs named on chain (the Numba integer kernel of
-:mod:`lazyledger.materialize.dnn`), memoised once per node in the cache environment."""
+Verdicts are deterministic functions of blobs named on chain (the job's spec names its verdict
+rule: :mod:`lazyledger.materialize.dnn` for rule 1, :mod:`lazyledger.materialize.qnet` for rule 2,
+whose backend choice changes speed only), memoised once per node in the cache environment."""
 
 from __future__ import annotations
 

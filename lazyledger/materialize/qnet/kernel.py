@@ -4,6 +4,10 @@ convolutions, int64 requantisation.
 Every accumulator is an int32 of at most ``ACC_MAX`` in magnitude, and so is every partial sum (a
 sum of a subset of the same products plus nothing else), so the tiling and the thread split change
 no bit. Threads split whole output tiles: ``numba.set_num_threads`` changes speed only.
+
+Numba's OpenMP threading layer and torch's OpenMP runtime spin against each other when one
+process alternates between them on few cores (torch training ran ~4x slower right after a check
+here); ``NUMBA_THREADING_LAYER=workqueue`` avoids that where only one thread launches kernels.
 """
 
 from __future__ import annotations
