@@ -143,7 +143,7 @@ def encode_weights(spec: NetSpec, arrays: Sequence[npt.ArrayLike]) -> bytes:
         if x.size and (int(x.min()) < lo or int(x.max()) > hi):
             raise InvalidBlob("weights", f"{p.name} must lie in {lo}..{hi}")
         n = p.size * np.dtype(dtype).itemsize
-        out[pos : pos + n] = memoryview(np.ascontiguousarray(x, dtype=dtype)).cast("B")
+        out[pos : pos + n] = np.ascontiguousarray(x, dtype=dtype).reshape(-1).view(np.uint8).data
         pos += n
     assert pos == len(out)
     return bytes(out)
