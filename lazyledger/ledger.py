@@ -656,13 +656,13 @@ class Ledger:
         error (nothing stored) if malformed."""
         data = bytes(data)
         if kind == "spec":
-            dnn.ModelSpec.from_bytes(data)
+            dnn.decode_spec(data)
         elif kind == "dataset":
             dnn.decode_dataset(data)
         elif kind is not None and kind.startswith("weights:"):
             if not all(c in "0123456789abcdefABCDEF" for c in kind[8:]) or len(kind) % 2:
                 raise InvalidRequest(f"blob kind {kind!r}: the spec hash is not hex")
-            spec = dnn.ModelSpec.from_bytes(self.get_blob(bytes.fromhex(kind[8:])))
+            spec = dnn.decode_spec(self.get_blob(bytes.fromhex(kind[8:])))
             dnn.decode_weights(spec, data)
         elif kind is not None:
             raise InvalidRequest(f"unknown blob kind {kind!r} (spec, dataset, weights:<hash>)")

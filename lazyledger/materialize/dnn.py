@@ -1,6 +1,15 @@
 """Everything deterministic about DNN ops: model specs, blob codecs, quantisation, the integer
 inference kernel (Numba) with its NumPy twin, and the claim check.
 
+Verdict rules are versioned, and a job names its rule through its model spec: the spec's version
+byte is the rule. This module is rule 1 (below) and the entry points for both rules;
+:func:`decode_spec` reads either spec, and :func:`check_claim`, :func:`infer` and
+:func:`decode_weights` dispatch on it. Rule 2 (int8 networks with int32 accumulators, run by
+Numba, NumPy or torch integer products) lives in :mod:`lazyledger.materialize.qnet` and is
+specified in ``docs/verdict-v2.md``. Old jobs keep rule 1: nothing below changes with rule 2.
+
+Rule 1:
+
 Training is not reproducible, so the ledger never re-trains: a claim names a weights blob, and its
 validity is the accuracy of *integer* inference on the job's validation set. Every step from the
 weights blob to the verdict is exact integer arithmetic, except the quantisation step, which uses
@@ -23,7 +32,7 @@ These bounds keep every accumulator below ``2**56``, so int64 never overflows.
 from __future__ import annotations
 
 import struct
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 import attrs
 import numpy as np
@@ -34,12 +43,15 @@ from lazyledger.errors import LedgerError
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from lazyledger.materialize.qnet import NetSpec, QNet
+
 __all__ = [
     "ACT_FRAC_BITS",
     "ACT_MAX",
     "ARCHS",
     "BIAS_MAX",
     "W_BITS",
+    "AnySpec",
     "InvalidBlob",
     "InvalidModel",
     "ModelSpec",
@@ -47,6 +59,7 @@ __all__ = [
     "Verdict",
     "check_claim",
     "decode_dataset",
+    "decode_spec",
     "decode_weights",
     "digits_blobs",
     "encode_dataset",
@@ -159,6 +172,11 @@ class ModelSpec:
     hidden: tuple[int, ...] = attrs.field(converter=_as_int_tuple)
     n_classes: int
     input_shift: int = 0
+
+    @property
+    def rule(self) -> int:
+        """The verdict rule this spec names (its version byte)."""
+        return SPEC_VERSION
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.arch, str) or self.arch not in _ARCH_CODE:
@@ -279,6 +297,20 @@ class ModelSpec:
         return cls(arch, shape, hidden, n_classes, shift)
 
 
+AnySpec: TypeAlias = "ModelSpec | NetSpec"
+"""A model spec of either verdict rule."""
+
+
+def decode_spec(b: bytes) -> AnySpec:
+    """A model spec blob of any rule: version 2 is :class:`~lazyledger.materialize.qnet.NetSpec`,
+    anything else is read as :class:`ModelSpec` (which names the version it cannot read)."""
+    if isinstance(b, (bytes, bytearray, memoryview)) and bytes(b[:5]) == SPEC_MAGIC + b"\x02":
+        from lazyledger.materialize.qnet import NetSpec
+
+        return NetSpec.from_bytes(b)
+    return ModelSpec.from_bytes(b)
+
+
 class _Reader:
     """Cursor over a blob; every short read is an :class:`InvalidBlob` naming the offset."""
 
@@ -373,7 +405,7 @@ def decode_dataset(b: bytes) -> tuple[IntArray, IntArray]:
     return x, y
 
 
-def load_dataset(spec: ModelSpec, b: bytes) -> tuple[IntArray, IntArray]:
+def load_dataset(spec: AnySpec, b: bytes) -> tuple[IntArray, IntArray]:
     """Decode a dataset blob for ``spec``: x reshaped (C order) to ``(n, *input_shape)``.
 
     A dataset fits a spec when its per-sample size equals the spec's and every label is a class.
@@ -432,8 +464,19 @@ def encode_weights(spec: ModelSpec, tensors: Sequence[npt.ArrayLike]) -> bytes:
     return b"".join(parts)
 
 
-def decode_weights(spec: ModelSpec, b: bytes) -> list[F32Array]:
-    """Decode a weights blob made for ``spec``; any defect raises :class:`InvalidBlob`."""
+def decode_weights(spec: AnySpec, b: bytes) -> list[F32Array] | QNet:
+    """Decode a weights blob made for ``spec``; any defect raises :class:`InvalidBlob`.
+
+    Rule 1 gives float32 tensors; rule 2 a :class:`~lazyledger.materialize.qnet.QNet` whose
+    int8 weights are views of ``b`` (no copy)."""
+    if not isinstance(spec, ModelSpec):
+        from lazyledger.materialize import qnet
+
+        return qnet.decode_weights(spec, b)
+    return _decode_weights1(spec, b)
+
+
+def _decode_weights1(spec: ModelSpec, b: bytes) -> list[F32Array]:
     b = _as_bytes(b, "weights")
     if len(b) > MAX_WEIGHTS_BYTES:
         raise InvalidBlob("weights", f"{len(b)} bytes, max {MAX_WEIGHTS_BYTES}")
@@ -536,7 +579,7 @@ def quantize(spec: ModelSpec, tensors: Sequence[F32Array]) -> QuantModel:
 def try_quantize(spec: ModelSpec, weights_blob: bytes) -> QuantModel | str:
     """Decode and quantise a claimed weights blob; a defect becomes a reason, not an error."""
     try:
-        return quantize(spec, decode_weights(spec, weights_blob))
+        return quantize(spec, _decode_weights1(spec, weights_blob))
     except InvalidBlob as e:
         return str(e)
 
@@ -663,7 +706,7 @@ def _kernel_py(
 _kernel = _njit(_kernel_py)
 
 
-def _as_inputs(spec: ModelSpec, x: npt.ArrayLike) -> I32Array:
+def _as_inputs(spec: AnySpec, x: npt.ArrayLike) -> I32Array:
     xa = np.asarray(x)
     if xa.dtype.kind not in "iu":
         raise InvalidBlob("inputs", f"features must be integers, got {xa.dtype}")
@@ -720,14 +763,23 @@ def _requant_exact(acc: int, shift: int) -> int:
     return min(acc * (1 << -shift), ACT_MAX)
 
 
-def infer(spec: ModelSpec, weights_blob: bytes, x: npt.ArrayLike) -> IntArray:
-    """Class ids of integer inputs ``x`` (n, *input_shape) by the Numba integer kernel."""
-    return run_kernel(quantize(spec, decode_weights(spec, weights_blob)), x)
+def infer(
+    spec: AnySpec, weights_blob: bytes, x: npt.ArrayLike, *, backend: str | None = None
+) -> IntArray:
+    """Class ids of integer inputs ``x`` (n, *input_shape): rule 1 by the Numba integer kernel,
+    rule 2 by ``backend`` (default: :func:`~lazyledger.materialize.qnet.pick_backend`)."""
+    if not isinstance(spec, ModelSpec):
+        from lazyledger.materialize import qnet
+
+        return qnet.classes(qnet.decode_weights(spec, weights_blob), _as_inputs(spec, x), backend)
+    return run_kernel(quantize(spec, _decode_weights1(spec, weights_blob)), x)
 
 
-def infer_reference(spec: ModelSpec, weights_blob: bytes, x: npt.ArrayLike) -> IntArray:
-    """Like :func:`infer`, by the NumPy reference."""
-    return run_reference(quantize(spec, decode_weights(spec, weights_blob)), x)
+def infer_reference(spec: AnySpec, weights_blob: bytes, x: npt.ArrayLike) -> IntArray:
+    """Like :func:`infer`, by the NumPy reference (rule 2: the NumPy twin)."""
+    if not isinstance(spec, ModelSpec):
+        return infer(spec, weights_blob, x, backend="numpy")
+    return run_reference(quantize(spec, _decode_weights1(spec, weights_blob)), x)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -745,21 +797,37 @@ class Verdict:
 
 
 def check_claim(
-    spec: ModelSpec, weights_blob: bytes, val_blob: bytes, threshold_permille: int
+    spec: AnySpec,
+    weights_blob: bytes,
+    val_blob: bytes,
+    threshold_permille: int,
+    *,
+    backend: str | None = None,
 ) -> Verdict:
     """Pass iff ``correct * 1000 >= threshold_permille * total`` on the validation blob.
 
     A malformed claim (weights blob) fails with a reason; a malformed task (spec, validation blob,
-    threshold) raises, since the job transaction should never have been accepted.
+    threshold) raises, since the job transaction should never have been accepted. ``backend``
+    picks how rule 2 computes (never what): see :func:`~lazyledger.materialize.qnet.pick_backend`.
     """
     if not _is_int(threshold_permille) or not 0 <= threshold_permille <= 1000:
         raise InvalidModel(f"threshold_permille={threshold_permille!r} is outside 0..1000")
     x, y = load_dataset(spec, val_blob)
     total = int(y.shape[0])
-    qm = try_quantize(spec, weights_blob)
-    if isinstance(qm, str):
-        return Verdict(False, 0, total, f"rejected claim: {qm}")
-    correct = int(np.count_nonzero(run_kernel(qm, x) == y))
+    if isinstance(spec, ModelSpec):
+        qm = try_quantize(spec, weights_blob)
+        if isinstance(qm, str):
+            return Verdict(False, 0, total, f"rejected claim: {qm}")
+        predicted = run_kernel(qm, x)
+    else:
+        from lazyledger.materialize import qnet
+
+        try:
+            net = qnet.decode_weights(spec, weights_blob)
+        except InvalidBlob as e:
+            return Verdict(False, 0, total, f"rejected claim: {e}")
+        predicted = qnet.classes(net, x, backend)
+    correct = int(np.count_nonzero(predicted == y))
     passed = correct * 1000 >= threshold_permille * total
     op = ">=" if passed else "<"
     reason = f"{correct}/{total} correct: {correct * 1000} {op} {threshold_permille}*{total}"

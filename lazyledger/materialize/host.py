@@ -1,7 +1,8 @@
 """The Python side of replay: DNN claims and inferences, which need blobs and model checks.
 
-Verdicts are deterministic functions of blobs named on chain (the Numba integer kernel of
-:mod:`lazyledger.materialize.dnn`), memoised once per node in the cache environment."""
+Verdicts are deterministic functions of blobs named on chain (the job's spec names its verdict
+rule: :mod:`lazyledger.materialize.dnn` for rule 1, :mod:`lazyledger.materialize.qnet` for rule 2,
+whose backend choice changes speed only), memoised once per node in the cache environment."""
 
 from __future__ import annotations
 
@@ -74,7 +75,7 @@ class StoreHost:
             return found
         terms = self.job(job)
         try:
-            spec = dnn.ModelSpec.from_bytes(self.blob(terms.spec))
+            spec = dnn.decode_spec(self.blob(terms.spec))
             result = dnn.check_claim(
                 spec, self.blob(weights), self.blob(terms.validation), terms.threshold_permille
             )
@@ -90,7 +91,7 @@ class StoreHost:
         call = self.tx_at(claim).call
         assert isinstance(call, DnnClaim)
         try:
-            spec = dnn.ModelSpec.from_bytes(self.blob(terms.spec))
+            spec = dnn.decode_spec(self.blob(terms.spec))
             x, _ = dnn.load_dataset(spec, self.blob(inputs))
         except (dnn.InvalidModel, dnn.InvalidBlob):
             return Status.BAD_INFER_INPUT

@@ -47,7 +47,7 @@ class ReferenceHost:
     def verdict(self, job: bytes, weights: bytes) -> Status:
         terms = self.jobs[job]
         try:
-            spec = dnn.ModelSpec.from_bytes(self.blob(terms.spec))
+            spec = dnn.decode_spec(self.blob(terms.spec))
             x, y = dnn.load_dataset(spec, self.blob(terms.validation))
         except (dnn.InvalidModel, dnn.InvalidBlob):
             return Status.JOB_INVALID
@@ -61,7 +61,7 @@ class ReferenceHost:
 
     def classes(self, job: bytes, claim: int, inputs: bytes, count: int) -> list[int] | Status:
         try:
-            spec = dnn.ModelSpec.from_bytes(self.blob(self.jobs[job].spec))
+            spec = dnn.decode_spec(self.blob(self.jobs[job].spec))
             x, _ = dnn.load_dataset(spec, self.blob(inputs))
         except (dnn.InvalidModel, dnn.InvalidBlob):
             return Status.BAD_INFER_INPUT

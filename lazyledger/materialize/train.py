@@ -12,7 +12,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from lazyledger.materialize.dnn import InvalidModel, ModelSpec, encode_weights, load_dataset
+from lazyledger.materialize.dnn import (
+    AnySpec,
+    InvalidModel,
+    ModelSpec,
+    decode_spec,
+    encode_weights,
+    load_dataset,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -99,7 +106,7 @@ def _float32() -> Any:
 
 
 def train(
-    spec: ModelSpec,
+    spec: AnySpec,
     train_blob: bytes,
     *,
     epochs: int,
@@ -112,9 +119,18 @@ def train(
 
     Initialisation and shuffling are seeded on the CPU, so runs start alike everywhere; the
     float arithmetic of training itself may still differ between machines and thread counts.
+    A rule-2 spec is trained as a float model and quantised into an int8 blob
+    (:func:`lazyledger.materialize.qnet.export.train_net`).
     """
     import torch
     from torch import nn
+
+    if not isinstance(spec, ModelSpec):
+        from lazyledger.materialize.qnet.export import train_net
+
+        return train_net(
+            spec, train_blob, epochs=epochs, seed=seed, device=device, lr=lr, batch_size=batch_size
+        )
 
     if epochs < 0 or batch_size < 1:
         raise InvalidModel(f"bad training settings: epochs={epochs}, batch_size={batch_size}")
@@ -175,7 +191,7 @@ def claim_job(
     call = ledger.job_transaction(job).call
     if not isinstance(call, DnnJob):
         raise InvalidModel(f"{job.hex()[:16]} is not a job account")
-    spec = ModelSpec.from_bytes(ledger.get_blob(call.spec))
+    spec = decode_spec(ledger.get_blob(call.spec))
     blob = train(spec, ledger.get_blob(call.train), epochs=epochs, seed=seed, device=device)
     weights = ledger.put_blob(blob, kind="weights:" + call.spec.hex())
     return dnn_claim(kp, nonce=nonce, job=job, weights=weights, chain_id=chain_id)
