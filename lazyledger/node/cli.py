@@ -111,7 +111,12 @@ def _open_ledger(cfg: c.NodeConfig, genesis_file: str | None) -> Any:
     path = cfg.ledger_path
     wanted = c.read_genesis(Path(genesis_file)) if genesis_file else None
     if path.exists():
-        led = Ledger.open(path, workers=cfg.workers)
+        led = Ledger.open(
+            path,
+            workers=cfg.workers,
+            checkpoint_policy=cfg.policy(),
+            checkpoint_background=True,
+        )
         if wanted is not None and wanted.id != led.genesis_id:
             led.close()
             raise c.ConfigError(f"{path} holds another chain than {genesis_file}")
@@ -125,7 +130,13 @@ def _open_ledger(cfg: c.NodeConfig, genesis_file: str | None) -> Any:
     cfg.datadir.mkdir(parents=True, exist_ok=True)
     if not cfg.genesis_path.exists():
         c.write_genesis(cfg.genesis_path, wanted)
-    return Ledger.create(path, wanted, workers=cfg.workers)
+    return Ledger.create(
+        path,
+        wanted,
+        workers=cfg.workers,
+        checkpoint_policy=cfg.policy(),
+        checkpoint_background=True,
+    )
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -237,6 +248,7 @@ def _run(args: argparse.Namespace) -> int:
         "max_block_txs": args.max_block_txs,
         "mempool_size": args.mempool_size,
         "workers": args.workers,
+        "checkpoint_policy": args.checkpoint_policy,
         "log_level": args.log_level,
         "allow_remote": True if args.allow_remote else None,
     }
@@ -468,6 +480,10 @@ def build(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--max-block-txs", type=int, help="cut a block at this many txs (5000)")
     p.add_argument("--mempool-size", type=int, help="pending transactions before 429 (50000)")
     p.add_argument("--workers", type=int, help="signature-check threads")
+    p.add_argument(
+        "--checkpoint-policy",
+        help="'epochs:EVERY' or 'hubs:TOP:EVERY': checkpoints written in the background",
+    )
     p.add_argument("--log-level", choices=c.LOG_LEVELS, help="(info)")
     p.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --host")
     p.set_defaults(func=_guarded(_run))

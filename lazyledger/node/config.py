@@ -16,6 +16,7 @@ import attrs
 
 from lazyledger.crypto import Keypair
 from lazyledger.errors import InvalidGenesis, LedgerError
+from lazyledger.materialize.policy import CheckpointPolicy
 from lazyledger.model import Genesis
 
 DEFAULT_DATADIR = Path.home() / ".lazyledger" / "node"
@@ -48,6 +49,7 @@ class NodeConfig:
     poll_interval: float = 0.2
     state_cache: int = 4_096
     workers: int | None = None
+    checkpoint_policy: str | None = None
     allow_remote: bool = False
     log_level: str = "info"
 
@@ -88,6 +90,25 @@ class NodeConfig:
             raise ConfigError(f"log_level {self.log_level!r} is not one of {', '.join(LOG_LEVELS)}")
         if self.workers is not None and self.workers < 1:
             raise ConfigError("workers must be at least 1 (or unset: one per core)")
+        self.policy()  # refuses a malformed one
+
+    def policy(self) -> CheckpointPolicy | None:
+        """The ``checkpoint_policy`` setting: ``hubs:TOP:EVERY`` or ``epochs:EVERY``."""
+        spec = self.checkpoint_policy
+        if spec is None or spec == "":
+            return None
+        kind, *nums = spec.split(":")
+        try:
+            args = [int(n) for n in nums]
+            if kind == "hubs" and len(args) == 2:
+                return CheckpointPolicy.hubs(top=args[0], every=args[1])
+            if kind == "epochs" and len(args) == 1:
+                return CheckpointPolicy.epochs(every=args[0])
+        except (ValueError, LedgerError) as e:
+            raise ConfigError(f"checkpoint_policy {spec!r}: {e}") from None
+        raise ConfigError(
+            f"checkpoint_policy {spec!r} is not 'hubs:TOP:EVERY' or 'epochs:EVERY' (or empty)"
+        )
 
     @property
     def url(self) -> str:
@@ -137,6 +158,12 @@ SETTINGS: dict[str, tuple[str, str | int | None]] = {
     ),
     "state_cache": ("Materialised states kept in memory (0 turns the cache off).", None),
     "workers": ("Signature-check threads (--workers); unset: one per core.", 2),
+    "checkpoint_policy": (
+        "Checkpoints written in a background thread as blocks are appended: 'epochs:EVERY' "
+        "(every account touched in the last EVERY blocks) or 'hubs:TOP:EVERY' (the TOP most "
+        "active ones); unset: none. Changes the cost of queries, never their answers.",
+        "epochs:100",
+    ),
     "log_level": (
         "debug, info, warning or error (--log-level); logs are JSON lines on stderr.",
         None,

@@ -240,3 +240,14 @@ def test_peer_book_lists_recent_named_followers_only() -> None:
     book.saw("http://127.0.0.1:3", "127.0.0.1", "1", now=136.0)
     book.saw("http://127.0.0.1:4", "127.0.0.1", "1", now=137.0)  # over capacity: 2 goes
     assert [p.url for p in book.recent(now=137.0)] == ["http://127.0.0.1:3", "http://127.0.0.1:4"]
+
+
+def test_checkpoint_policy_setting(tmp_path: Path) -> None:
+    cfg = load_config(tmp_path, {"checkpoint_policy": "epochs:5"})
+    assert cfg.policy() == ll.CheckpointPolicy.epochs(every=5)
+    cfg = load_config(tmp_path, {"checkpoint_policy": "hubs:50:20"})
+    assert cfg.policy() == ll.CheckpointPolicy.hubs(top=50, every=20)
+    assert load_config(tmp_path).policy() is None
+    for bad in ("daily", "epochs:0", "hubs:5", "epochs:x", "hubs:0:3"):
+        with pytest.raises(ConfigError, match="checkpoint_policy"):
+            load_config(tmp_path, {"checkpoint_policy": bad})
