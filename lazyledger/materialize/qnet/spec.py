@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Final
 import attrs
 
 from lazyledger.materialize.dnn import InvalidModel
+from lazyledger.materialize.dnn import _as_int_tuple as _int_tuple
+from lazyledger.materialize.dnn import _check_range as _in
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -74,25 +76,6 @@ _RELU_OK: Final = frozenset({"dense", "conv", "avgpool", "add"})
 _MAGIC: Final = b"LLMS"
 _LAYER: Final = struct.Struct(">BBIBB")
 _HEAD: Final = struct.Struct(">4sBBHB")
-
-
-def _is_int(v: object) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _in(name: str, v: object, lo: int, hi: int) -> int:
-    if not _is_int(v):
-        raise InvalidModel(f"{name} must be an int, got {type(v).__name__}")
-    assert isinstance(v, int)
-    if not lo <= v <= hi:
-        raise InvalidModel(f"{name}={v} is outside {lo}..{hi}")
-    return v
-
-
-def _int_tuple(v: object) -> tuple[int, ...]:
-    if isinstance(v, (tuple, list)):
-        return tuple(v)
-    raise InvalidModel(f"expected a tuple of ints, got {type(v).__name__}")
 
 
 def _layer_tuple(v: object) -> tuple[Layer, ...]:
