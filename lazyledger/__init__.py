@@ -1,6 +1,7 @@
 """lazyledger: a sharded ledger whose blocks commit only transaction inputs; account state is
 materialised on demand by replaying dependency slices."""
 
+from lazyledger.client import LightClient, VerificationError
 from lazyledger.crypto import Keypair, account_of
 from lazyledger.errors import (
     BlobMissing,
@@ -77,6 +78,7 @@ __all__ = [
     "Keyring",
     "Ledger",
     "LedgerError",
+    "LightClient",
     "Mint",
     "NotFound",
     "PayeePolicy",
@@ -91,6 +93,7 @@ __all__ = [
     "Transaction",
     "Transfer",
     "TransferIf",
+    "VerificationError",
     "account_of",
     "dnn_claim",
     "dnn_infer",

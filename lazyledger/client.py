@@ -41,6 +41,7 @@ from lazyledger.model import AccountState, Block, Genesis, Header, Receipt, Tran
 from lazyledger.ops import Mint, Swap, Transfer, TransferIf, apply, balances_of, genesis_balances
 from lazyledger.shards import pack_position, shard_of
 from lazyledger.shards.merkle import verify as verify_path
+from lazyledger.touches import MAX_COUNT, check_account
 from lazyledger.transactions import transfer
 from lazyledger.validate import Validator
 
@@ -83,11 +84,19 @@ class BadProof(VerificationError):
 
 
 class IncompleteSlice(VerificationError):
-    """The slice is provably missing transactions (a sender's nonces have a gap)."""
+    """The slice is not proven complete: a touch proof fails, or a sender's nonces have a gap."""
 
 
 class StateMismatch(VerificationError):
     """Replaying the proven slice does not give the claimed state."""
+
+
+class ExtraTransaction(VerificationError):
+    """The slice holds a transaction the account's state does not depend on."""
+
+
+class StaleAnswer(VerificationError):
+    """The answer is for another height than the one asked for."""
 
 
 class Unverifiable(VerificationError):
@@ -138,27 +147,94 @@ def _holdings(value: Any, what: str) -> dict[int, int]:
         raise MalformedAnswer(f"{what} must map asset ids to integers") from None
 
 
-def verify_state(
-    answer: Mapping[str, Any], trusted: TrustedHeaders, genesis: Genesis
-) -> VerifiedState:
-    """Check an accountant answer; return the verified state or raise a VerificationError.
+def _position(value: Any) -> tuple[int, int, int]:
+    if (
+        not isinstance(value, list)
+        or len(value) != 3
+        or any(not isinstance(x, int) or isinstance(x, bool) for x in value)
+    ):
+        raise MalformedAnswer("a position must be [height, shard, index] integers")
+    return value[0], value[1], value[2]
 
-    ``trusted`` gives the header the caller trusts at a height (a mapping, or a function such
-    as a synced :class:`HeaderChain`)."""
+
+def _proof_hashes(value: Any, what: str) -> list[bytes]:
+    if not isinstance(value, list):
+        raise MalformedAnswer(f"{what} must be a list of hex hashes")
+    out = [_hex(v, what) for v in value]
+    if any(len(h) != 32 for h in out):
+        raise MalformedAnswer(f"{what} holds a hash that is not 32 bytes")
+    return out
+
+
+def _count(value: Any, what: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_COUNT:
+        raise MalformedAnswer(f"{what} must be an integer in 0..2**52")
+    return value
+
+
+@attrs.frozen
+class _TouchProof:
+    count: int
+    right: list[bytes]
+    others: list[tuple[bytes, int, bytes]]
+    path: list[bytes]
+
+
+def _touch_proofs(raw: Any) -> dict[bytes, _TouchProof]:
+    if not isinstance(raw, list):
+        raise MalformedAnswer("proof.touches must be a list")
+    found: dict[bytes, _TouchProof] = {}
+    for item in raw:
+        if not isinstance(item, dict):
+            raise MalformedAnswer("a touch proof must be an object")
+        try:
+            account = _hex(item["account"], "touch proof account")
+            count = _count(item["count"], "touch proof count")
+            right = _proof_hashes(item["right"], "touch proof right hashes")
+            path = _proof_hashes(item["path"], "touch proof path")
+            bucket = item["bucket"]
+        except KeyError as e:
+            raise MalformedAnswer(f"a touch proof lacks {e}") from None
+        if not isinstance(bucket, list):
+            raise MalformedAnswer("touch proof bucket must be a list")
+        others: list[tuple[bytes, int, bytes]] = []
+        for row in bucket:
+            if not isinstance(row, list) or len(row) != 3:
+                raise MalformedAnswer("a bucket entry must be [account, count, root]")
+            other, root_hash = _hex(row[0], "bucket account"), _hex(row[2], "bucket root")
+            others.append((other, _count(row[1], "bucket count"), root_hash))
+        if len(account) != 32:
+            raise MalformedAnswer("a touch proof's account must be 32 bytes")
+        if account in found:
+            raise BadProof(f"two touch proofs for account {account.hex()[:16]}")
+        found[account] = _TouchProof(count, right, others, path)
+    return found
+
+
+@attrs.frozen
+class _Proven:
+    """What :func:`_check_proof` established: the slice's transactions and positions."""
+
+    txs: list[Transaction]
+    positions: list[tuple[int, int, int]]
+
+
+def _check_proof(
+    account: bytes, height: int, proof: Any, trusted: TrustedHeaders, genesis: Genesis
+) -> _Proven:
+    """Headers, inclusion of each transaction, and completeness and minimality of the slice
+    (touch proofs against the ``touch_root`` of the header at ``height``)."""
+    if not isinstance(proof, dict):
+        raise MalformedAnswer("proof must be an object")
     try:
-        account = _hex(answer["account"], "account")
-        height = answer["height"]
-        nonce = answer["nonce"]
-        claimed = _holdings(answer["balances"], "balances")
-        storage = _holdings(answer.get("storage", {}), "storage")
-        proof = answer["proof"]
         genesis_id = _hex(proof["genesis_id"], "genesis_id")
-        raw_headers = list(proof["headers"])
-        raw_txs = list(proof["txs"])
-    except (KeyError, TypeError) as e:
-        raise MalformedAnswer(f"answer lacks or mistypes {e}") from None
-    if len(account) != 32 or not isinstance(height, int) or not isinstance(nonce, int):
-        raise MalformedAnswer("account must be 32 bytes, height and nonce integers")
+        raw_headers = proof["headers"]
+        raw_txs = proof["txs"]
+        raw_touches = proof["touches"]
+    except KeyError as e:
+        raise MalformedAnswer(f"proof lacks {e}") from None
+    if not isinstance(raw_headers, list) or not isinstance(raw_txs, list):
+        raise MalformedAnswer("proof.headers and proof.txs must be lists")
     if genesis_id != genesis.id:
         raise BadHeader("the answer is for another genesis")
     authorities = set(genesis.authorities)
@@ -182,12 +258,13 @@ def verify_state(
 
     validator = Validator(genesis, workers=1)
     txs: list[Transaction] = []
+    positions: list[tuple[int, int, int]] = []
     last = -1
     for item in raw_txs:
         try:
-            bh, s, i = (int(x) for x in item["position"])
+            bh, s, i = _position(item["position"])
             tx = Transaction.from_bytes(_hex(item["tx"], "tx"))
-            path = [_hex(p, "path") for p in item["path"]]
+            path = _proof_hashes(item["path"], "path")
         except InvalidTransaction as e:
             raise BadProof(f"undecodable slice transaction: {e}") from None
         except (KeyError, TypeError, ValueError) as e:
@@ -195,6 +272,8 @@ def verify_state(
         found = headers.get(bh)
         if found is None or not 1 <= bh <= height or not 0 <= s < genesis.n_shards:
             raise BadProof(f"transaction at {(bh, s, i)} has no header in the answer")
+        if not 0 <= i <= 0xFFFFF:
+            raise BadProof(f"transaction index {i} out of range")
         header = found
         packed = pack_position(bh, s, i)
         if packed <= last:
@@ -208,12 +287,94 @@ def verify_state(
             validator.check_transaction(tx)
         except InvalidTransaction as e:
             raise BadProof(f"transaction {tx.id.hex()[:16]} is invalid: {e}") from None
+        txs.append(tx)
+        positions.append((bh, s, i))
+
+    # completeness: for every account the slice touches (and the account asked for), the
+    # slice's touches are the first ones of its committed touch list, all of them for the
+    # account asked for
+    touched: dict[bytes, list[int]] = {account: []}
+    for tx, pos in zip(txs, positions, strict=True):
+        for a in dict.fromkeys(tx.access()):
+            touched.setdefault(a, []).append(pack_position(*pos))
+    touches = _touch_proofs(raw_touches)
+    if height > 0:
+        touch_root = headers[height].touch_root
+        for a in sorted(touched):
+            tp = touches.pop(a, None)
+            if tp is None:
+                raise IncompleteSlice(f"the answer has no touch proof for account {a.hex()[:16]}")
+            problem = check_account(
+                touch_root, a, touched[a], tp.count, tp.right, tp.others, tp.path
+            )
+            if problem is not None:
+                raise IncompleteSlice(
+                    f"the slice's {len(touched[a])} touches of account {a.hex()[:16]} are not "
+                    f"proven the first of its touch list at height {height}: {problem}"
+                )
+            if a == account and tp.count != len(touched[a]):
+                raise IncompleteSlice(
+                    f"the slice holds {len(touched[a])} of the {tp.count} transactions that "
+                    f"touch account {a.hex()[:16]} up to height {height}"
+                )
+    if touches:
+        raise BadProof(
+            f"touch proofs for {len(touches)} accounts the slice does not touch "
+            f"({next(iter(touches)).hex()[:16]}...)"
+        )
+    # minimality: walking back from the end, each transaction must meet an account whose
+    # state a later one (or the answer) needs
+    need = {account}
+    for tx, pos in zip(reversed(txs), reversed(positions), strict=True):
+        access = tx.access()
+        if need.isdisjoint(access):
+            raise ExtraTransaction(
+                f"transaction {tx.id.hex()[:16]} at {pos} is not in the slice of "
+                f"{account.hex()[:16]}: nothing after it needs the accounts it touches"
+            )
+        need.update(access)
+    return _Proven(txs, positions)
+
+
+def _answer_head(answer: Any) -> tuple[bytes, int, Any]:
+    if not isinstance(answer, Mapping):
+        raise MalformedAnswer("the answer must be an object")
+    try:
+        account = _hex(answer["account"], "account")
+        height = answer["height"]
+        proof = answer["proof"]
+    except KeyError as e:
+        raise MalformedAnswer(f"answer lacks {e}") from None
+    if len(account) != 32 or not isinstance(height, int) or isinstance(height, bool):
+        raise MalformedAnswer("account must be 32 bytes and height an integer")
+    return account, height, proof
+
+
+def verify_state(
+    answer: Mapping[str, Any], trusted: TrustedHeaders, genesis: Genesis
+) -> VerifiedState:
+    """Check an accountant answer; return the verified state or raise a VerificationError.
+
+    ``trusted`` gives the header the caller trusts at a height (a mapping, or a function such
+    as a synced :class:`HeaderChain` or :class:`LightClient`). The answer's height is taken as
+    asked: :meth:`LightClient.verify_state` also checks it is the height the caller wanted."""
+    account, height, proof = _answer_head(answer)
+    try:
+        nonce = answer["nonce"]
+        claimed = _holdings(answer["balances"], "balances")
+        storage = _holdings(answer.get("storage", {}), "storage")
+    except KeyError as e:
+        raise MalformedAnswer(f"answer lacks {e}") from None
+    if not isinstance(nonce, int) or isinstance(nonce, bool):
+        raise MalformedAnswer("nonce must be an integer")
+    proven = _check_proof(account, height, proof, trusted, genesis)
+    txs = proven.txs
+    for tx in txs:
         if not isinstance(tx.call, Transfer | Mint | Swap | TransferIf):
             raise Unverifiable(
                 f"transaction {tx.id.hex()[:16]} is a {type(tx.call).__name__} call; "
                 "a light client replays only transfer, mint, swap and transfer_if"
             )
-        txs.append(tx)
 
     issuers = set(genesis.assets.values())
     sent: dict[bytes, list[int]] = {}
@@ -228,7 +389,7 @@ def verify_state(
             )
     nonce_verified = account not in issuers
     if nonce_verified and nonce != len(sent.get(account, [])):
-        raise IncompleteSlice(
+        raise StateMismatch(
             f"claimed nonce {nonce}, but the slice holds {len(sent.get(account, []))} "
             "transactions sent by the account"
         )
@@ -245,6 +406,22 @@ def verify_state(
             f"{claimed} (storage {storage})"
         )
     return VerifiedState(account, height, AccountState(nonce, replayed), len(txs), nonce_verified)
+
+
+def verify_slice(
+    answer: Mapping[str, Any], trusted: TrustedHeaders, genesis: Genesis
+) -> list[tuple[int, int, int]]:
+    """Check a ``/slice?proof=1`` answer: its positions are exactly the account's complete
+    slice (from genesis) at its height. Returns the positions."""
+    account, height, proof = _answer_head(answer)
+    proven = _check_proof(account, height, proof, trusted, genesis)
+    claimed = answer.get("positions")
+    if (
+        not isinstance(claimed, list)
+        or [tuple(p) if isinstance(p, list) else p for p in claimed] != proven.positions
+    ):
+        raise BadProof("the answer's positions are not the proven slice's")
+    return proven.positions
 
 
 class HeaderChain:
@@ -304,6 +481,148 @@ class HeaderChain:
         while self.height < head:
             self.extend(client.headers(self.height + 1, min(head, self.height + batch)))
         return self.height
+
+
+class LightClient:
+    """A light client: headers it trusts, and verification of any accountant's answers.
+
+    It starts from genesis (``LightClient(genesis)``) or from one header the caller trusts
+    (``LightClient(genesis, trusted=header)``). Headers are added forward (:meth:`extend`:
+    each one signed by an authority, linked to its parent, one height up, not dated before its
+    parent) or backward from the lowest trusted one (:meth:`extend_back`: each one the parent
+    its child names). :meth:`verify_state` refuses an answer for another height than the one
+    asked (by default, the highest trusted height: an old answer replayed as the current one is
+    refused), one whose headers are not the trusted ones, and one whose slice is not proven
+    complete and minimal against the ``touch_root`` of the trusted header at that height."""
+
+    def __init__(self, genesis: Genesis, trusted: Header | None = None) -> None:
+        self.genesis = genesis
+        self._authorities = set(genesis.authorities)
+        self._headers: dict[int, Header] = {}
+        self._low = self._high = 0
+        if trusted is not None:
+            if not isinstance(trusted, Header) or trusted.height < 1:
+                raise BadHeader("the trusted header must be a Header at height 1 or more")
+            self._check(trusted)
+            self._headers[trusted.height] = trusted
+            self._low = self._high = trusted.height
+
+    @property
+    def height(self) -> int:
+        """The highest trusted height (0: only genesis)."""
+        return self._high
+
+    @property
+    def lowest(self) -> int:
+        """The lowest trusted height (1 once the chain down to genesis is trusted)."""
+        return self._low if self._headers else 1
+
+    def __call__(self, height: int) -> Header:
+        found = self._headers.get(height)
+        if found is None:
+            raise LookupError(height)
+        return found
+
+    def _check(self, header: Header) -> None:
+        if header.chain_id != self.genesis.chain_id:
+            raise BadHeader(f"header {header.height} is for chain {header.chain_id!r}")
+        if header.proposer not in self._authorities or not verify(
+            header.proposer, header.body, header.signature
+        ):
+            raise BadHeader(f"header {header.height} is not signed by an authority")
+
+    def extend(self, headers: Sequence[Header]) -> None:
+        """Trust headers that extend the highest trusted one; BadHeader (nothing trusted) if
+        one does not."""
+        top = self._headers.get(self._high)
+        parent = top.id if top is not None else self.genesis.id
+        parent_time = top.time_ms if top is not None else 0
+        checked: list[Header] = []
+        for header in headers:
+            expected = self._high + len(checked) + 1
+            if not isinstance(header, Header):
+                raise BadHeader("not a header")
+            if header.height != expected or header.parent != parent:
+                raise BadHeader(f"header {header.height} does not extend height {expected - 1}")
+            if header.time_ms < parent_time:
+                raise BadHeader(f"header {header.height} is dated before its parent")
+            self._check(header)
+            checked.append(header)
+            parent, parent_time = header.id, header.time_ms
+        for header in checked:
+            self._headers[header.height] = header
+        if checked:
+            self._high = checked[-1].height
+            self._low = self._low or 1
+
+    def extend_back(self, headers: Sequence[Header]) -> None:
+        """Trust headers below the lowest trusted one, highest first, each the parent its
+        child names; BadHeader (nothing trusted) if one is not."""
+        if not self._headers:
+            raise BadHeader("nothing is trusted yet to extend back from")
+        child = self._headers[self._low]
+        checked: list[Header] = []
+        for header in headers:
+            if not isinstance(header, Header):
+                raise BadHeader("not a header")
+            if header.height != child.height - 1 or header.id != child.parent:
+                raise BadHeader(f"header {header.height} is not the parent of {child.height}")
+            if header.time_ms > child.time_ms:
+                raise BadHeader(f"header {header.height} is dated after its child")
+            self._check(header)
+            checked.append(header)
+            child = header
+        if checked and checked[-1].height == 1 and checked[-1].parent != self.genesis.id:
+            raise BadHeader("header 1 does not descend from the trusted genesis")
+        for header in checked:
+            self._headers[header.height] = header
+        if checked:
+            self._low = checked[-1].height
+
+    def sync(self, client: Client, batch: int = 500) -> int:
+        """Fetch and check headers from the node: forward to its head, and back to height 1
+        when the client started from a trusted header. Returns the highest trusted height."""
+        status = client.status()
+        if status.get("genesis_id") != self.genesis.id.hex():
+            raise BadHeader(
+                f"the node at {client.url} runs another chain (genesis "
+                f"{str(status.get('genesis_id'))[:16]}) than the trusted genesis "
+                f"{self.genesis.id.hex()[:16]} ({self.genesis.chain_id!r})"
+            )
+        head = int(status["height"])
+        while self._high < head:
+            self.extend(client.headers(self._high + 1, min(head, self._high + batch)))
+        while self._headers and self._low > 1:
+            start = max(1, self._low - batch)
+            self.extend_back(client.headers(start, self._low - 1)[::-1])
+        return self._high
+
+    def _asked(self, answer: Mapping[str, Any], height: int | None) -> int:
+        want = self._high if height is None else height
+        got = answer.get("height") if isinstance(answer, Mapping) else None
+        if got != want:
+            raise StaleAnswer(f"the answer is for height {got!r}, height {want} was asked")
+        if want > 0 and want not in self._headers:
+            raise BadHeader(f"no trusted header at height {want}: sync first")
+        return want
+
+    def verify_state(self, answer: Mapping[str, Any], height: int | None = None) -> VerifiedState:
+        """Verify a ``/state?proof=1`` answer for ``height`` (default: the highest trusted)."""
+        self._asked(answer, height)
+        return verify_state(answer, self, self.genesis)
+
+    def verify_slice(
+        self, answer: Mapping[str, Any], height: int | None = None
+    ) -> list[tuple[int, int, int]]:
+        """Verify a ``/slice?proof=1`` answer for ``height`` (default: the highest trusted)."""
+        self._asked(answer, height)
+        return verify_slice(answer, self, self.genesis)
+
+    def state(self, client: Client, account: bytes, height: int | None = None) -> VerifiedState:
+        """Sync headers from ``client``, fetch the proven state of ``account`` and verify it."""
+        self.sync(client)
+        h = self._high if height is None else height
+        return self.verify_state(client.state_proof(account, h), h)
 
 
 # -- the HTTP client ---------------------------------------------------------------------------
@@ -412,13 +731,23 @@ class Client:
         """The accountant answer for :func:`verify_state`."""
         return dict(self._get("/state", account=account.hex(), height=height, proof=1))
 
+    def slice_proof(self, account: bytes, height: int | None = None) -> dict[str, Any]:
+        """The proven slice (``/slice?proof=1``) for :func:`verify_slice`."""
+        return dict(self._get("/slice", account=account.hex(), height=height, proof=1))
+
     def verified_state(
-        self, account: bytes, chain: HeaderChain, height: int | None = None
+        self, account: bytes, chain: HeaderChain | LightClient, height: int | None = None
     ) -> VerifiedState:
-        """Sync ``chain``'s headers, fetch a proven state and verify it."""
+        """Sync ``chain``'s headers, fetch a proven state and verify it (and, with a
+        :class:`LightClient`, that it is for the height asked)."""
+        if isinstance(chain, LightClient):
+            return chain.state(self, account, height)
         chain.sync(self)
         h = chain.height if height is None else height
-        return verify_state(self.state_proof(account, h), chain, chain.genesis)
+        answer = self.state_proof(account, h)
+        if answer.get("height") != h:
+            raise StaleAnswer(f"the answer is for height {answer.get('height')!r}, {h} was asked")
+        return verify_state(answer, chain, chain.genesis)
 
     def slice(self, account: bytes, height: int | None = None) -> list[tuple[int, int, int]]:
         doc = self._get("/slice", account=account.hex(), height=height)

@@ -4,7 +4,8 @@ collection is length-prefixed and (where order is free) sorted, so equal values 
 transaction = "LLT" v:u8 | chain_id:u8-len str (may be empty) | public_key:32 | nonce:u64
               | op:u8 | args:u16-len
               | signature:64                     (the signed body is everything but the signature)
-header      = "LLH" v:u8 | chain_id | height:u64 | parent:32 | n:u16 | n x (root:32 count:u32)
+header      = "LLH" v:u8 | chain_id | height:u64 | time_ms:u64 | parent:32 | touch_root:32 | n:u16
+              | n x (root:32 count:u32)
               | proposer:32 | signature:64
 section     = count:u32 | count x (len:u32 transaction)
 block       = "LLB" v:u8 | header:u32-len | n x section
@@ -30,7 +31,7 @@ MAX_BLOCK_TXS = 250_000
 MAX_BLOCK_BYTES = 64 << 20
 
 TX_MAGIC = b"LLT" + bytes([VERSION])
-HEADER_VERSION = 2
+HEADER_VERSION = 3
 """Headers are at version 2 (version 1 had no timestamp)."""
 HEADER_MAGIC = b"LLH" + bytes([HEADER_VERSION])
 BLOCK_MAGIC = b"LLB" + bytes([VERSION])
@@ -115,8 +116,8 @@ def encode_header_body(h: Header) -> bytes:
     n = len(h.shard_roots)
     if n != len(h.shard_counts) or not 0 < n < 2**16:
         raise InvalidBlock("header needs one root and one count per shard")
-    if len(h.parent) != 32 or len(h.proposer) != 32:
-        raise InvalidBlock("parent hash and proposer key must be 32 bytes")
+    if len(h.parent) != 32 or len(h.proposer) != 32 or len(h.touch_root) != 32:
+        raise InvalidBlock("parent hash, touch root and proposer key must be 32 bytes")
     if not 0 <= h.height < 2**63:
         raise InvalidBlock(f"height {h.height} out of range")
     if not isinstance(h.time_ms, int) or not 0 <= h.time_ms < 2**63:
@@ -128,6 +129,7 @@ def encode_header_body(h: Header) -> bytes:
             h.height.to_bytes(8, "big"),
             h.time_ms.to_bytes(8, "big"),
             h.parent,
+            h.touch_root,
             _U16.pack(n),
             *(_ROOT.pack(r, c) for r, c in zip(h.shard_roots, h.shard_counts, strict=True)),
             h.proposer,
@@ -140,7 +142,7 @@ def decode_header(data: bytes) -> Header:
     if data[:4] != HEADER_MAGIC:
         raise InvalidBlock(f"not a version-{HEADER_VERSION} header (bad magic)")
     chain_id, at = _read_chain_id(data, 4, InvalidBlock)
-    if at + 8 + 8 + 32 + 2 > len(data):
+    if at + 8 + 8 + 32 + 32 + 2 > len(data):
         raise InvalidBlock("truncated header")
     height = int.from_bytes(data[at : at + 8], "big")
     if height >= 2**63:
@@ -150,8 +152,9 @@ def decode_header(data: bytes) -> Header:
         raise InvalidBlock(f"block time {time_ms} out of range (at most 2**63-1)")
     at += 8
     parent = data[at + 8 : at + 40]
-    (n,) = _U16.unpack_from(data, at + 40)
-    at += 42
+    touch_root = data[at + 40 : at + 72]
+    (n,) = _U16.unpack_from(data, at + 72)
+    at += 74
     if n == 0 or at + n * _ROOT.size + 32 + 64 != len(data):
         raise InvalidBlock(f"header length {len(data)} does not fit {n} shards")
     roots, counts = [], []
@@ -169,6 +172,7 @@ def decode_header(data: bytes) -> Header:
         data[at : at + 32],
         data[at + 32 :],
         time_ms,
+        touch_root,
     )
 
 

@@ -7,9 +7,10 @@ import multiprocessing
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import attrs
 import numpy as np
@@ -72,7 +73,11 @@ from lazyledger.store import (
     u64,
     unseal,
 )
+from lazyledger.touches import TouchMap
+from lazyledger.touches import build as build_touches
 from lazyledger.validate import Validator, check_genesis
+
+TouchProofs = dict[bytes, dict[str, Any]]
 
 CHECKPOINT_MIN_ROWS = 64
 """A materialisation that replayed at least this many transactions writes a checkpoint."""
@@ -122,6 +127,7 @@ class Ledger:
         self._nonces: dict[bytes, int] = {}
         self._ids: dict[bytes, int] = {}
         self._next_id = 0
+        self._touches: TouchMap | None = None
         self._assign_genesis_ids()
         self._height = store.head()
         self._head_id = self._header_id(self._height)
@@ -316,6 +322,9 @@ class Ledger:
             proposer.public_key,
             time_ms=max(time.time_ns() // 1_000_000, self._head_time()),
         )
+        with self._write_lock:
+            touch_root = self._touch_map().stage().add_block(header.height, sections)
+        header = attrs.evolve(header, touch_root=touch_root)
         header = attrs.evolve(header, signature=proposer.sign(header.body))
         return Block(header, tuple(tuple(s) for s in sections))
 
@@ -348,10 +357,11 @@ class Ledger:
                 return self._sent(a, self._height)
 
             signatures = []
+            touches = self._touch_map().stage()
             for block in decoded:
                 height += 1
                 counts, finish = self.validator.check_block_deferred(
-                    block, head, height, nonce_of, job_of, parent_time
+                    block, head, height, nonce_of, job_of, parent_time, touches.add_block
                 )
                 parent_time = block.header.time_ms
                 signatures.append(finish)
@@ -392,6 +402,7 @@ class Ledger:
             except BaseException:
                 self.store.recover()  # drop the shard writes: the commit point was not reached
                 raise
+            touches.commit()
             self._nonces.update(nonces)
             if self._columns is not None:
                 self._columns.extend(
@@ -412,6 +423,32 @@ class Ledger:
             elif due:
                 self._apply(policy, due)
         return [b.header for b, _ in checked]
+
+    def _touch_map(self) -> TouchMap:
+        """The touch commitment at the head (built from the stored blocks on first use, then
+        kept up to date by appends and refreshes). Call it holding the write lock."""
+        if self._touches is None:
+            self._touches = TouchMap()
+        touches = self._touches
+        if touches.height < self._height:
+            stage = touches.stage()
+            for h in range(touches.height + 1, self._height + 1):
+                stage.add_block(h, self.block(h).sections)
+            stage.commit()
+        return touches
+
+    def touch_proofs(self, wanted: Mapping[bytes, int], height: int | None = None) -> TouchProofs:
+        """Prefix proofs (``touches.TouchMap.prove``) of the first ``k`` touches of each
+        account in ``wanted`` (account -> k), against the ``touch_root`` of block ``height``.
+        At the head this reads the kept map; at an earlier height it rebuilds the map from
+        blocks 1..height (cost in proportion to the chain, not the slice)."""
+        h = self._check_height(height)
+        with self._write_lock:
+            if h == self._height:
+                touches = self._touch_map()
+                return {a: touches.prove(a, k) for a, k in wanted.items()}
+        past = build_touches((x, self.block(x).sections) for x in range(1, h + 1))
+        return {a: past.prove(a, k) for a, k in wanted.items()}
 
     def _account_id(self, account: bytes) -> int | None:
         """The dense id ingestion gave ``account`` (None: it never appeared)."""

@@ -124,7 +124,8 @@ class Transaction:
 
 @attrs.frozen(slots=True)
 class Header:
-    """A block header: it commits to one blake3 Merkle root per shard section."""
+    """A block header: it commits to one blake3 Merkle root per shard section and to every
+    account's touch list (``touch_root``)."""
 
     chain_id: str
     height: int
@@ -136,6 +137,9 @@ class Header:
     time_ms: int = 0
     """The proposer's clock (Unix milliseconds), never below the parent's. Nothing derived
     from the chain depends on it; it is only information for users."""
+    touch_root: bytes = bytes(32)
+    """The touch commitment after this block (:mod:`lazyledger.touches`); ``propose`` fills it
+    in and validation recomputes it."""
 
     @property
     def body(self) -> bytes:

@@ -4,7 +4,7 @@ placement and Merkle roots. Nothing here reads a balance or executes an operatio
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from lazyledger.crypto import start_verification, verify
@@ -19,6 +19,9 @@ from lazyledger.model import Block, Genesis, Header, Transaction
 from lazyledger.ops import MAX, RESERVED_ASSETS, DnnClaim, DnnInfer, DnnReveal, JobInfo
 from lazyledger.shards import MAX_SECTION_TXS, MAX_SHARDS, shard_of
 from lazyledger.shards.merkle import root
+
+TouchRoot = Callable[[int, Sequence[Sequence[Transaction]]], bytes]
+"""The touch root after a block, from its height and sections (``TouchStage.add_block``)."""
 
 
 def check_genesis(g: Genesis) -> None:
@@ -132,13 +135,14 @@ class Validator:
         nonce_of: Callable[[bytes], int],
         jobs: JobLookup | None = None,
         parent_time: int = 0,
+        touches: TouchRoot | None = None,
     ) -> dict[bytes, int]:
         """Validate a whole block; return the senders' nonce counts after it.
 
         ``nonce_of(account)`` gives the number of transactions the account sent before this
         block. Raises InvalidBlock (InvalidBlockTransaction for a bad transaction)."""
         counts, signatures = self.check_block_deferred(
-            block, parent_id, height, nonce_of, jobs, parent_time
+            block, parent_id, height, nonce_of, jobs, parent_time, touches
         )
         signatures()
         return counts
@@ -151,10 +155,13 @@ class Validator:
         nonce_of: Callable[[bytes], int],
         jobs: JobLookup | None = None,
         parent_time: int = 0,
+        touches: TouchRoot | None = None,
     ) -> tuple[dict[bytes, int], Callable[[], None]]:
         """:meth:`check_block` with the signature checks still running: returns the nonce
         counts and a function that waits for the signatures and raises if one is bad, so the
-        caller can overlap other work (storing the sections) with them."""
+        caller can overlap other work (storing the sections) with them. ``touches(height,
+        sections)`` gives the touch root after the block (a :class:`TouchStage`'s ``add_block``):
+        a header whose ``touch_root`` differs makes the block invalid."""
         header = block.header
         self.check_header(header, parent_id, height, parent_time)
         n = self.genesis.n_shards
@@ -188,6 +195,13 @@ class Validator:
                 counts[sender] = expected + 1
             if root([tx.id for tx in section]) != header.shard_roots[s]:
                 raise InvalidBlock(f"section {s} does not match its Merkle root")
+        if touches is not None:
+            expected_root = touches(height, block.sections)
+            if expected_root != header.touch_root:
+                raise InvalidBlock(
+                    f"touch_root {header.touch_root.hex()[:16]} does not commit to the touch"
+                    f" lists after this block (they give {expected_root.hex()[:16]})"
+                )
 
         def finish() -> None:
             bad = signatures()

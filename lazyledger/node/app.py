@@ -521,6 +521,8 @@ def create_app(
         height = _int(request, "height")
         if height is not None and height > led.height:
             raise HeightOutOfRange(height, led.height)
+        if _flag(request, "proof"):
+            return JSONResponse(await run(service.prove_slice, account, height))
         h, positions = await run(service.slice, account, height)
         return JSONResponse(
             {"account": account.hex(), "height": h, "positions": [_position(p) for p in positions]}
@@ -672,6 +674,7 @@ def _header_json(h: Any) -> dict[str, Any]:
         "id": h.id.hex(),
         "chain_id": h.chain_id,
         "parent": h.parent.hex(),
+        "touch_root": h.touch_root.hex(),
         "shard_roots": [r.hex() for r in h.shard_roots],
         "shard_counts": list(h.shard_counts),
         "proposer": h.proposer.hex(),

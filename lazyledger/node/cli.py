@@ -318,13 +318,13 @@ def _receipt(args: argparse.Namespace) -> int:
 
 
 def _state(args: argparse.Namespace) -> int:
-    from lazyledger.client import Client, HeaderChain
+    from lazyledger.client import Client, LightClient
 
     account: bytes = args.account
     with Client(args.node) as cl:
         if args.verify:
             genesis = c.read_genesis(Path(args.verify))
-            v = cl.verified_state(account, HeaderChain(genesis), args.height)
+            v = LightClient(genesis).state(cl, account, args.height)
             _print(
                 {
                     "account": account.hex(),

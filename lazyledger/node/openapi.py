@@ -75,6 +75,7 @@ HEADER = _obj(
     id=HEX32,
     chain_id={"type": "string"},
     parent=HEX32,
+    touch_root=HEX32,
     shard_roots={"type": "array", "items": HEX32},
     shard_counts={"type": "array", "items": {"type": "integer"}},
     proposer=HEX32,
@@ -91,6 +92,34 @@ TX = _obj(
     raw=HEX,
     position=POSITION,
 )
+PROOF = _obj(
+    ["genesis_id", "headers", "txs", "touches"],
+    genesis_id=HEX32,
+    headers={"type": "array", "items": HEX},
+    txs={
+        "type": "array",
+        "items": _obj(
+            ["position", "tx", "path"],
+            position=POSITION,
+            tx=HEX,
+            path={"type": "array", "items": HEX32},
+        ),
+    },
+    touches={
+        "type": "array",
+        "items": _obj(
+            ["account", "count", "right", "bucket", "path"],
+            account=HEX32,
+            count={"type": "integer", "minimum": 0},
+            right={"type": "array", "items": HEX32},
+            bucket={
+                "type": "array",
+                "items": {"type": "array", "minItems": 3, "maxItems": 3},
+            },
+            path={"type": "array", "items": HEX32},
+        ),
+    },
+)
 STATE = _obj(
     ["account", "height", "nonce", "balances"],
     account=HEX32,
@@ -98,20 +127,7 @@ STATE = _obj(
     nonce={"type": "integer"},
     balances=HOLDINGS,
     storage=HOLDINGS,
-    proof=_obj(
-        ["genesis_id", "headers", "txs"],
-        genesis_id=HEX32,
-        headers={"type": "array", "items": HEX},
-        txs={
-            "type": "array",
-            "items": _obj(
-                ["position", "tx", "path"],
-                position=POSITION,
-                tx=HEX,
-                path={"type": "array", "items": HEX32},
-            ),
-        },
-    ),
+    proof=PROOF,
 )
 
 NODE_STATUS = _obj(
@@ -443,7 +459,8 @@ def openapi() -> dict[str, Any]:
             "/state": _get(
                 "state",
                 "lazily materialised state; with proof=1 the accountant answer (slice from "
-                "genesis, Merkle proofs, headers) for lazyledger.client.verify_state",
+                "genesis, Merkle proofs, headers, touch proofs) for "
+                "lazyledger.LightClient.verify_state",
                 [
                     ACCOUNT,
                     AT_HEIGHT,
@@ -461,14 +478,25 @@ def openapi() -> dict[str, Any]:
             ),
             "/slice": _get(
                 "slice",
-                "positions (height, shard, index) replayed to materialise the account",
-                [ACCOUNT, AT_HEIGHT],
+                "positions (height, shard, index) replayed to materialise the account; with "
+                "proof=1 the slice from genesis with its proofs (LightClient.verify_slice)",
+                [
+                    ACCOUNT,
+                    AT_HEIGHT,
+                    _query(
+                        "proof",
+                        {"type": "string", "enum": ["0", "1", "true", "false"]},
+                        False,
+                        "the complete slice from genesis, with its proofs",
+                    ),
+                ],
                 _ok(
                     _obj(
                         ["account", "height", "positions"],
                         account=HEX32,
                         height=HEIGHT,
                         positions={"type": "array", "items": POSITION},
+                        proof=PROOF,
                     )
                 ),
                 400,

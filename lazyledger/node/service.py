@@ -15,7 +15,7 @@ from typing import Any
 from lazyledger.errors import InvalidTransaction, LedgerError
 from lazyledger.ledger import Ledger
 from lazyledger.model import AccountState, Block, Header, Transaction
-from lazyledger.node.accountant import prove_state
+from lazyledger.node.accountant import prove_slice, prove_state
 from lazyledger.node.config import NodeConfig
 from lazyledger.node.mempool import Journal, Mempool
 from lazyledger.node.metrics import Metrics
@@ -240,6 +240,11 @@ class NodeService:
         self.metrics.materialize_seconds.observe(time.perf_counter() - t0)
         self.metrics.materializations.labels("proven_state").inc()
         self.metrics.slice_size.observe(len(answer["proof"]["txs"]))
+        return answer
+
+    def prove_slice(self, account: bytes, height: int | None) -> dict[str, Any]:
+        answer = prove_slice(self.ledger, account, height)
+        self.metrics.slice_size.observe(len(answer["positions"]))
         return answer
 
     def slice(self, account: bytes, height: int | None) -> tuple[int, list[tuple[int, int, int]]]:

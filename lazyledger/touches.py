@@ -1,0 +1,359 @@
+"""Touch commitments: what a header's ``touch_root`` commits to, how it is maintained as blocks
+are appended, and how a prefix of one account's touch list is proven and checked.
+
+The *touch list* of an account is the ordered list of packed positions of the transactions
+whose access set contains it (``Transaction.access()``: private transactions through their
+public access set). Hashes are blake3; ``u64`` is big-endian:
+
+- touch tree of an account: a binary Merkle tree over its touch list, RFC 6962 shaped like a
+  section's tree (``shards/merkle.py``): leaf = ``H(0x00 || position:u64)``, node =
+  ``H(0x01 || left || right)``, split at the largest power of two below the leaf count. It is
+  kept as the peaks of a Merkle mountain range (one per set bit of the count, largest first);
+  bagging them right to left gives exactly the RFC 6962 root, so an append costs one leaf hash,
+  amortised one node hash and ``popcount(count) - 1`` hashes for the root.
+- entry of a touched account: ``account:32 | count:u64 | touch tree root:32`` (72 bytes).
+- bucket ``b`` (``b`` = the first 20 bits of the account, 2**20 buckets): ``H(0x03 || entries)``,
+  its entries sorted by account; an untouched bucket is ``H(0x03)``.
+- ``touch_root``: the root of the perfect binary tree of depth 20 over the buckets in bucket
+  order, node = ``H(0x01 || left || right)``.
+
+A *prefix proof* that the first ``k`` touches of an account are the ``k`` positions a verifier
+holds (``0 < k <= count``): the account's ``count``, the roots of the maximal subtrees of its
+touch tree that lie entirely at or after leaf ``k`` in left-to-right order (at most
+``log2(count)`` of them; none when ``k == count``), the other entries of its bucket, and the 20
+sibling hashes from its bucket to ``touch_root`` (bucket level first). The verifier recomputes
+every subtree left of ``k`` from the positions it holds, so the proof costs ``O(k + log count)``
+to check. ``count == 0`` (with ``k == 0``) proves an account was never touched: its bucket's
+entries do not name it.
+"""
+
+from __future__ import annotations
+
+import itertools
+from array import array
+from bisect import insort
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from blake3 import blake3
+
+from lazyledger.shards import pack_position
+
+if TYPE_CHECKING:
+    from lazyledger.model import Transaction
+
+DEPTH = 20
+"""Levels of the bucket tree: 2**20 buckets (about one account per bucket at 10**6 accounts)."""
+ENTRY_SIZE = 72
+MAX_COUNT = 1 << 52
+"""Counts above this are refused by the verifier (far above any chain: 2**52 positions)."""
+
+EMPTY_TREE = blake3(b"").digest()
+"""The root of an empty touch tree (never in an entry: untouched accounts have none)."""
+
+
+def leaf(position: int) -> bytes:
+    return blake3(b"\x00" + position.to_bytes(8, "big")).digest()
+
+
+def node(left: bytes, right: bytes) -> bytes:
+    return blake3(b"\x01" + left + right).digest()
+
+
+def bucket_hash(entries: Iterable[bytes]) -> bytes:
+    return blake3(b"\x03" + b"".join(entries)).digest()
+
+
+def bucket_of(account: bytes) -> int:
+    return int.from_bytes(account[:3], "big") >> (24 - DEPTH)
+
+
+def entry(account: bytes, count: int, root: bytes) -> bytes:
+    return account + count.to_bytes(8, "big") + root
+
+
+DEFAULTS: list[bytes] = [bucket_hash(())]
+for _ in range(DEPTH):
+    DEFAULTS.append(node(DEFAULTS[-1], DEFAULTS[-1]))
+EMPTY_ROOT = DEFAULTS[DEPTH]
+"""``touch_root`` when no account was ever touched (genesis)."""
+
+
+def _split(n: int) -> int:
+    return 1 << ((n - 1).bit_length() - 1)
+
+
+def tree_root(hashes: Sequence[bytes]) -> bytes:
+    """The RFC 6962 root over leaf hashes (``EMPTY_TREE`` for none)."""
+    if not hashes:
+        return EMPTY_TREE
+    level = list(hashes)
+    return _range_root(level, 0, len(level))
+
+
+def _range_root(hashes: Sequence[bytes], lo: int, hi: int) -> bytes:
+    if hi - lo == 1:
+        return hashes[lo]
+    n = hi - lo
+    if n & (n - 1) == 0:  # perfect: pair up level by level
+        level = list(hashes[lo:hi])
+        while len(level) > 1:
+            level = [node(level[i], level[i + 1]) for i in range(0, len(level), 2)]
+        return level[0]
+    m = lo + _split(n)
+    return node(_range_root(hashes, lo, m), _range_root(hashes, m, hi))
+
+
+def _push(peaks: list[bytes], count: int, h: bytes) -> None:
+    """Append leaf hash ``h`` to the mountain range of ``count`` leaves."""
+    while count & 1:
+        h = node(peaks.pop(), h)
+        count >>= 1
+    peaks.append(h)
+
+
+def _bag(peaks: Sequence[bytes]) -> bytes:
+    r = peaks[-1]
+    for p in reversed(peaks[:-1]):
+        r = node(p, r)
+    return r
+
+
+def right_hashes(leaves: Sequence[bytes], k: int) -> list[bytes]:
+    """The prefix proof's subtree roots for the first ``k`` of ``leaves`` (left to right)."""
+    out: list[bytes] = []
+
+    def walk(lo: int, hi: int) -> None:
+        if hi <= k:
+            return
+        if lo >= k:
+            out.append(_range_root(leaves, lo, hi))
+            return
+        m = lo + _split(hi - lo)
+        walk(lo, m)
+        walk(m, hi)
+
+    if len(leaves) > k:
+        walk(0, len(leaves))
+    return out
+
+
+def prefix_root(leaves: Sequence[bytes], count: int, right: Sequence[bytes]) -> bytes | None:
+    """The touch tree root of ``count`` leaves whose first ``len(leaves)`` are ``leaves`` and
+    whose remaining subtrees are ``right``; None if ``right`` does not fit that shape."""
+    k = len(leaves)
+    if not 0 < k <= count <= MAX_COUNT:
+        return None
+    used = 0
+
+    def walk(lo: int, hi: int) -> bytes | None:
+        nonlocal used
+        if hi <= k:
+            return _range_root(leaves, lo, hi)
+        if lo >= k:
+            if used >= len(right):
+                return None
+            used += 1
+            return right[used - 1]
+        m = lo + _split(hi - lo)
+        a = walk(lo, m)
+        b = walk(m, hi)
+        return None if a is None or b is None else node(a, b)
+
+    r = walk(0, count)
+    return r if r is not None and used == len(right) else None
+
+
+def climb(bucket: int, h: bytes, path: Sequence[bytes]) -> bytes:
+    """The root reached from bucket hash ``h`` through its ``DEPTH`` siblings."""
+    for d, sibling in enumerate(path):
+        h = node(sibling, h) if (bucket >> d) & 1 else node(h, sibling)
+    return h
+
+
+def check_account(
+    touch_root: bytes,
+    account: bytes,
+    positions: Sequence[int],
+    count: int,
+    right: Sequence[bytes],
+    others: Sequence[tuple[bytes, int, bytes]],
+    path: Sequence[bytes],
+) -> str | None:
+    """Check a prefix proof: that ``positions`` are the first touches of ``account`` among
+    ``count`` committed under ``touch_root``. Returns None, or what is wrong."""
+    if len(path) != DEPTH or any(len(p) != 32 for p in path) or any(len(r) != 32 for r in right):
+        return "the proof's hashes are not 32 bytes each, or its path is not 20 long"
+    b = bucket_of(account)
+    entries: list[bytes] = []
+    for other, n, r in others:
+        if len(other) != 32 or len(r) != 32 or not 0 < n <= MAX_COUNT or bucket_of(other) != b:
+            return "the proof's bucket holds a malformed entry or another bucket's account"
+        if other == account:
+            return "the proof's bucket repeats the account"
+        entries.append(entry(other, n, r))
+    if count == 0:
+        if positions or right:
+            return "a count of 0 with touches"
+    else:
+        root = prefix_root([leaf(p) for p in positions], count, right)
+        if root is None:
+            return (
+                f"{len(positions)} touches and {len(right)} subtree hashes "
+                f"do not fit a touch list of {count}"
+            )
+        entries.append(entry(account, count, root))
+    ordered = sorted(entries)
+    if any(a[:32] == c[:32] for a, c in itertools.pairwise(ordered)):
+        return "the proof's bucket repeats an account"
+    if climb(b, bucket_hash(ordered), path) != touch_root:
+        return "the touch proof does not reach the header's touch_root"
+    return None
+
+
+class TouchMap:
+    """The touch commitment after block ``height``, kept in memory: every touched account's
+    touch list, mountain-range peaks and entry, the buckets and the bucket tree's non-default
+    nodes. Change it only through :meth:`stage` and :meth:`TouchStage.commit`."""
+
+    def __init__(self) -> None:
+        self.height = 0
+        self.positions: dict[bytes, array[int]] = {}
+        self.peaks: dict[bytes, list[bytes]] = {}
+        self.entries: dict[bytes, bytes] = {}
+        self.buckets: dict[int, list[bytes]] = {}
+        self.levels: list[dict[int, bytes]] = [{} for _ in range(DEPTH + 1)]
+
+    @property
+    def root(self) -> bytes:
+        return self.levels[DEPTH].get(0, EMPTY_ROOT)
+
+    def count(self, account: bytes) -> int:
+        found = self.positions.get(account)
+        return 0 if found is None else len(found)
+
+    def stage(self) -> TouchStage:
+        return TouchStage(self)
+
+    def prove(self, account: bytes, k: int) -> dict[str, Any]:
+        """The prefix proof of ``account``'s first ``k`` touches (JSON-ready, hex hashes)."""
+        found = self.positions.get(account)
+        touches = list(found) if found is not None else []
+        if not 0 <= k <= len(touches):
+            raise ValueError(f"{k} touches asked of an account with {len(touches)}")
+        right = right_hashes([leaf(p) for p in touches], k) if k else []
+        b = bucket_of(account)
+        others = [a for a in self.buckets.get(b, ()) if a != account]
+        path = [self.levels[d].get((b >> d) ^ 1, DEFAULTS[d]).hex() for d in range(DEPTH)]
+        return {
+            "account": account.hex(),
+            "count": len(touches),
+            "right": [r.hex() for r in right],
+            "bucket": [
+                [a.hex(), len(self.positions[a]), self.entries[a][40:].hex()] for a in others
+            ],
+            "path": path,
+        }
+
+
+class TouchStage:
+    """Blocks added on top of a :class:`TouchMap` without changing it until :meth:`commit`
+    (a proposal, or a batch of blocks whose validation or storage may still fail)."""
+
+    def __init__(self, base: TouchMap) -> None:
+        self.base = base
+        self.height = base.height
+        self._new: dict[bytes, list[int]] = {}
+        self._peaks: dict[bytes, list[bytes]] = {}
+        self._counts: dict[bytes, int] = {}
+        self._entries: dict[bytes, bytes] = {}
+        self._buckets: dict[int, list[bytes]] = {}
+        self._levels: list[dict[int, bytes]] = [{} for _ in range(DEPTH + 1)]
+        self._dirty: set[bytes] = set()
+
+    def add_block(self, height: int, sections: Sequence[Sequence[Transaction]]) -> bytes:
+        """Add block ``height``'s touches; returns the ``touch_root`` after it."""
+        if height != self.height + 1:
+            raise ValueError(f"block {height} does not follow touch height {self.height}")
+        new, peaks, counts, dirty = self._new, self._peaks, self._counts, self._dirty
+        base_positions = self.base.positions
+        for s, section in enumerate(sections):
+            first = pack_position(height, s, 0)
+            for i, tx in enumerate(section):
+                position = first | i
+                h = leaf(position)
+                for a in dict.fromkeys(tx.access()):
+                    n = counts.get(a)
+                    if n is None:
+                        old = base_positions.get(a)
+                        n = 0 if old is None else len(old)
+                        peaks[a] = list(self.base.peaks.get(a, ()))
+                        new[a] = []
+                    _push(peaks[a], n, h)
+                    new[a].append(position)
+                    counts[a] = n + 1
+                    dirty.add(a)
+        self.height = height
+        return self._update()
+
+    def _update(self) -> bytes:
+        touched: set[int] = set()
+        base = self.base
+        for a in self._dirty:
+            self._entries[a] = entry(a, self._counts[a], _bag(self._peaks[a]))
+            b = bucket_of(a)
+            members = self._buckets.get(b)
+            if members is None:
+                members = self._buckets[b] = list(base.buckets.get(b, ()))
+            if a not in base.entries and a not in members:
+                insort(members, a)
+            touched.add(b)
+        self._dirty = set()
+        level0 = self._levels[0]
+        for b in touched:
+            level0[b] = bucket_hash(
+                self._entries[a] if a in self._entries else base.entries[a]
+                for a in self._buckets[b]
+            )
+        for d in range(DEPTH):
+            mine, theirs, default = self._levels[d], base.levels[d], DEFAULTS[d]
+            up = self._levels[d + 1]
+            parents = {i >> 1 for i in touched}
+            for p in parents:
+                lo, hi = 2 * p, 2 * p + 1
+                left = mine.get(lo) or theirs.get(lo, default)
+                right = mine.get(hi) or theirs.get(hi, default)
+                up[p] = node(left, right)
+            touched = parents
+        return self.root
+
+    @property
+    def root(self) -> bytes:
+        return self._levels[DEPTH].get(0) or self.base.root
+
+    def commit(self) -> None:
+        """Make the staged blocks part of the base map."""
+        base = self.base
+        for a, added in self._new.items():
+            found = base.positions.get(a)
+            if found is None:
+                found = base.positions[a] = array("Q")
+            found.extend(added)
+            base.peaks[a] = self._peaks[a]
+            base.entries[a] = self._entries[a]
+        base.buckets.update(self._buckets)
+        for d in range(DEPTH + 1):
+            base.levels[d].update(self._levels[d])
+        base.height = self.height
+        self._new, self._peaks, self._counts, self._entries = {}, {}, {}, {}
+        self._buckets, self._levels = {}, [{} for _ in range(DEPTH + 1)]
+
+
+def build(blocks: Iterable[tuple[int, Sequence[Sequence[Transaction]]]]) -> TouchMap:
+    """A touch map over ``(height, sections)`` from block 1 on, in order."""
+    touches = TouchMap()
+    stage = touches.stage()
+    for height, sections in blocks:
+        stage.add_block(height, sections)
+    stage.commit()
+    return touches
