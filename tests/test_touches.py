@@ -1,0 +1,240 @@
+"""The touch commitment: the incremental map against a from-scratch reference on random and
+adversarial touch patterns, prefix proofs for every prefix, and the ledger refusing a block
+whose header commits to anything else."""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import attrs
+import pytest
+from blake3 import blake3
+
+import lazyledger as ll
+from lazyledger import touches as t
+from lazyledger.shards import pack_position
+
+AUTH = ll.Keypair.from_seed(b"\x01" * 32)
+KEYS = [ll.Keypair.from_seed(bytes([i]) * 32) for i in range(2, 12)]
+
+
+def reference_root(lists: dict[bytes, list[int]]) -> bytes:
+    """touch_root straight from the definition: every bucket, every level, no incremental
+    state (sparse only in that empty subtrees take their default hash)."""
+    buckets: dict[int, list[bytes]] = {}
+    for account, positions in lists.items():
+        if positions:
+            root = t.tree_root([blake3(b"\x00" + p.to_bytes(8, "big")).digest() for p in positions])
+            buckets.setdefault(t.bucket_of(account), []).append(
+                account + len(positions).to_bytes(8, "big") + root
+            )
+    level = {b: blake3(b"\x03" + b"".join(sorted(e))).digest() for b, e in buckets.items()}
+    for d in range(t.DEPTH):
+        up: dict[int, bytes] = {}
+        for p in {i >> 1 for i in level}:
+            left = level.get(2 * p, t.DEFAULTS[d])
+            right = level.get(2 * p + 1, t.DEFAULTS[d])
+            up[p] = blake3(b"\x01" + left + right).digest()
+        level = up
+    return level.get(0, t.EMPTY_ROOT)
+
+
+def test_empty_and_defaults() -> None:
+    assert t.TouchMap().root == t.EMPTY_ROOT == reference_root({})
+    assert t.tree_root([]) == blake3(b"").digest()
+
+
+def test_prefix_proofs_for_every_prefix() -> None:
+    for n in range(1, 70):
+        leaves = [t.leaf(3 * i + 1) for i in range(n)]
+        root = t.tree_root(leaves)
+        for k in range(1, n + 1):
+            right = t.right_hashes(leaves, k)
+            assert len(right) <= max(1, n.bit_length())
+            assert t.prefix_root(leaves[:k], n, right) == root
+            # another hash, or a hash too many or too few, gives another root or none (the
+            # count is bound by the account's entry, beside the root)
+            assert t.prefix_root(leaves[:k], n, [*right, root]) is None
+            if right:
+                assert t.prefix_root(leaves[:k], n, right[:-1]) is None
+                flipped = [bytes(32), *right[1:]]
+                assert t.prefix_root(leaves[:k], n, flipped) != root
+            if k > 1:
+                assert t.prefix_root(leaves[: k - 1], n, right) != root
+    assert t.prefix_root([], 3, []) is None
+    assert t.prefix_root([t.leaf(1)], t.MAX_COUNT + 1, []) is None
+
+
+class FakeTx:
+    """Only what the touch map reads of a transaction: its access set."""
+
+    def __init__(self, access: tuple[bytes, ...]) -> None:
+        self._access = access
+
+    def access(self) -> tuple[bytes, ...]:
+        return self._access
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_incremental_map_equals_the_reference(seed: int) -> None:
+    rng = random.Random(seed)
+    # adversarial accounts: shared 20-bit buckets, hubs, repeated accounts in an access set
+    crowd = bytes(rng.randrange(256) for _ in range(3))
+    accounts = [bytes(rng.randrange(256) for _ in range(32)) for _ in range(12)]
+    accounts += [crowd + bytes(rng.randrange(256) for _ in range(29)) for _ in range(6)]
+    touches = t.TouchMap()
+    lists: dict[bytes, list[int]] = {}
+    stage = touches.stage()
+    for height in range(1, 25):
+        sections = []
+        for s in range(3):
+            section = []
+            for i in range(rng.randrange(0, 7)):
+                hub = accounts[0] if rng.random() < 0.5 else rng.choice(accounts)
+                access = (hub, rng.choice(accounts), rng.choice(accounts))[: rng.randrange(1, 4)]
+                section.append(FakeTx(access))
+                for a in dict.fromkeys(access):
+                    lists.setdefault(a, []).append(pack_position(height, s, i))
+            sections.append(section)
+        before = touches.root
+        root = stage.add_block(height, sections)  # type: ignore[arg-type]
+        assert root == reference_root(lists)
+        if rng.random() < 0.4:
+            assert touches.root == before  # staged, not yet committed
+            stage.commit()
+            assert touches.root == root and touches.height == height
+            stage = touches.stage()
+        # proofs of every prefix of every account, against the committed map
+        if touches.height == height:
+            for a, positions in lists.items():
+                k = rng.randrange(1, len(positions) + 1)
+                pr = touches.prove(a, k)
+                others = [(bytes.fromhex(x), n, bytes.fromhex(r)) for x, n, r in pr["bucket"]]
+                path = [bytes.fromhex(p) for p in pr["path"]]
+                right = [bytes.fromhex(r) for r in pr["right"]]
+                assert pr["count"] == len(positions)
+                ok = t.check_account(root, a, positions[:k], len(positions), right, others, path)
+                assert ok is None
+                assert t.check_account(
+                    root, a, positions[: k - 1], len(positions), right, others, path
+                )
+                if others:
+                    assert t.check_account(root, a, positions[:k], len(positions), right, [], path)
+            never = bytes(32)
+            pr = touches.prove(never, 0)
+            others = [(bytes.fromhex(x), n, bytes.fromhex(r)) for x, n, r in pr["bucket"]]
+            path = [bytes.fromhex(p) for p in pr["path"]]
+            assert t.check_account(root, never, [], 0, [], others, path) is None
+    with pytest.raises(ValueError):
+        touches.prove(accounts[0], touches.count(accounts[0]) + 1)
+    with pytest.raises(ValueError):
+        touches.stage().add_block(touches.height + 2, [])
+
+
+def genesis() -> ll.Genesis:
+    return ll.Genesis(
+        chain_id="touch",
+        n_shards=2,
+        authorities=[AUTH.public_key],
+        assets={0: AUTH.account},
+        balances={k.account: {0: 1000} for k in KEYS},
+    )
+
+
+def transfers(rng: random.Random, nonces: dict[bytes, int], n: int) -> list[ll.Transaction]:
+    out = []
+    for _ in range(n):
+        kp, to = rng.choice(KEYS), rng.choice(KEYS)
+        nonce = nonces.get(kp.account, 0)
+        nonces[kp.account] = nonce + 1
+        out.append(ll.transfer(kp, nonce=nonce, to=to.account, asset=0, amount=rng.randrange(1, 9)))
+    return out
+
+
+def test_a_wrong_touch_root_makes_the_block_invalid(tmp_path: Path) -> None:
+    rng = random.Random(1)
+    nonces: dict[bytes, int] = {}
+    with ll.Ledger.create(tmp_path / "a", genesis()) as led:
+        led.append(led.propose(transfers(rng, nonces, 5), AUTH))
+        good = led.propose(transfers(rng, nonces, 5), AUTH)
+        for wrong in (bytes(32), led.header(1).touch_root, t.EMPTY_ROOT):
+            header = attrs.evolve(good.header, touch_root=wrong)
+            header = attrs.evolve(header, signature=AUTH.sign(header.body))
+            with pytest.raises(ll.InvalidBlock, match="touch_root"):
+                led.append(ll.Block(header, good.sections))
+            assert led.height == 1
+        led.append(good)  # the map was left as it was by the refusals
+        assert led.header(2).touch_root == good.header.touch_root
+
+
+def test_followers_reopened_and_readonly_ledgers_agree(tmp_path: Path) -> None:
+    rng = random.Random(2)
+    nonces: dict[bytes, int] = {}
+    with ll.Ledger.create(tmp_path / "p", genesis()) as led:
+        blocks: list[ll.Block] = []
+        for _ in range(5):
+            b = led.propose(transfers(rng, nonces, rng.randrange(0, 8)), AUTH)
+            led.append(b)
+            blocks.append(b)
+        with ll.Ledger.create(tmp_path / "f", genesis()) as follower:
+            follower.append_many(blocks[:2])
+            for b in blocks[2:]:
+                follower.append(b.to_bytes())
+            assert follower.header(5).touch_root == led.header(5).touch_root
+        sixth = led.propose(transfers(rng, nonces, 4), AUTH)
+    (tmp_path / "b6").write_bytes(sixth.to_bytes())
+    a = KEYS[0].account
+    reader = ll.Ledger.open(tmp_path / "p", readonly=True)
+    try:
+        assert reader.touch_proofs({a: 0}, 5)[a]["count"] > 0  # builds the map at 5
+        owner = (
+            "import sys, lazyledger as ll\n"
+            "with ll.Ledger.open(sys.argv[1]) as led:\n"
+            "    led.append(ll.Block.from_bytes(open(sys.argv[2], 'rb').read()))\n"
+        )
+        subprocess.run(
+            [sys.executable, "-c", owner, str(tmp_path / "p"), str(tmp_path / "b6")], check=True
+        )
+        assert reader.refresh() == 6
+        count = reader.touch_proofs({a: 0}, 6)[a]["count"]
+        k = len([p for p, tx in sixth.transactions() if a in tx.access()])
+        assert count == reader.touch_proofs({a: 0}, 5)[a]["count"] + k
+        lists = touch_lists(reader)
+        assert sixth.header.touch_root == reference_root(lists)
+    finally:
+        reader.close()
+    with ll.Ledger.open(tmp_path / "p") as again:  # rebuilt from the stored blocks
+        again.append(again.propose(transfers(rng, nonces, 3), AUTH))
+        assert again.header(7).touch_root == reference_root(touch_lists(again))
+
+
+def touch_lists(led: ll.Ledger) -> dict[bytes, list[int]]:
+    lists: dict[bytes, list[int]] = {}
+    for h in range(1, led.height + 1):
+        for (bh, s, i), tx in led.block(h).transactions():
+            for a in dict.fromkeys(tx.access()):
+                lists.setdefault(a, []).append(pack_position(bh, s, i))
+    return lists
+
+
+def test_proofs_at_past_heights_match_a_map_built_to_that_height(tmp_path: Path) -> None:
+    rng = random.Random(3)
+    nonces: dict[bytes, int] = {}
+    with ll.Ledger.create(tmp_path / "h", genesis()) as led:
+        for _ in range(4):
+            led.append(led.propose(transfers(rng, nonces, 5), AUTH))
+        a = KEYS[3].account
+        for h in range(1, 5):
+            n = len(led.slice(a, h, use_checkpoints=False))
+            pr = led.touch_proofs({a: 0}, h)[a]
+            others = [(bytes.fromhex(x), c, bytes.fromhex(r)) for x, c, r in pr["bucket"]]
+            path = [bytes.fromhex(p) for p in pr["path"]]
+            assert pr["count"] <= n
+            root = led.header(h).touch_root
+            if pr["count"] == 0:
+                assert t.check_account(root, a, [], 0, [], others, path) is None
+            else:  # a count above 0 with no touches given proves nothing
+                assert t.check_account(root, a, [], pr["count"], [], others, path)
