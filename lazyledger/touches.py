@@ -35,9 +35,10 @@ from bisect import insort
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from blake3 import blake3
 
-from lazyledger.shards import pack_position
+from lazyledger.shards import hashtree, pack_position
 
 if TYPE_CHECKING:
     from lazyledger.model import Transaction
@@ -213,8 +214,10 @@ def check_account(
 
 class TouchMap:
     """The touch commitment after block ``height``, kept in memory: every touched account's
-    touch list, mountain-range peaks and entry, the buckets and the bucket tree's non-default
-    nodes. Change it only through :meth:`stage` and :meth:`TouchStage.commit`."""
+    touch list, mountain-range peaks and entry, the buckets, and the bucket tree as a dense
+    heap-ordered array (``shards/hashtree.py``, 64 MiB, allocated on first use). Change it
+    only through :meth:`stage`; a stage that is neither committed nor rolled back is rolled
+    back by the next use of the map."""
 
     def __init__(self) -> None:
         self.height = 0
@@ -222,21 +225,39 @@ class TouchMap:
         self.peaks: dict[bytes, list[bytes]] = {}
         self.entries: dict[bytes, bytes] = {}
         self.buckets: dict[int, list[bytes]] = {}
-        self.levels: list[dict[int, bytes]] = [{} for _ in range(DEPTH + 1)]
+        self._tree: np.ndarray | None = None
+        self._open: TouchStage | None = None
+
+    def tree(self) -> np.ndarray:
+        if self._tree is None:
+            tree = np.empty((2 << DEPTH, 32), np.uint8)
+            for d in range(DEPTH + 1):
+                lo = 1 << (DEPTH - d)
+                tree[lo : 2 * lo] = np.frombuffer(DEFAULTS[d], np.uint8)
+            self._tree = tree
+        return self._tree
+
+    def _settle(self) -> None:
+        if self._open is not None:
+            self._open.rollback()
 
     @property
     def root(self) -> bytes:
-        return self.levels[DEPTH].get(0, EMPTY_ROOT)
+        self._settle()
+        return EMPTY_ROOT if self._tree is None else self._tree[1].tobytes()
 
     def count(self, account: bytes) -> int:
         found = self.positions.get(account)
         return 0 if found is None else len(found)
 
     def stage(self) -> TouchStage:
-        return TouchStage(self)
+        self._settle()
+        self._open = TouchStage(self)
+        return self._open
 
     def prove(self, account: bytes, k: int) -> dict[str, Any]:
         """The prefix proof of ``account``'s first ``k`` touches (JSON-ready, hex hashes)."""
+        self._settle()
         found = self.positions.get(account)
         touches = list(found) if found is not None else []
         if not 0 <= k <= len(touches):
@@ -244,7 +265,9 @@ class TouchMap:
         right = right_hashes([leaf(p) for p in touches], k) if k else []
         b = bucket_of(account)
         others = [a for a in self.buckets.get(b, ()) if a != account]
-        path = [self.levels[d].get((b >> d) ^ 1, DEFAULTS[d]).hex() for d in range(DEPTH)]
+        tree = self.tree()
+        row = (1 << DEPTH) + b
+        path = [tree[(row >> d) ^ 1].tobytes().hex() for d in range(DEPTH)]
         return {
             "account": account.hex(),
             "count": len(touches),
@@ -257,8 +280,9 @@ class TouchMap:
 
 
 class TouchStage:
-    """Blocks added on top of a :class:`TouchMap` without changing it until :meth:`commit`
-    (a proposal, or a batch of blocks whose validation or storage may still fail)."""
+    """Blocks added on top of a :class:`TouchMap`: the accounts' side is kept apart until
+    :meth:`commit`; the bucket tree is rewritten in place with an undo log, which
+    :meth:`rollback` (or the map's next use, if neither is called) replays."""
 
     def __init__(self, base: TouchMap) -> None:
         self.base = base
@@ -268,11 +292,13 @@ class TouchStage:
         self._counts: dict[bytes, int] = {}
         self._entries: dict[bytes, bytes] = {}
         self._buckets: dict[int, list[bytes]] = {}
-        self._levels: list[dict[int, bytes]] = [{} for _ in range(DEPTH + 1)]
         self._dirty: set[bytes] = set()
+        self._undo: list[tuple[np.ndarray, np.ndarray]] = []
 
     def add_block(self, height: int, sections: Sequence[Sequence[Transaction]]) -> bytes:
         """Add block ``height``'s touches; returns the ``touch_root`` after it."""
+        if self.base._open is not self:
+            raise ValueError("this touch stage was rolled back or committed")
         if height != self.height + 1:
             raise ValueError(f"block {height} does not follow touch height {self.height}")
         new, peaks, counts, dirty = self._new, self._peaks, self._counts, self._dirty
@@ -309,31 +335,40 @@ class TouchStage:
                 insort(members, a)
             touched.add(b)
         self._dirty = set()
-        level0 = self._levels[0]
-        for b in touched:
-            level0[b] = bucket_hash(
-                self._entries[a] if a in self._entries else base.entries[a]
-                for a in self._buckets[b]
-            )
-        for d in range(DEPTH):
-            mine, theirs, default = self._levels[d], base.levels[d], DEFAULTS[d]
-            up = self._levels[d + 1]
-            parents = {i >> 1 for i in touched}
-            for p in parents:
-                lo, hi = 2 * p, 2 * p + 1
-                left = mine.get(lo) or theirs.get(lo, default)
-                right = mine.get(hi) or theirs.get(hi, default)
-                up[p] = node(left, right)
-            touched = parents
-        return self.root
+        tree = base.tree()
+        if touched:
+            order = sorted(touched)
+            hashes = np.frombuffer(
+                b"".join(
+                    bucket_hash(
+                        self._entries[a] if a in self._entries else base.entries[a]
+                        for a in self._buckets[b]
+                    )
+                    for b in order
+                ),
+                np.uint8,
+            ).reshape(len(order), 32)
+            room = len(order) * (DEPTH + 1)
+            rows = np.empty(room, np.int64)
+            values = np.empty((room, 32), np.uint8)
+            k = hashtree.update(tree, DEPTH, np.array(order, np.int64), hashes, rows, values)
+            self._undo.append((rows[:k], values[:k]))
+        return bytes(tree[1])
 
-    @property
-    def root(self) -> bytes:
-        return self._levels[DEPTH].get(0) or self.base.root
+    def rollback(self) -> None:
+        """Undo this stage's rewrites of the bucket tree; the base map is as it was."""
+        tree = self.base.tree()
+        for rows, values in reversed(self._undo):
+            tree[rows] = values
+        self._undo = []
+        if self.base._open is self:
+            self.base._open = None
 
     def commit(self) -> None:
         """Make the staged blocks part of the base map."""
         base = self.base
+        if base._open is not self:
+            raise ValueError("this touch stage was rolled back or committed")
         for a, added in self._new.items():
             found = base.positions.get(a)
             if found is None:
@@ -342,11 +377,9 @@ class TouchStage:
             base.peaks[a] = self._peaks[a]
             base.entries[a] = self._entries[a]
         base.buckets.update(self._buckets)
-        for d in range(DEPTH + 1):
-            base.levels[d].update(self._levels[d])
         base.height = self.height
-        self._new, self._peaks, self._counts, self._entries = {}, {}, {}, {}
-        self._buckets, self._levels = {}, [{} for _ in range(DEPTH + 1)]
+        base._open = None
+        self._undo = []
 
 
 def build(blocks: Iterable[tuple[int, Sequence[Sequence[Transaction]]]]) -> TouchMap:
