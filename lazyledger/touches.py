@@ -77,6 +77,8 @@ DEFAULTS: list[bytes] = [bucket_hash(())]
 for _ in range(DEPTH):
     DEFAULTS.append(node(DEFAULTS[-1], DEFAULTS[-1]))
 EMPTY_ROOT = DEFAULTS[DEPTH]
+_DEFAULTS = np.frombuffer(b"".join(DEFAULTS), np.uint8).reshape(DEPTH + 1, 32)
+_ZERO = bytes(32)
 """``touch_root`` when no account was ever touched (genesis)."""
 
 
@@ -229,13 +231,16 @@ class TouchMap:
         self._open: TouchStage | None = None
 
     def tree(self) -> np.ndarray:
+        """The bucket tree; a row of zeros is its level's default (no page is touched until
+        it is written)."""
         if self._tree is None:
-            tree = np.empty((2 << DEPTH, 32), np.uint8)
-            for d in range(DEPTH + 1):
-                lo = 1 << (DEPTH - d)
-                tree[lo : 2 * lo] = np.frombuffer(DEFAULTS[d], np.uint8)
-            self._tree = tree
+            self._tree = np.zeros((2 << DEPTH, 32), np.uint8)
         return self._tree
+
+    def node_at(self, row: int) -> bytes:
+        """The hash of one row of the bucket tree (its level's default if never written)."""
+        found = bytes(self.tree()[row])
+        return DEFAULTS[DEPTH + 1 - row.bit_length()] if found == _ZERO else found
 
     def _settle(self) -> None:
         if self._open is not None:
@@ -244,7 +249,7 @@ class TouchMap:
     @property
     def root(self) -> bytes:
         self._settle()
-        return EMPTY_ROOT if self._tree is None else self._tree[1].tobytes()
+        return self.node_at(1)
 
     def count(self, account: bytes) -> int:
         found = self.positions.get(account)
@@ -265,9 +270,8 @@ class TouchMap:
         right = right_hashes([leaf(p) for p in touches], k) if k else []
         b = bucket_of(account)
         others = [a for a in self.buckets.get(b, ()) if a != account]
-        tree = self.tree()
         row = (1 << DEPTH) + b
-        path = [tree[(row >> d) ^ 1].tobytes().hex() for d in range(DEPTH)]
+        path = [self.node_at((row >> d) ^ 1).hex() for d in range(DEPTH)]
         return {
             "account": account.hex(),
             "count": len(touches),
@@ -351,9 +355,11 @@ class TouchStage:
             room = len(order) * (DEPTH + 1)
             rows = np.empty(room, np.int64)
             values = np.empty((room, 32), np.uint8)
-            k = hashtree.update(tree, DEPTH, np.array(order, np.int64), hashes, rows, values)
+            k = hashtree.update(
+                tree, DEPTH, np.array(order, np.int64), hashes, _DEFAULTS, rows, values
+            )
             self._undo.append((rows[:k], values[:k]))
-        return bytes(tree[1])
+        return base.node_at(1)
 
     def rollback(self) -> None:
         """Undo this stage's rewrites of the bucket tree; the base map is as it was."""

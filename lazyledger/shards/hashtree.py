@@ -4,7 +4,9 @@ rewrites the changed buckets of a dense heap-ordered tree and every node above t
 
 Tested bit for bit against the ``blake3`` package (``tests/shards/test_hashtree.py``). The
 tree is a ``(2**(depth+1), 32)`` uint8 array: row 1 is the root, rows ``2i`` and ``2i+1`` the
-children of row ``i``, rows ``2**depth + b`` the buckets (row 0 is unused)."""
+children of row ``i``, rows ``2**depth + b`` the buckets (row 0 is unused). A row of zeros
+stands for the default hash of its level (``defaults[level]``, level 0 the buckets), so a tree
+allocated with ``np.zeros`` costs no memory until it is written."""
 
 from __future__ import annotations
 
@@ -80,13 +82,37 @@ def _compress(
         cv[i] = s[i] ^ s[8 + i]
 
 
-@njit(cache=True)
-def _parent(tree: np.ndarray, p: int, buf: np.ndarray, s: np.ndarray, m: np.ndarray) -> None:
-    """tree[p] = blake3(0x01 || tree[2p] || tree[2p+1])."""
-    buf[0] = 1
+@njit(cache=True, inline="always")
+def _child(
+    tree: np.ndarray, row: int, buf: np.ndarray, at: int, defaults: np.ndarray, level: int
+) -> None:
+    zero = True
     for j in range(32):
-        buf[1 + j] = tree[2 * p, j]
-        buf[33 + j] = tree[2 * p + 1, j]
+        if tree[row, j] != 0:
+            zero = False
+            break
+    if zero:
+        for j in range(32):
+            buf[at + j] = defaults[level, j]
+    else:
+        for j in range(32):
+            buf[at + j] = tree[row, j]
+
+
+@njit(cache=True)
+def _parent(
+    tree: np.ndarray,
+    p: int,
+    buf: np.ndarray,
+    s: np.ndarray,
+    m: np.ndarray,
+    defaults: np.ndarray,
+    level: int,
+) -> None:
+    """tree[p] = blake3(0x01 || tree[2p] || tree[2p+1]), its children being at ``level``."""
+    buf[0] = 1
+    _child(tree, 2 * p, buf, 1, defaults, level)
+    _child(tree, 2 * p + 1, buf, 33, defaults, level)
     cv = _IV.copy()
     for i in range(16):
         m[i] = (
@@ -113,6 +139,7 @@ def update(
     depth: int,
     buckets: np.ndarray,
     hashes: np.ndarray,
+    defaults: np.ndarray,
     undo_rows: np.ndarray,
     undo_values: np.ndarray,
 ) -> int:
@@ -133,7 +160,7 @@ def update(
         k += 1
         tree[i, :] = hashes[j, :]
         rows[j] = i
-    for _ in range(depth):
+    for level in range(depth):
         w = 0
         for j in range(n):
             p = rows[j] >> 1
@@ -146,7 +173,7 @@ def update(
             undo_rows[k] = p
             undo_values[k, :] = tree[p, :]
             k += 1
-            _parent(tree, p, buf, s, m)
+            _parent(tree, p, buf, s, m, defaults, level)
     return k
 
 
@@ -159,6 +186,6 @@ def parent_hash(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     buf = np.empty(65, np.uint8)
     s = np.empty(16, np.uint64)
     m = np.empty(16, np.uint64)
-    _parent(tree, 1, buf, s, m)
+    _parent(tree, 1, buf, s, m, np.zeros((1, 32), np.uint8), 0)
     out: np.ndarray = tree[1].copy()
     return out
