@@ -306,21 +306,28 @@ class TouchStage:
         if height != self.height + 1:
             raise ValueError(f"block {height} does not follow touch height {self.height}")
         new, peaks, counts, dirty = self._new, self._peaks, self._counts, self._dirty
-        base_positions = self.base.positions
+        base_positions, base_peaks = self.base.positions, self.base.peaks
         for s, section in enumerate(sections):
             first = pack_position(height, s, 0)
             for i, tx in enumerate(section):
                 position = first | i
-                h = leaf(position)
-                for a in dict.fromkeys(tx.access()):
+                h = blake3(b"\x00" + position.to_bytes(8, "big")).digest()  # leaf(position)
+                access = tx.access()
+                if len(access) > 2 or (len(access) == 2 and access[0] == access[1]):
+                    access = tuple(dict.fromkeys(access))
+                for a in access:
                     n = counts.get(a)
                     if n is None:
                         old = base_positions.get(a)
                         n = 0 if old is None else len(old)
-                        peaks[a] = list(self.base.peaks.get(a, ()))
-                        new[a] = []
-                    _push(peaks[a], n, h)
-                    new[a].append(position)
+                        peaks[a] = list(base_peaks.get(a, ()))
+                        new[a] = [position]
+                    else:
+                        new[a].append(position)
+                    if n & 1:
+                        _push(peaks[a], n, h)
+                    else:
+                        peaks[a].append(h)
                     counts[a] = n + 1
                     dirty.add(a)
         self.height = height
@@ -330,7 +337,8 @@ class TouchStage:
         touched: set[int] = set()
         base = self.base
         for a in self._dirty:
-            self._entries[a] = entry(a, self._counts[a], _bag(self._peaks[a]))
+            pk = self._peaks[a]
+            self._entries[a] = entry(a, self._counts[a], pk[0] if len(pk) == 1 else _bag(pk))
             b = bucket_of(a)
             members = self._buckets.get(b)
             if members is None:

@@ -26,7 +26,6 @@ _IV = np.array(
     ],
     dtype=np.uint64,
 )
-_PERM = np.array([2, 6, 3, 10, 7, 0, 4, 13, 1, 11, 12, 5, 9, 14, 15, 8], dtype=np.int64)
 _M = np.uint64(0xFFFFFFFF)
 _S7, _S8, _S12, _S16 = np.uint64(7), np.uint64(8), np.uint64(12), np.uint64(16)
 _S20, _S24, _S25 = np.uint64(20), np.uint64(24), np.uint64(25)
@@ -34,52 +33,51 @@ _CHUNK_START = np.uint64(1)
 _END_ROOT = np.uint64(2 | 8)  # CHUNK_END | ROOT
 _FULL = np.uint64(64)
 _ONE = np.uint64(1)
+_ZERO64 = np.uint64(0)
 
 
 @njit(cache=True, inline="always")
-def _g(s: np.ndarray, a: int, b: int, c: int, d: int, mx: np.uint64, my: np.uint64) -> None:
-    s[a] = (s[a] + s[b] + mx) & _M
-    x = s[d] ^ s[a]
-    s[d] = ((x >> _S16) | (x << _S16)) & _M
-    s[c] = (s[c] + s[d]) & _M
-    x = s[b] ^ s[c]
-    s[b] = ((x >> _S12) | (x << _S20)) & _M
-    s[a] = (s[a] + s[b] + my) & _M
-    x = s[d] ^ s[a]
-    s[d] = ((x >> _S8) | (x << _S24)) & _M
-    s[c] = (s[c] + s[d]) & _M
-    x = s[b] ^ s[c]
-    s[b] = ((x >> _S7) | (x << _S25)) & _M
+def _g(
+    a: np.uint64, b: np.uint64, c: np.uint64, d: np.uint64, mx: np.uint64, my: np.uint64
+) -> tuple[np.uint64, np.uint64, np.uint64, np.uint64]:
+    a = (a + b + mx) & _M
+    d = d ^ a
+    d = ((d >> _S16) | (d << _S16)) & _M
+    c = (c + d) & _M
+    b = b ^ c
+    b = ((b >> _S12) | (b << _S20)) & _M
+    a = (a + b + my) & _M
+    d = d ^ a
+    d = ((d >> _S8) | (d << _S24)) & _M
+    c = (c + d) & _M
+    b = b ^ c
+    b = ((b >> _S7) | (b << _S25)) & _M
+    return a, b, c, d
 
 
 @njit(cache=True)
-def _compress(
-    cv: np.ndarray, m: np.ndarray, block_len: np.uint64, flags: np.uint64, s: np.ndarray
-) -> None:
-    """One BLAKE3 compression (counter 0) of message words ``m`` into chaining value ``cv``
-    (``m`` is permuted in place)."""
-    for i in range(8):
-        s[i] = cv[i]
-        s[8 + i] = _IV[i] if i < 4 else 0
-    s[14] = block_len
-    s[15] = flags
-    t = np.empty(16, np.uint64)
-    for r in range(7):
-        _g(s, 0, 4, 8, 12, m[0], m[1])
-        _g(s, 1, 5, 9, 13, m[2], m[3])
-        _g(s, 2, 6, 10, 14, m[4], m[5])
-        _g(s, 3, 7, 11, 15, m[6], m[7])
-        _g(s, 0, 5, 10, 15, m[8], m[9])
-        _g(s, 1, 6, 11, 12, m[10], m[11])
-        _g(s, 2, 7, 8, 13, m[12], m[13])
-        _g(s, 3, 4, 9, 14, m[14], m[15])
-        if r < 6:
-            for i in range(16):
-                t[i] = m[_PERM[i]]
-            for i in range(16):
-                m[i] = t[i]
-    for i in range(8):
-        cv[i] = s[i] ^ s[8 + i]
+def _compress(cv: np.ndarray, m: np.ndarray, block_len: np.uint64, flags: np.uint64) -> None:
+    """One BLAKE3 compression (counter 0) of the 16 message words ``m`` into the chaining
+    value ``cv`` (8 words), the state held in locals (registers)."""
+    v0, v1, v2, v3, v4, v5, v6, v7 = cv[0], cv[1], cv[2], cv[3], cv[4], cv[5], cv[6], cv[7]
+    v8, v9, v10, v11 = _IV[0], _IV[1], _IV[2], _IV[3]
+    v12, v13, v14, v15 = _ZERO64, _ZERO64, block_len, flags
+    m0, m1, m2, m3, m4, m5, m6, m7 = m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7]
+    m8, m9, m10, m11, m12, m13, m14, m15 = m[8], m[9], m[10], m[11], m[12], m[13], m[14], m[15]
+    for _ in range(7):
+        v0, v4, v8, v12 = _g(v0, v4, v8, v12, m0, m1)
+        v1, v5, v9, v13 = _g(v1, v5, v9, v13, m2, m3)
+        v2, v6, v10, v14 = _g(v2, v6, v10, v14, m4, m5)
+        v3, v7, v11, v15 = _g(v3, v7, v11, v15, m6, m7)
+        v0, v5, v10, v15 = _g(v0, v5, v10, v15, m8, m9)
+        v1, v6, v11, v12 = _g(v1, v6, v11, v12, m10, m11)
+        v2, v7, v8, v13 = _g(v2, v7, v8, v13, m12, m13)
+        v3, v4, v9, v14 = _g(v3, v4, v9, v14, m14, m15)
+        m0, m1, m2, m3, m4, m5, m6, m7, m8, m9, m10, m11, m12, m13, m14, m15 = (
+            m2, m6, m3, m10, m7, m0, m4, m13, m1, m11, m12, m5, m9, m14, m15, m8
+        )  # fmt: skip
+    cv[0], cv[1], cv[2], cv[3] = v0 ^ v8, v1 ^ v9, v2 ^ v10, v3 ^ v11
+    cv[4], cv[5], cv[6], cv[7] = v4 ^ v12, v5 ^ v13, v6 ^ v14, v7 ^ v15
 
 
 @njit(cache=True, inline="always")
@@ -104,7 +102,6 @@ def _parent(
     tree: np.ndarray,
     p: int,
     buf: np.ndarray,
-    s: np.ndarray,
     m: np.ndarray,
     defaults: np.ndarray,
     level: int,
@@ -121,10 +118,10 @@ def _parent(
             | (np.uint64(buf[4 * i + 2]) << _S16)
             | (np.uint64(buf[4 * i + 3]) << _S24)
         )
-    _compress(cv, m, _FULL, _CHUNK_START, s)
+    _compress(cv, m, _FULL, _CHUNK_START)
     m[:] = 0
     m[0] = np.uint64(buf[64])
-    _compress(cv, m, _ONE, _END_ROOT, s)
+    _compress(cv, m, _ONE, _END_ROOT)
     for i in range(8):
         w = cv[i]
         tree[p, 4 * i] = w & np.uint64(0xFF)
@@ -147,7 +144,6 @@ def update(
     above them once; each overwritten row and its old value go to ``undo_rows`` /
     ``undo_values`` (room for ``len(buckets) * (depth + 1)``). Returns the rows written."""
     buf = np.empty(65, np.uint8)
-    s = np.empty(16, np.uint64)
     m = np.empty(16, np.uint64)
     first = 1 << depth
     n = len(buckets)
@@ -173,7 +169,7 @@ def update(
             undo_rows[k] = p
             undo_values[k, :] = tree[p, :]
             k += 1
-            _parent(tree, p, buf, s, m, defaults, level)
+            _parent(tree, p, buf, m, defaults, level)
     return k
 
 
@@ -184,8 +180,7 @@ def parent_hash(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     tree[2, :] = left
     tree[3, :] = right
     buf = np.empty(65, np.uint8)
-    s = np.empty(16, np.uint64)
     m = np.empty(16, np.uint64)
-    _parent(tree, 1, buf, s, m, np.zeros((1, 32), np.uint8), 0)
+    _parent(tree, 1, buf, m, np.zeros((1, 32), np.uint8), 0)
     out: np.ndarray = tree[1].copy()
     return out
