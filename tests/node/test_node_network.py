@@ -13,7 +13,7 @@ import pytest
 from nodehelp import PROPOSER, USERS, NodeProcess, make_datadir, node_genesis, wait_until
 
 import lazyledger as ll
-from lazyledger.client import Client, HeaderChain, NodeError
+from lazyledger.client import Client, HeaderChain, NodeError, StaleAnswer
 from lazyledger.materialize.reference import replay_chain
 from lazyledger.node.config import write_key
 
@@ -139,6 +139,28 @@ def test_light_client_verifies_a_followers_answer(
             verified = f.verified_state(user.account, chain)
             assert verified.state == p.state(user.account, verified.height)
             assert verified.slice_txs > 0 and verified.nonce_verified
+
+
+def test_light_client_checks_complete_slices_over_http(
+    network: tuple[NodeProcess, NodeProcess],
+) -> None:
+    proposer, follower = network
+    with Client(proposer.url) as p, Client(follower.url) as f:
+        wait_until(lambda: same_head(p, f), "the follower to be in step")
+        lc = ll.LightClient(node_genesis())
+        for user in USERS[:3]:
+            v = lc.state(f, user.account)
+            assert v.state == p.state(user.account, v.height) and v.slice_txs > 0
+            positions = lc.verify_slice(f.slice_proof(user.account, v.height), v.height)
+            assert len(positions) == v.slice_txs
+            old = f.state_proof(user.account, 1)
+            if v.height > 1:
+                with pytest.raises(StaleAnswer):
+                    lc.verify_state(old, v.height)  # an old answer is not the current one
+        top = lc.height
+        late = ll.LightClient(node_genesis(), trusted=f.header(top))
+        assert late.state(f, USERS[0].account, top).state == p.state(USERS[0].account, top)
+        assert late.lowest == 1  # headers below the trusted one were linked back to genesis
 
 
 def test_metrics_are_exposed(network: tuple[NodeProcess, NodeProcess]) -> None:
