@@ -433,7 +433,7 @@ class Ledger:
         if touches.height < self._height:
             stage = touches.stage()
             for h in range(touches.height + 1, self._height + 1):
-                stage.add_block(h, self.block(h).sections)
+                stage.add_block(h, self.block(h).sections, root=False)
             stage.commit()
         return touches
 

@@ -299,8 +299,12 @@ class TouchStage:
         self._dirty: set[bytes] = set()
         self._undo: list[tuple[np.ndarray, np.ndarray]] = []
 
-    def add_block(self, height: int, sections: Sequence[Sequence[Transaction]]) -> bytes:
-        """Add block ``height``'s touches; returns the ``touch_root`` after it."""
+    def add_block(
+        self, height: int, sections: Sequence[Sequence[Transaction]], *, root: bool = True
+    ) -> bytes:
+        """Add block ``height``'s touches; returns the ``touch_root`` after it (with
+        ``root=False``, nothing: the entries and the bucket tree are brought up to date once,
+        at :meth:`commit`, which is how a map is rebuilt from many stored blocks)."""
         if self.base._open is not self:
             raise ValueError("this touch stage was rolled back or committed")
         if height != self.height + 1:
@@ -331,7 +335,7 @@ class TouchStage:
                     counts[a] = n + 1
                     dirty.add(a)
         self.height = height
-        return self._update()
+        return self._update() if root else b""
 
     def _update(self) -> bytes:
         touched: set[int] = set()
@@ -383,6 +387,8 @@ class TouchStage:
         base = self.base
         if base._open is not self:
             raise ValueError("this touch stage was rolled back or committed")
+        if self._dirty:
+            self._update()
         for a, added in self._new.items():
             found = base.positions.get(a)
             if found is None:
@@ -401,6 +407,6 @@ def build(blocks: Iterable[tuple[int, Sequence[Sequence[Transaction]]]]) -> Touc
     touches = TouchMap()
     stage = touches.stage()
     for height, sections in blocks:
-        stage.add_block(height, sections)
+        stage.add_block(height, sections, root=False)
     stage.commit()
     return touches

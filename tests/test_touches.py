@@ -158,6 +158,23 @@ def test_abandoned_stages_leave_the_map_as_it_was() -> None:
         st.commit()
 
 
+def test_a_rebuild_in_one_stage_gives_the_same_root() -> None:
+    rng = random.Random(6)
+    accounts = [rng.randbytes(32) for _ in range(30)]
+    blocks = [
+        (h, [[FakeTx((rng.choice(accounts), rng.choice(accounts))) for _ in range(5)]])
+        for h in range(1, 12)
+    ]
+    step = t.TouchMap()
+    for h, sections in blocks:
+        st = step.stage()
+        st.add_block(h, sections)  # type: ignore[arg-type]
+        st.commit()
+    once = t.build(blocks)  # type: ignore[arg-type]
+    assert once.root == step.root and once.height == step.height == 11
+    assert once.entries == step.entries and once.buckets == step.buckets
+
+
 def test_the_numba_parent_hash_is_blake3() -> None:
     rng = random.Random(4)
     for _ in range(300):
