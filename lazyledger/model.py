@@ -11,7 +11,14 @@ import attrs
 import blake3
 
 from lazyledger.crypto import account_of
-from lazyledger.ops import MAX_REGISTER, REGISTER_BASE, AnyCall, DnnJob, job_account
+from lazyledger.ops import (
+    MAX_REGISTER,
+    REGISTER_BASE,
+    RESERVED_ASSETS,
+    AnyCall,
+    DnnJob,
+    job_account,
+)
 
 if TYPE_CHECKING:
     from lazyledger.shards import Position
@@ -213,8 +220,8 @@ class AccountState:
     @classmethod
     def split(cls, nonce: int, held: dict[int, int]) -> AccountState:
         """From holdings keyed by asset id, reserved keys going to ``storage``."""
-        from lazyledger.ops import RESERVED_ASSETS
-
+        if max(held, default=0) < RESERVED_ASSETS:  # (the common case: no storage keys)
+            return cls(nonce, dict(held), {})
         return cls(
             nonce,
             {a: v for a, v in held.items() if a < RESERVED_ASSETS},
