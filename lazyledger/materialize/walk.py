@@ -144,8 +144,11 @@ def closure(
             a = w_a[i]
             bit = np.uint64(1) << np.uint64(g & 63)
             word = marks[g >> 6]
+            if word & bit:  # already in the slice (the bitmap is read first: it is cached)
+                w_g[i] = -1
+                continue
             q = links[g, POS]
-            if word & bit or q < w_c[i]:  # already in the slice, or below the cut: walk ends
+            if q < w_c[i]:  # below the cut: this walk ends
                 w_g[i] = -1
                 continue
             busy += 1
