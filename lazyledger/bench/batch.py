@@ -60,7 +60,8 @@ def batch(ctx: Any, p: Params) -> Result:
         identical = one == together
         for workers in (1, 2):
             t0 = time.perf_counter()
-            led.states(picked[:1], executor="process", workers=workers)  # start the pool
+            # start the pool; every worker opens its handle and builds its index
+            led.states(picked[:workers], executor="process", workers=workers)
             r.put(f"process{workers}_start_s", time.perf_counter() - t0, "s")
             t0 = time.perf_counter()
             spread = led.states(picked, executor="process", workers=workers)
@@ -73,7 +74,7 @@ def batch(ctx: Any, p: Params) -> Result:
             ray = RayExecutor(workers=2)
             try:
                 t0 = time.perf_counter()
-                led.states(picked[:1], executor=ray)  # start Ray and the actors
+                led.states(picked[:2], executor=ray)  # start Ray and both actors (their index)
                 r.put("ray2_start_s", time.perf_counter() - t0, "s")
                 t0 = time.perf_counter()
                 spread = led.states(picked, executor=ray)
