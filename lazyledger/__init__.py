@@ -38,7 +38,7 @@ from lazyledger.ops import (
     TransferIf,
     job_account,
 )
-from lazyledger.scale import RayExecutor
+from lazyledger.scale import RayExecutor, RayUnavailable
 from lazyledger.shards import shard_of
 from lazyledger.transactions import (
     dnn_claim,
@@ -87,6 +87,7 @@ __all__ = [
     "Private",
     "PrivateStateUnavailable",
     "RayExecutor",
+    "RayUnavailable",
     "ReadOnlyLedger",
     "Receipt",
     "ReplicaBehind",

@@ -3,8 +3,8 @@ cluster whose actors read replicas (followers' datadirs) with read-only handles.
 ledger layer; Ray itself is imported only when an executor starts (the optional ``ray`` extra)."""
 
 from lazyledger.ledger import EXECUTORS
-from lazyledger.scale.ray_executor import RAY_ADDRESS_ENV, RayExecutor
+from lazyledger.scale.ray_executor import RAY_ADDRESS_ENV, RayExecutor, RayUnavailable
 
 EXECUTORS["ray"] = RayExecutor
 
-__all__ = ["RAY_ADDRESS_ENV", "RayExecutor"]
+__all__ = ["RAY_ADDRESS_ENV", "RayExecutor", "RayUnavailable"]

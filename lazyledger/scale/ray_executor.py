@@ -29,6 +29,15 @@ POLL_S = 0.05
 """How often a replica behind the asked height looks for new blocks."""
 
 
+class RayUnavailable(LedgerError):
+    """Ray could not be started or joined, or an actor died; ``reason`` says how."""
+
+    def __init__(self, address: str | None, reason: str) -> None:
+        self.address, self.reason = address, reason
+        where = f"the Ray cluster at {address}" if address else "a local Ray instance"
+        super().__init__(f"{where} is unavailable: {reason}")
+
+
 class RayExecutor:
     """Runs :meth:`Ledger.states` on Ray actors (``pip install 'lazyledger[ray]'``).
 
@@ -75,9 +84,12 @@ class RayExecutor:
                 "log_to_driver": False,
                 "configure_logging": False,
             }
-            if self.address is None:
+            if self.address is None:  # a fresh local instance, whatever $RAY_ADDRESS says
                 kwargs["num_cpus"] = max(os.cpu_count() or 1, self.workers or 1)
-            ray.init(address=self.address, **kwargs)
+            try:
+                ray.init(address=self.address or "local", **kwargs)
+            except Exception as e:  # Ray raises ConnectionError, ValueError, RuntimeError...
+                raise RayUnavailable(self.address, f"{type(e).__name__}: {e}") from None
             self._started = True
         return ray
 
@@ -90,13 +102,12 @@ class RayExecutor:
         if self._key != key:
             self._kill(ray)
             cls = ray.remote(scheduling_strategy="SPREAD")(ReplicaWorker)
-            actors = [cls.remote(default, self.replicas, ledger.genesis_id) for _ in range(n)]
-            for found in ray.get([a.ready.remote() for a in actors]):
+            self._actors = [cls.remote(default, self.replicas, ledger.genesis_id) for _ in range(n)]
+            for found in self._get(ray, [a.ready.remote() for a in self._actors]):
                 if found is not None:
-                    for a in actors:
-                        ray.kill(a)
+                    self._kill(ray)
                     raise found
-            self._actors, self._key = actors, key
+            self._key = key
         return self._actors
 
     def states(
@@ -121,11 +132,20 @@ class RayExecutor:
             for a, c in zip(actors, chunks, strict=False)
         ]
         found: dict[bytes, AccountState] = {}
-        for answer in ray.get(calls):
+        for answer in self._get(ray, calls):
             if isinstance(answer, LedgerError):
                 raise answer
             found.update(answer)
         return {a: found[a] for a in accounts}
+
+    def _get(self, ray: Any, refs: list[Any]) -> list[Any]:
+        """``ray.get``; a dead actor or a lost node is RayUnavailable (the pool is restarted
+        on the next call)."""
+        try:
+            return list(ray.get(refs))
+        except ray.exceptions.RayError as e:
+            self._kill(ray)
+            raise RayUnavailable(self.address, f"{type(e).__name__}: {e}") from None
 
     def _kill(self, ray: Any) -> None:
         for a in self._actors:

@@ -69,6 +69,10 @@ def test_ray_executor_on_a_local_cluster(tmp_path: Path) -> None:
             # the named executor joins the running Ray; Ledger.close() stops its actors
             assert led.states(accounts, executor="ray", workers=3) == led.states(accounts)
             assert led.states([], executor=ex) == {}
+            ray.kill(ex._actors[0])  # an actor dies (its node is lost): a typed error...
+            with pytest.raises(ll.RayUnavailable):
+                led.states(accounts, 8, executor=ex)
+            assert led.states(accounts, 8, executor=ex) == want  # ...and a fresh pool next
 
             with pytest.raises(ll.ReplicaBehind) as late:
                 led.states(accounts, 8, executor=ll.RayExecutor(replica_path=behind, wait_s=0.3))
