@@ -50,6 +50,10 @@ def test_ray_executor_on_a_local_cluster(tmp_path: Path) -> None:
         with ll.Ledger.create(target, wl.genesis()) as led:
             for b in blocks[:n]:
                 led.append(b)
+    with ll.Ledger.create(tmp_path / "fork", wl.genesis()) as led:  # same chain up to 7
+        for b in blocks[:7]:
+            led.append(b)
+        led.append(led.propose([], proposer=wl.issuer))
     other = Workload("zipf", n_accounts=10, n_shards=3, seed=22)
     with ll.Ledger.create(tmp_path / "other", other.genesis()) as led:
         list(other.blocks(led, 2, 5))
@@ -79,6 +83,13 @@ def test_ray_executor_on_a_local_cluster(tmp_path: Path) -> None:
             assert (late.value.height, late.value.wanted) == (3, 8)
             with pytest.raises(ll.ReplicaMismatch):
                 led.states(accounts, executor=ll.RayExecutor(replica_path=tmp_path / "other"))
+            fork = ll.RayExecutor(replica_path=tmp_path / "fork", workers=1)
+            with pytest.raises(ll.ReplicaMismatch, match="fork"):  # another block 8
+                led.states(accounts, 8, executor=fork)
+            assert led.states(accounts, 5, executor=fork) == {  # blocks 1..5 are the same
+                a: refs[5].get(a, zero) for a in accounts
+            }
+            fork.close()
             with pytest.raises(ll.StorageError):  # no ledger there
                 led.states(accounts, executor=ll.RayExecutor(replica_path=tmp_path / "none"))
 
