@@ -14,6 +14,8 @@ from lazyledger.errors import (
     NotFound,
     PrivateStateUnavailable,
     ReadOnlyLedger,
+    ReplicaBehind,
+    ReplicaMismatch,
     SchemaMismatch,
     StorageError,
 )
@@ -36,6 +38,7 @@ from lazyledger.ops import (
     TransferIf,
     job_account,
 )
+from lazyledger.scale import RayExecutor, RayUnavailable
 from lazyledger.shards import shard_of
 from lazyledger.transactions import (
     dnn_claim,
@@ -83,8 +86,12 @@ __all__ = [
     "PaymentRefused",
     "Private",
     "PrivateStateUnavailable",
+    "RayExecutor",
+    "RayUnavailable",
     "ReadOnlyLedger",
     "Receipt",
+    "ReplicaBehind",
+    "ReplicaMismatch",
     "SchemaMismatch",
     "StorageError",
     "Swap",

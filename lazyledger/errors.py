@@ -7,6 +7,18 @@ from __future__ import annotations
 class LedgerError(Exception):
     """Root of every error the library raises on purpose."""
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Errors cross process boundaries (worker processes, Ray actors): rebuild them with
+        # their fields, whatever their constructor takes.
+        return (_rebuild, (type(self), self.args, self.__dict__))
+
+
+def _rebuild(cls: type[LedgerError], args: tuple[object, ...], fields: dict[str, object]) -> object:
+    exc = cls.__new__(cls)
+    exc.args = args
+    exc.__dict__.update(fields)
+    return exc
+
 
 class InvalidTransaction(LedgerError):
     """A transaction is malformed, badly signed, or not admissible."""
@@ -41,6 +53,25 @@ class ReadOnlyLedger(StorageError):
 
     def __init__(self, what: str) -> None:
         super().__init__(f"{what}: this handle is read-only (Ledger.open(..., readonly=True))")
+
+
+class ReplicaMismatch(StorageError):
+    """A replica (a follower's datadir a remote worker reads) holds another chain, or another
+    block at the asked height, than the ledger that asked."""
+
+    def __init__(self, replica: str, reason: str) -> None:
+        self.replica, self.reason = replica, reason
+        super().__init__(f"replica {replica}: {reason}")
+
+
+class ReplicaBehind(StorageError):
+    """A replica did not reach the asked height within the time it was given."""
+
+    def __init__(self, replica: str, height: int, wanted: int, waited_s: float) -> None:
+        self.replica, self.height, self.wanted, self.waited_s = replica, height, wanted, waited_s
+        super().__init__(
+            f"replica {replica} is at height {height}, still below {wanted} after {waited_s:g} s"
+        )
 
 
 class SchemaMismatch(StorageError):

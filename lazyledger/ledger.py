@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
+from typing import Protocol
 
 import attrs
 import numpy as np
@@ -80,6 +81,27 @@ HOSTED_OPS = frozenset({Op.PRIVATE, Op.DNN_JOB, Op.DNN_CLAIM, Op.DNN_INFER})
 """Transactions also stored whole by position: replay needs more than their row."""
 
 
+class BatchExecutor(Protocol):
+    """Runs :meth:`Ledger.states` elsewhere (other processes, other machines). Whatever it
+    does, its answer must equal ``ledger.states(accounts, height, keyring=keyring)``."""
+
+    def states(
+        self,
+        ledger: Ledger,
+        accounts: list[bytes],
+        height: int,
+        keyring: Keyring,
+        workers: int | None,
+    ) -> dict[bytes, AccountState]: ...
+
+    def close(self) -> None: ...
+
+
+EXECUTORS: dict[str, Callable[[], BatchExecutor]] = {}
+"""Named executors of :meth:`Ledger.states` beyond ``None`` and ``"process"``, registered by
+the layers above this one (``"ray"``: :mod:`lazyledger.scale.ray_executor`)."""
+
+
 class Ledger:
     """A sharded ledger on LMDB. Blocks are validated statelessly and stored; account states
     are computed on demand by replaying only their dependency slices."""
@@ -117,6 +139,7 @@ class Ledger:
         self._policy_jobs: list[Future[int]] = []
         self._policy_lock = threading.Lock()
         self._procs: tuple[int, ProcessPoolExecutor] | None = None
+        self._executors: dict[str, BatchExecutor] = {}
         self._running: RunningReplay | None = None
         self._write_lock = threading.Lock()
         self._nonces: dict[bytes, int] = {}
@@ -199,6 +222,9 @@ class Ledger:
     def close(self) -> None:
         if self._procs is not None:
             self._procs[1].shutdown()
+        for ex in self._executors.values():
+            ex.close()
+        self._executors.clear()
         if self._policy_pool is not None:
             self._policy_pool.shutdown(wait=True)
         if self._io is not None:
@@ -863,24 +889,34 @@ class Ledger:
         height: int | None = None,
         *,
         keyring: Keyring | None = None,
-        executor: str | None = None,
+        executor: str | BatchExecutor | None = None,
         workers: int | None = None,
     ) -> dict[bytes, AccountState]:
         """The states of several accounts after block ``height``, equal to calling
         :meth:`state` for each, computed with one closure and one replay of the union of their
         slices (work shared where slices overlap). ``executor="process"`` splits the accounts
         over ``workers`` local processes (default: one per core), each with a read-only handle
-        on this ledger; the results are identical. (``"ray"`` is not implemented yet.)"""
+        on this ledger; ``executor="ray"`` over ``workers`` Ray actors, each with a read-only
+        handle on a replica (:class:`lazyledger.RayExecutor`; pass one to choose the cluster
+        and the replica paths). The results are identical whatever the executor."""
         wanted = [_id32(a) for a in accounts]
         h = self._check_height(height)
         keyring = self.keyring if keyring is None else keyring
         if executor == "process":
             return self._process_states(wanted, h, keyring, workers)
+        if isinstance(executor, str):
+            if executor not in EXECUTORS:
+                names = ", ".join(repr(n) for n in ("process", *sorted(EXECUTORS)))
+                raise InvalidRequest(f"executor {executor!r} is not one of None, {names}")
+            if executor not in self._executors:
+                self._executors[executor] = EXECUTORS[executor]()
+            return self._executors[executor].states(self, wanted, h, keyring, workers)
         if executor is not None:
-            raise InvalidRequest(
-                f"executor {executor!r} is not supported (None or 'process'; 'ray' is not "
-                "implemented yet)"
-            )
+            if not callable(getattr(executor, "states", None)):
+                raise InvalidRequest(
+                    f"executor must be None, a name or a BatchExecutor, got {type(executor)!r}"
+                )
+            return executor.states(self, wanted, h, keyring, workers)
         nonces = {a: self._sent(a, h) for a in wanted}
         known = {a: k for a in wanted if (k := self._account_id(a)) is not None}
         order = sorted(set(known.values()))

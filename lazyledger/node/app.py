@@ -38,6 +38,7 @@ from lazyledger.node.mempool import MempoolFull, NonceConflict
 from lazyledger.node.openapi import BLOCKCHAIN_LIMIT, MAX_BATCH, MAX_HEADERS, openapi
 from lazyledger.node.peers import HEIGHT_HEADER, PEER_HEADER
 from lazyledger.node.producer import BlockProducer, produce
+from lazyledger.node.query import ForwardQueries, QueryPool, merge_metrics
 from lazyledger.node.service import NodeService
 
 log = logging.getLogger("lazyledger.node.http")
@@ -314,10 +315,12 @@ def create_app(
     producer: BlockProducer | None = None,
     *,
     close_ledger: bool = True,
+    queries: QueryPool | None = None,
 ) -> Starlette:
     """The ASGI app of a node. Its lifespan runs the block producer (proposer mode) or the
     sync loop (``service.upstream`` set), and on shutdown stops them, lets an open block write
-    finish, and closes the ledger."""
+    finish, and closes the ledger. With ``queries``, the query routes are answered by worker
+    processes (:mod:`lazyledger.node.query`) that the lifespan starts and stops."""
     cfg = service.config
     led = service.ledger
     stop = asyncio.Event()
@@ -583,6 +586,9 @@ def create_app(
 
     async def metrics(request: Request) -> Response:
         body = await run(service.metrics.render)
+        if queries is not None:
+            parts = [("owner", body), *await queries.scrape()]
+            body = await run(merge_metrics, parts)
         return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
 
     async def schema(request: Request) -> Response:
@@ -600,10 +606,18 @@ def create_app(
             tasks.append(asyncio.create_task(follow(service, service.upstream, stop)))
         elif producer is not None:
             tasks.append(asyncio.create_task(produce(service, producer, stop, wake)))
+        if queries is not None:
+            try:
+                await queries.start()
+            except BaseException:
+                await queries.stop()
+                raise
         log.info("node started", extra={"mode": service.mode, "height": led.height})
         try:
             yield
         finally:
+            if queries is not None:
+                await queries.stop()
             stop.set()
             wake.set()
             for t in tasks:
@@ -649,6 +663,8 @@ def create_app(
     )
     app.state.service = service
     app.state.routes = {path: sorted(h) for path, h in table.items()}
+    if queries is not None:
+        app.add_middleware(ForwardQueries, pool=queries, head=lambda: led.height)
     app.add_middleware(
         RequestMetrics, service=service, routes=frozenset(p for p in table if "{" not in p)
     )

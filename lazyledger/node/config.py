@@ -28,6 +28,10 @@ LEDGER_DIR = "ledger"
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
+MAX_QUERY_WORKERS = 64
+"""Most query worker processes a node starts."""
+
+
 class ConfigError(LedgerError):
     """The node configuration (file or flags) is unusable; the message names the field."""
 
@@ -50,6 +54,7 @@ class NodeConfig:
     state_cache: int = 4_096
     workers: int | None = None
     checkpoint_policy: str | None = None
+    query_workers: int = 0
     allow_remote: bool = False
     log_level: str = "info"
 
@@ -90,6 +95,8 @@ class NodeConfig:
             raise ConfigError(f"log_level {self.log_level!r} is not one of {', '.join(LOG_LEVELS)}")
         if self.workers is not None and self.workers < 1:
             raise ConfigError("workers must be at least 1 (or unset: one per core)")
+        if not 0 <= self.query_workers <= MAX_QUERY_WORKERS:
+            raise ConfigError(f"query_workers must be in 0..{MAX_QUERY_WORKERS}")
         self.policy()  # refuses a malformed one
 
     def policy(self) -> CheckpointPolicy | None:
@@ -163,6 +170,13 @@ SETTINGS: dict[str, tuple[str, str | int | None]] = {
         "(every account touched in the last EVERY blocks) or 'hubs:TOP:EVERY' (the TOP most "
         "active ones); unset: none. Changes the cost of queries, never their answers.",
         "epochs:100",
+    ),
+    "query_workers": (
+        "Worker processes answering the query routes (/state, /slice, /receipt, /tx, /block, "
+        "/header, /headers, /blockchain) with read-only handles on this datadir, while this "
+        "process appends (--query-workers); 0: this process answers them. /metrics labels "
+        "each sample with its worker.",
+        None,
     ),
     "log_level": (
         "debug, info, warning or error (--log-level); logs are JSON lines on stderr.",
