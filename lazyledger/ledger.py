@@ -57,7 +57,6 @@ from lazyledger.ops import (
     DnnReveal,
     JobInfo,
     Op,
-    Private,
     Status,
     job_account,
 )
@@ -991,9 +990,9 @@ class Ledger:
         keyring = self.keyring if keyring is None else keyring
         sl = self._slice({account: end_of(h)})
         private = sl.positions[sl.rows["op"] == Op.PRIVATE].tolist()
-        unreadable = [
-            self._hosted(p).id for p in private if not keyring.can_open(_envelope(self._hosted(p)))
-        ]
+        # opened, not just matched by recipient key: a wrapped key that does not open for this
+        # keyring (a sender may corrupt one recipient's entry) leaves the call unreadable
+        unreadable = [tx_id for _, tx_id in self._unreadable(sl, keyring)]
         shards = {unpack_position(p)[1] for p in sl.positions.tolist()}
         checks = self._pending_checks(sl)
         accounts = sl.accounts()
@@ -1115,8 +1114,3 @@ def _as_block(block: Block | bytes) -> Block:
     if not isinstance(block, Block):
         raise InvalidBlock(f"expected a Block or its bytes, got {type(block).__name__}")
     return block
-
-
-def _envelope(tx: Transaction) -> Private:
-    assert isinstance(tx.call, Private)
-    return tx.call
