@@ -92,3 +92,14 @@ class BlobMissing(NotFound):
 
     def __init__(self, key: bytes) -> None:
         super().__init__("blob", key)
+
+
+class BlobUnavailable(InvalidTransaction):
+    """A transaction references a blob this node does not hold, or holds in a form that fails
+    the blob rule (wrong hash, over the genesis bound, malformed for its kind): the
+    transaction cannot enter a block until the blob is published. ``missing`` is True when
+    the blob is simply not held (fetch it and try again)."""
+
+    def __init__(self, blob: bytes, field: str, reason: str, missing: bool = False) -> None:
+        self.blob, self.field, self.reason, self.missing = blob, field, reason, missing
+        super().__init__(f"{field} blob {blob.hex()}: {reason}")

@@ -26,6 +26,7 @@ from lazyledger.errors import (
     ReadOnlyLedger,
 )
 from lazyledger.materialize import dnn, slots, walk
+from lazyledger.materialize.blobs import BlobRule, JobTerms, references
 from lazyledger.materialize.cost import CostModel, CostReport
 from lazyledger.materialize.host import StoreHost, blob_hash, job_index_value, read_job_index
 from lazyledger.materialize.index import (
@@ -97,6 +98,7 @@ class Ledger:
         self.genesis_id = genesis.id
         self.n_shards = genesis.n_shards
         self.validator = Validator(genesis, workers)
+        self.blob_rule = BlobRule(genesis.max_blob_bytes, self._held_blob)
         self.checkpoint_min_rows = CHECKPOINT_MIN_ROWS
         self.keyring = keyring if keyring is not None else Keyring()
         self.cost_model = CostModel()
@@ -297,6 +299,7 @@ class Ledger:
         expected = self.nonce(tx.sender)
         if tx.nonce < expected:
             raise InvalidTransaction(f"nonce {tx.nonce} already used (next is {expected})")
+        self.blob_rule.check(tx, self.job_terms)  # BlobUnavailable: publish the blob first
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -338,6 +341,14 @@ class Ledger:
             def job_of(job: bytes) -> JobInfo | None:
                 return jobs[job] if job in jobs else self.job(job)
 
+            terms: dict[bytes, DnnJob] = {}  # the calls of jobs this batch creates
+
+            def terms_of(job: bytes) -> DnnJob | None:
+                return terms[job] if job in terms else self.job_terms(job)
+
+            def blobs(tx: Transaction) -> None:
+                self.blob_rule.check(tx, terms_of)
+
             checked: list[tuple[Block, dict[bytes, int]]] = []
 
             def nonce_of(a: bytes) -> int:
@@ -350,7 +361,7 @@ class Ledger:
             for block in decoded:
                 height += 1
                 counts, finish = self.validator.check_block_deferred(
-                    block, head, height, nonce_of, job_of, parent_time
+                    block, head, height, nonce_of, job_of, parent_time, blobs
                 )
                 parent_time = block.header.time_ms
                 signatures.append(finish)
@@ -361,6 +372,7 @@ class Ledger:
                         at = pack_position(*pos)
                         info = JobInfo(at, c.asset, c.bounty, tx.sender, c.hidden, False)
                         jobs[job_account(tx.id)] = info
+                        terms[job_account(tx.id)] = c
                     elif isinstance(c, DnnReveal):
                         revealed = job_of(c.job)
                         assert revealed is not None  # validated
@@ -633,6 +645,12 @@ class Ledger:
         with meta.read() as txn:
             return read_job_index(get(txn, bytes(job), meta.db["jobs"]))
 
+    def job_terms(self, job: bytes) -> DnnJob | None:
+        """The dnn_job call of a job account in a stored block (None: no such job)."""
+        found = self.job(job)
+        call = None if found is None else self._hosted(found.position).call
+        return call if isinstance(call, DnnJob) else None
+
     def job_transaction(self, job: bytes) -> Transaction:
         """The dnn_job transaction behind a job account."""
         found = self.job(job)
@@ -654,6 +672,9 @@ class Ledger:
         "dataset" or "weights:<spec hash hex>") it is decoded first, and refused with a typed
         error (nothing stored) if malformed."""
         data = bytes(data)
+        bound = self.genesis.max_blob_bytes
+        if len(data) > bound:
+            raise InvalidRequest(f"blob of {len(data)} bytes exceeds max_blob_bytes {bound}")
         if kind == "spec":
             dnn.decode_spec(data)
         elif kind == "dataset":
@@ -679,6 +700,27 @@ class Ledger:
         env = self.store.blobs
         with env.read() as txn:
             return get(txn, _id32(key, "blob"), env.db["blobs"]) is not None
+
+    def _held_blob(self, key: bytes) -> bytes | None:
+        env = self.store.blobs
+        with env.read() as txn:
+            raw = get(txn, key, env.db["blobs"])
+        return None if raw is None else self.store.decompress(raw)
+
+    def missing_blobs(self, tx: Transaction, terms: JobTerms | None = None) -> list[bytes]:
+        """The blobs ``tx`` references that this node does not hold (a proposer holds such a
+        transaction back: it would make its block invalid)."""
+        return self.blob_rule.missing(tx, self.job_terms if terms is None else terms)
+
+    def block_blobs(self, height: int) -> list[bytes]:
+        """The hashes of every blob the transactions of block ``height`` reference, in order of
+        first reference: what a proposer publishes with the block, and a follower fetches."""
+        self._check_height(height)
+        seen: dict[bytes, None] = {}
+        for _, tx in self.block(height).transactions():
+            for ref in references(tx, self.job_terms):
+                seen.setdefault(ref.blob, None)
+        return list(seen)
 
     def _open_private(
         self, rows: dict[int, bytes], keyring: Keyring
