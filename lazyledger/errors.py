@@ -88,7 +88,9 @@ class PrivateStateUnavailable(LedgerError):
 
 
 class BlobMissing(NotFound):
-    """Materialisation needs a blob this node does not hold; fetch it by ``key`` and retry."""
+    """Materialisation needs a blob this node does not hold; fetch it by ``key`` and retry.
+    Every validator of a block held the blobs it references (the blob rule), so this means
+    local data loss, or a claim on a hidden job judged before its reveal published the set."""
 
     def __init__(self, key: bytes) -> None:
         super().__init__("blob", key)
