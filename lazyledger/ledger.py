@@ -98,7 +98,7 @@ class Ledger:
         self.genesis_id = genesis.id
         self.n_shards = genesis.n_shards
         self.validator = Validator(genesis, workers)
-        self.blob_rule = BlobRule(genesis.max_blob_bytes, self._held_blob)
+        self.blob_rule = BlobRule(genesis.max_blob_bytes, self._held_blob, self.has_blob)
         self.checkpoint_min_rows = CHECKPOINT_MIN_ROWS
         self.keyring = keyring if keyring is not None else Keyring()
         self.cost_model = CostModel()

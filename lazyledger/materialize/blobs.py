@@ -66,12 +66,15 @@ def references(tx: Transaction, terms: JobTerms) -> list[BlobRef]:
 
 class BlobRule:
     """Checks the blobs of transactions against what ``fetch`` holds. A blob that passed (as
-    one kind, for one spec) is remembered, so a block re-checked later costs no decoding; the
-    memory holds only verdicts derived from the blob's bytes, never anything else."""
+    one kind, for one spec) is remembered, so checking it again costs only a lookup that it is
+    still ``held``, no decoding; the memory holds only verdicts derived from the blob's bytes."""
 
-    def __init__(self, max_bytes: int, fetch: BlobFetch) -> None:
+    def __init__(
+        self, max_bytes: int, fetch: BlobFetch, held: Callable[[bytes], bool] | None = None
+    ) -> None:
         self.max_bytes = max_bytes
         self.fetch = fetch
+        self.held = held if held is not None else (lambda key: fetch(key) is not None)
         self._passed: set[BlobRef] = set()
 
     def missing(self, tx: Transaction, terms: JobTerms) -> list[bytes]:
@@ -85,7 +88,7 @@ class BlobRule:
             self.check_ref(ref)
 
     def check_ref(self, ref: BlobRef) -> None:
-        if ref in self._passed:
+        if ref in self._passed and self.held(ref.blob):
             return
         data = self.fetch(ref.blob)
         if data is None:

@@ -51,7 +51,7 @@ def hold_back(ledger: Ledger, txs: Sequence[Transaction]) -> list[Transaction]:
             continue
         out.append(tx)
     if blocked:
-        log.info("transactions held back for missing blobs", extra={"senders": len(blocked)})
+        log.debug("transactions held back for missing blobs", extra={"senders": len(blocked)})
     return out
 
 

@@ -239,7 +239,7 @@ def test_the_memo_never_passes_what_a_fresh_check_refuses(
     names = [*sorted(held), blob_hash(blobs["withheld"])]
     specs = [blob_hash(blobs["spec"]), blob_hash(blobs["other_spec"])]
     bound = rng.choice([len(blobs["val"]), 10**9])
-    lived = BlobRule(bound, held.get)
+    lived = BlobRule(bound, held.get, held.__contains__)
 
     def verdict(rule: BlobRule, ref: BlobRef) -> str:
         try:
@@ -249,6 +249,7 @@ def test_the_memo_never_passes_what_a_fresh_check_refuses(
         return "ok"
 
     seen = set()
+    lost = 0
     for _ in range(60):
         kind = rng.choice(["spec", "dataset", "weights"])
         ref = BlobRef(
@@ -257,7 +258,12 @@ def test_the_memo_never_passes_what_a_fresh_check_refuses(
         fresh = verdict(BlobRule(bound, held.get), ref)
         assert verdict(lived, ref) == fresh
         seen.add(fresh == "ok")
-    assert seen == {True, False}
+        if fresh == "ok" and rng.random() < 0.3:  # lost after passing: refused, then restored
+            lost += 1
+            data = held.pop(ref.blob)
+            assert verdict(lived, ref) == "not held by this node"
+            held[ref.blob] = data
+    assert seen == {True, False} and lost
 
 
 def test_references_follow_the_call(blobs: dict[str, bytes]) -> None:
