@@ -4,6 +4,7 @@ materialised on demand by replaying dependency slices."""
 from lazyledger.crypto import Keypair, account_of
 from lazyledger.errors import (
     BlobMissing,
+    BlobUnavailable,
     HeightOutOfRange,
     InvalidBlock,
     InvalidBlockTransaction,
@@ -59,6 +60,7 @@ __all__ = [
     "MAX",
     "AccountState",
     "BlobMissing",
+    "BlobUnavailable",
     "Block",
     "CheckpointPolicy",
     "CostModel",

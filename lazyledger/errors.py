@@ -119,7 +119,20 @@ class PrivateStateUnavailable(LedgerError):
 
 
 class BlobMissing(NotFound):
-    """Materialisation needs a blob this node does not hold; fetch it by ``key`` and retry."""
+    """Materialisation needs a blob this node does not hold; fetch it by ``key`` and retry.
+    Every validator of a block held the blobs it references (the blob rule), so this means
+    local data loss, or a claim on a hidden job judged before its reveal published the set."""
 
     def __init__(self, key: bytes) -> None:
         super().__init__("blob", key)
+
+
+class BlobUnavailable(InvalidTransaction):
+    """A transaction references a blob this node does not hold, or holds in a form that fails
+    the blob rule (wrong hash, over the genesis bound, malformed for its kind): the
+    transaction cannot enter a block until the blob is published. ``missing`` is True when
+    the blob is simply not held (fetch it and try again)."""
+
+    def __init__(self, blob: bytes, field: str, reason: str, missing: bool = False) -> None:
+        self.blob, self.field, self.reason, self.missing = blob, field, reason, missing
+        super().__init__(f"{field} blob {blob.hex()}: {reason}")

@@ -23,6 +23,10 @@ from lazyledger.ops import (
 if TYPE_CHECKING:
     from lazyledger.shards import Position
 
+DEFAULT_MAX_BLOB_BYTES = 256 << 20
+"""Genesis default for ``max_blob_bytes``: room for a verdict-rule-2 model of 2**27 int8
+parameters."""
+
 
 def _keys(items: Iterable[bytes]) -> list[bytes]:
     return [bytes(k) for k in items]
@@ -60,7 +64,8 @@ class Genesis:
 
     ``authorities`` are the Ed25519 public keys allowed to propose blocks; ``assets`` maps an asset
     id to its issuer's account; ``balances`` holds initial balances; ``pools`` maps a pool account
-    to its pair of assets (its genesis balances are its reserves)."""
+    to its pair of assets (its genesis balances are its reserves); ``max_blob_bytes`` bounds the
+    size of every blob a transaction references."""
 
     chain_id: str
     n_shards: int
@@ -68,6 +73,9 @@ class Genesis:
     assets: dict[int, bytes] = attrs.field(factory=dict, converter=_assets)
     balances: dict[bytes, dict[int, int]] = attrs.field(factory=dict, converter=_balances)
     pools: dict[bytes, tuple[int, int]] = attrs.field(factory=dict, converter=_pools)
+    max_blob_bytes: int = DEFAULT_MAX_BLOB_BYTES
+    """The largest blob (spec, dataset, weights) a transaction may reference: a block naming a
+    larger one is invalid, and ``put_blob`` refuses it."""
 
     def to_bytes(self) -> bytes:
         from lazyledger.codec import encode_genesis

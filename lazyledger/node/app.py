@@ -445,6 +445,13 @@ def create_app(
             }
         )
 
+    async def block_blobs(request: Request) -> Response:
+        """The blobs a block's transactions reference: what a follower fetches (``/blob``)
+        with the block, since a block whose blobs a validator does not hold is invalid."""
+        h = _latest(_height(request))
+        found = await run(led.block_blobs, h)
+        return JSONResponse({"height": h, "blobs": [b.hex() for b in found]})
+
     async def header(request: Request) -> Response:
         height = _height(request)
         return JSONResponse(_header_json(await run(led.header, _latest(height))))
@@ -582,6 +589,15 @@ def create_app(
             raise
         except ValueError as e:  # a malformed typed blob (spec, dataset, weights)
             raise Unprocessable(f"blob refused: {e}") from None
+        if forward:  # the proposer must hold it too before it takes a transaction naming it
+            try:
+                params = {} if kind is None else {"kind": kind}
+                r = await forward[0].put(f"/blob/{key.hex()}", content=data, params=params)
+            except httpx.HTTPError as e:
+                reason = str(e) or type(e).__name__
+                raise UpstreamUnavailable(str(service.upstream), reason) from None
+            if r.status_code != 201:
+                return Response(r.content, r.status_code, media_type="application/json")
         return JSONResponse({"hash": key.hex(), "size": len(data)}, 201)
 
     async def metrics(request: Request) -> Response:
@@ -640,6 +656,7 @@ def create_app(
         "/num_unconfirmed_txs": {"GET": num_unconfirmed_txs},
         "/nonce": {"GET": nonce},
         "/block": {"GET": block},
+        "/block_blobs": {"GET": block_blobs},
         "/header": {"GET": header},
         "/headers": {"GET": headers},
         "/blockchain": {"GET": blockchain},

@@ -17,7 +17,7 @@ import attrs
 from lazyledger.crypto import Keypair
 from lazyledger.errors import InvalidGenesis, LedgerError
 from lazyledger.materialize.policy import CheckpointPolicy
-from lazyledger.model import Genesis
+from lazyledger.model import DEFAULT_MAX_BLOB_BYTES, Genesis
 
 DEFAULT_DATADIR = Path.home() / ".lazyledger" / "node"
 DEFAULT_PORT = 26657
@@ -310,7 +310,7 @@ def _int(value: Any, what: str) -> int:
 def genesis_from_toml(doc: Mapping[str, Any]) -> Genesis:
     """A Genesis from its TOML form (see :func:`genesis_to_toml`); InvalidGenesis if malformed.
 
-    chain_id = "local"; n_shards = 4; authorities = ["<pubkey hex>"]
+    chain_id = "local"; n_shards = 4; authorities = ["<pubkey hex>"]; max_blob_bytes = 268435456
     [assets] 0 = "<issuer account hex>"
     [balances.<account hex>] 0 = 1000000
     [pools.<pool hex>] assets = [0, 1]"""
@@ -333,6 +333,9 @@ def genesis_from_toml(doc: Mapping[str, Any]) -> Genesis:
                 _hex(p, "pool"): (_int(v["assets"][0], "asset"), _int(v["assets"][1], "asset"))
                 for p, v in doc.get("pools", {}).items()
             },
+            max_blob_bytes=_int(
+                doc.get("max_blob_bytes", DEFAULT_MAX_BLOB_BYTES), "max_blob_bytes"
+            ),
         )
     except KeyError as e:
         raise InvalidGenesis(f"genesis is missing {e.args[0]!r}") from None
@@ -351,6 +354,7 @@ def genesis_to_toml(g: Genesis) -> dict[str, Any]:
             for acc, held in sorted(g.balances.items())
         },
         "pools": {p.hex(): {"assets": list(pair)} for p, pair in sorted(g.pools.items())},
+        "max_blob_bytes": g.max_blob_bytes,
     }
 
 

@@ -84,6 +84,11 @@ def test_genesis_toml_round_trip() -> None:
         {b"\x77" * 32: (0, 1)},
     )
     assert genesis_from_toml(genesis_to_toml(g)).id == g.id
+    bounded = attrs.evolve(g, max_blob_bytes=4096)
+    assert genesis_to_toml(bounded)["max_blob_bytes"] == 4096
+    assert genesis_from_toml(genesis_to_toml(bounded)) == bounded
+    with pytest.raises(ll.InvalidGenesis, match="max_blob_bytes"):
+        genesis_from_toml({**genesis_to_toml(g), "max_blob_bytes": "big"})
     with pytest.raises(ll.InvalidGenesis, match="chain_id"):
         genesis_from_toml({"n_shards": 1})
     with pytest.raises(ll.InvalidGenesis, match="hex"):
