@@ -5,6 +5,7 @@ from lazyledger.client import LightClient, VerificationError
 from lazyledger.crypto import Keypair, account_of
 from lazyledger.errors import (
     BlobMissing,
+    BlobUnavailable,
     HeightOutOfRange,
     InvalidBlock,
     InvalidBlockTransaction,
@@ -15,6 +16,8 @@ from lazyledger.errors import (
     NotFound,
     PrivateStateUnavailable,
     ReadOnlyLedger,
+    ReplicaBehind,
+    ReplicaMismatch,
     SchemaMismatch,
     StorageError,
 )
@@ -37,6 +40,7 @@ from lazyledger.ops import (
     TransferIf,
     job_account,
 )
+from lazyledger.scale import RayExecutor, RayUnavailable
 from lazyledger.shards import shard_of
 from lazyledger.transactions import (
     dnn_claim,
@@ -57,6 +61,7 @@ __all__ = [
     "MAX",
     "AccountState",
     "BlobMissing",
+    "BlobUnavailable",
     "Block",
     "CheckpointPolicy",
     "CostModel",
@@ -85,8 +90,12 @@ __all__ = [
     "PaymentRefused",
     "Private",
     "PrivateStateUnavailable",
+    "RayExecutor",
+    "RayUnavailable",
     "ReadOnlyLedger",
     "Receipt",
+    "ReplicaBehind",
+    "ReplicaMismatch",
     "SchemaMismatch",
     "StorageError",
     "Swap",
