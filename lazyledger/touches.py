@@ -367,7 +367,7 @@ class TouchStage:
             room = len(order) * (DEPTH + 1)
             rows = np.empty(room, np.int64)
             values = np.empty((room, 32), np.uint8)
-            k = hashtree.update(
+            k = hashtree.update_any(
                 tree, DEPTH, np.array(order, np.int64), hashes, _DEFAULTS, rows, values
             )
             self._undo.append((rows[:k], values[:k]))

@@ -10,7 +10,10 @@ allocated with ``np.zeros`` costs no memory until it is written."""
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
+from blake3 import blake3
 from numba import njit
 
 _IV = np.array(
@@ -184,3 +187,95 @@ def parent_hash(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     _parent(tree, 1, buf, m, np.zeros((1, 32), np.uint8), 0)
     out: np.ndarray = tree[1].copy()
     return out
+
+
+def update_python(
+    tree: np.ndarray,
+    depth: int,
+    buckets: np.ndarray,
+    hashes: np.ndarray,
+    defaults: np.ndarray,
+    undo_rows: np.ndarray,
+    undo_values: np.ndarray,
+) -> int:
+    """:func:`update` in plain Python (the ``blake3`` package): the semantics the kernel is
+    tested against, and what runs until the kernel is loaded (:func:`warm`)."""
+    zero = bytes(32)
+    k = 0
+    rows: list[int] = []
+    for j, b in enumerate(buckets.tolist()):
+        i = (1 << depth) + b
+        undo_rows[k] = i
+        undo_values[k] = tree[i]
+        k += 1
+        tree[i] = hashes[j]
+        rows.append(i)
+    for level in range(depth):
+        default = defaults[level].tobytes()
+        parents = sorted({i >> 1 for i in rows})
+        for p in parents:
+            left, right = tree[2 * p].tobytes(), tree[2 * p + 1].tobytes()
+            left = default if left == zero else left
+            right = default if right == zero else right
+            undo_rows[k] = p
+            undo_values[k] = tree[p]
+            k += 1
+            h = blake3(
+                b"\x01"
+                + (default if left == zero else left)
+                + (default if right == zero else right)
+            ).digest()
+            tree[p] = np.frombuffer(h, np.uint8)
+        rows = parents
+    return k
+
+
+_loaded = threading.Event()
+
+
+def _load() -> None:
+    tree = np.zeros((4, 32), np.uint8)
+    rows = np.empty(4, np.int64)
+    values = np.empty((4, 32), np.uint8)
+    hashes = np.zeros((1, 32), np.uint8)
+    update(tree, 1, np.zeros(1, np.int64), hashes, np.zeros((2, 32), np.uint8), rows, values)
+    _loaded.set()
+
+
+_loader: threading.Thread | None = None
+
+
+def warm() -> None:
+    """Start loading the compiled kernel in a background thread (once per process);
+    :func:`update_any` uses the plain Python twin until it is ready."""
+    global _loader
+    if _loader is None:
+        _loader = threading.Thread(target=_load, name="lazyledger-hashtree", daemon=True)
+        _loader.start()
+
+
+def update_any(
+    tree: np.ndarray,
+    depth: int,
+    buckets: np.ndarray,
+    hashes: np.ndarray,
+    defaults: np.ndarray,
+    undo_rows: np.ndarray,
+    undo_values: np.ndarray,
+) -> int:
+    """:func:`update` once the kernel is loaded, its Python twin before (same result); the
+    kernel starts loading in the background after ``WARM_AFTER`` rows."""
+    global _python_rows
+    if _loaded.is_set():
+        return int(update(tree, depth, buckets, hashes, defaults, undo_rows, undo_values))
+    k = update_python(tree, depth, buckets, hashes, defaults, undo_rows, undo_values)
+    _python_rows += k
+    if _python_rows > WARM_AFTER:
+        warm()
+    return k
+
+
+WARM_AFTER = 50_000
+"""Rows the Python twin writes before the kernel starts loading: a short-lived process (a CLI
+command, a few appends) never pays the kernel's load time (about a second on a busy machine)."""
+_python_rows = 0
