@@ -37,6 +37,7 @@ from lazyledger.ops import (
     job_account,
 )
 from lazyledger.shards import shard_of
+from lazyledger.store import EnvStats, StorageStats, TableStats
 from lazyledger.transactions import (
     dnn_claim,
     dnn_infer,
@@ -64,6 +65,7 @@ __all__ = [
     "DnnInfer",
     "DnnJob",
     "DnnReveal",
+    "EnvStats",
     "Genesis",
     "Header",
     "HeightOutOfRange",
@@ -87,7 +89,9 @@ __all__ = [
     "Receipt",
     "SchemaMismatch",
     "StorageError",
+    "StorageStats",
     "Swap",
+    "TableStats",
     "Transaction",
     "Transfer",
     "TransferIf",
