@@ -424,9 +424,9 @@ class Ledger:
                 raise
             self._nonces.update(nonces)
             if self._columns is not None:
-                found = [
-                    records.decode(pack_position(x.height, x.shard, 0), x.record) for x in staged
-                ]
+                found = records.decode(
+                    [(pack_position(x.height, x.shard, 0), x.record) for x in staged]
+                )
                 self._extend(self._columns, found)
             self._height, self._head_id = height, head
         # the blocks are durable: checkpoint work starts only now
@@ -513,23 +513,23 @@ class Ledger:
                 self._checkpoints = self._load_checkpoints()
             return self._columns, self._checkpoints
 
-    def _extend(self, columns: ColumnIndex, found: Sequence[records.Record]) -> None:
+    def _extend(self, columns: ColumnIndex, found: records.Records) -> None:
         """Index section records that follow the indexed ones in global order: their new
         dense ids, rows, senders and transaction ids."""
-        found = [r for r in found if len(r)]
-        if not found:
+        if not len(found):
             return
-        for r in found:
-            try:
-                self._accounts.add(r.first, r.names)
-            except ValueError as e:
-                raise StorageError(f"the section record at {r.position:#x}: {e}") from None
-        firsts = np.array([r.position for r in found], np.int64)
-        counts = np.array([len(r) for r in found], np.int64)
-        columns.extend_rows(firsts, counts, records.replay_rows(found, self._accounts.names))
-        positions = columns.pos[columns.n - int(counts.sum()) : columns.n]
-        self._senders.extend(np.concatenate([r.fixed["sender"] for r in found]), positions)
-        self._txids.add(np.concatenate([r.txids for r in found]), positions)
+        expect = len(self._accounts) + np.cumsum(found.new) - found.new
+        bad = np.flatnonzero(found.firsts != expect)
+        if len(bad):
+            at = int(found.positions[bad[0]])
+            raise StorageError(f"the section record at {at:#x} gives ids out of order")
+        self._accounts.add(len(self._accounts), found.names)
+        columns.extend_rows(
+            found.positions, found.counts, records.replay_rows(found, self._accounts.names)
+        )
+        positions = columns.pos[columns.n - len(found) : columns.n]
+        self._senders.extend(found.fixed["sender"], positions)
+        self._txids.add(found.txids, positions)
 
     def _load_checkpoints(self) -> Checkpoints:
         """The stored checkpoints, each checked (a damaged one is left out: no cut there)."""

@@ -257,4 +257,3 @@ def test_storage_stats_report_map_use_tables_and_free_pages(tmp_path: Path) -> N
         after = next(e for e in led.storage_stats().envs if e.kind == "cache")
         assert after.free_pages > free_before
         assert next(t for t in after.tables if t.name == "checkpoints").pages == 0
-

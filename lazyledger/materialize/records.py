@@ -23,6 +23,7 @@ from collections.abc import Sequence
 
 import attrs
 import numpy as np
+from numba import njit
 
 from lazyledger.errors import StorageError
 from lazyledger.materialize.rows import ROW_DTYPE
@@ -54,18 +55,23 @@ def genesis_accounts(genesis: Genesis) -> list[bytes]:
 
 
 @attrs.frozen(eq=False)
-class Record:
-    """One decoded section record."""
+class Records:
+    """Decoded records of consecutive sections, in global order, concatenated."""
 
-    position: int
-    """Packed position of the section's first transaction."""
+    positions: np.ndarray
+    """Packed position of each section's first transaction."""
+    counts: np.ndarray
+    """Transactions per section."""
     fixed: np.ndarray
-    """FIXED_DTYPE rows (``sender`` already un-xored)."""
+    """FIXED_DTYPE rows of every section (``sender`` already un-xored)."""
     txids: np.ndarray
     """u64 prefixes of the transaction ids."""
-    first: int
+    firsts: np.ndarray
+    """The first dense id each section gives."""
+    new: np.ndarray
+    """Accounts each section gives ids to."""
     names: bytes
-    """Accounts given dense ids ``first``, ``first + 1``, ... here (32 bytes each)."""
+    """Those accounts (32 bytes each), section after section."""
 
     def __len__(self) -> int:
         return len(self.fixed)
@@ -93,23 +99,72 @@ def encode(
     return _HEAD.pack(n, first, len(names)) + planes + ids + b"".join(names)
 
 
-def decode(position: int, data: bytes) -> Record:
-    """Inverse of :func:`encode`; StorageError if the record is malformed."""
-    if len(data) < _HEAD.size:
-        raise StorageError(f"the section record at {position:#x} is truncated")
-    n, first, k = _HEAD.unpack_from(data)
+def decode(items: Sequence[tuple[int, bytes]]) -> Records:
+    """Decode records (packed position of the section's first transaction, record before
+    zstd) of consecutive sections; StorageError if one is malformed. One pass over their
+    concatenation, whatever the number of sections."""
     w = FIXED_DTYPE.itemsize
-    if len(data) != _HEAD.size + n * (w + 8) + 32 * k:
-        raise StorageError(f"the section record at {position:#x} has a wrong length")
-    planes = np.frombuffer(data, np.uint8, n * w, _HEAD.size).reshape(w, n)
-    fixed = planes.T.copy().view(FIXED_DTYPE).reshape(n)
-    fixed["sender"] ^= fixed["id0"]
-    at = _HEAD.size + n * w
-    txids = np.frombuffer(data, ">u8", n, at).astype(np.uint64)
-    return Record(position, fixed, txids, first, data[at + 8 * n :])
+    heads = np.zeros((len(items), 4), np.int64)  # n, first, k, offset in the concatenation
+    at = 0
+    for j, (position, data) in enumerate(items):
+        if len(data) < _HEAD.size:
+            raise StorageError(f"the section record at {position:#x} is truncated")
+        n, first, k = _HEAD.unpack_from(data)
+        if len(data) != _HEAD.size + n * (w + 8) + 32 * k:
+            raise StorageError(f"the section record at {position:#x} has a wrong length")
+        heads[j] = n, first, k, at
+        at += len(data)
+    buf = np.frombuffer(b"".join(d for _, d in items), np.uint8)
+    counts, firsts, new = heads[:, 0], heads[:, 1], heads[:, 2]
+    total, named = int(counts.sum()), int(new.sum())
+    fixed = np.zeros((total, w), np.uint8)
+    txids = np.zeros((total, 8), np.uint8)
+    names = np.zeros((named, 32), np.uint8)
+    _unpack(buf, heads, _HEAD.size, fixed, txids, names)
+    rows = fixed.view(FIXED_DTYPE).reshape(total)
+    rows["sender"] ^= rows["id0"]
+    return Records(
+        np.array([p for p, _ in items], np.int64),
+        counts,
+        rows,
+        txids.view(">u8").reshape(total).astype(np.uint64),
+        firsts,
+        new,
+        names.tobytes(),
+    )
 
 
-def read(store: Store, after: int, upto: int) -> list[Record]:
+@njit(cache=True)
+def _unpack(
+    buf: np.ndarray,
+    heads: np.ndarray,
+    head: int,
+    fixed: np.ndarray,
+    txids: np.ndarray,
+    names: np.ndarray,
+) -> None:
+    """Scatter the records' byte planes into rows, and gather their id prefixes and names."""
+    w = fixed.shape[1]
+    row = 0
+    name = 0
+    for j in range(heads.shape[0]):
+        n, k, at = heads[j, 0], heads[j, 2], heads[j, 3] + head
+        for b in range(w):
+            for i in range(n):
+                fixed[row + i, b] = buf[at + b * n + i]
+        at += w * n
+        for i in range(n):
+            for b in range(8):
+                txids[row + i, b] = buf[at + 8 * i + b]
+        at += 8 * n
+        for i in range(k):
+            for b in range(32):
+                names[name + i, b] = buf[at + 32 * i + b]
+        row += n
+        name += k
+
+
+def read(store: Store, after: int, upto: int) -> Records:
     """The records of every stored section of blocks after..upto, in global order."""
     found: list[tuple[int, bytes]] = []
     for s, env in enumerate(store.shards):
@@ -123,13 +178,13 @@ def read(store: Store, after: int, upto: int) -> list[Record]:
                     break
                 found.append((pack_position(h, s, 0), bytes(value)))
     found.sort(key=lambda x: x[0])
-    return [decode(p, store.decompress(v)) for p, v in found]
+    return decode([(p, store.decompress(v)) for p, v in found])
 
 
-def replay_rows(records: Sequence[Record], names: np.ndarray) -> np.ndarray:
+def replay_rows(found: Records, names: np.ndarray) -> np.ndarray:
     """The records' replay rows (ROW_DTYPE, in order), accounts filled in from ``names``
     (V32 by dense id)."""
-    fixed = np.concatenate([r.fixed for r in records]) if records else np.zeros(0, FIXED_DTYPE)
+    fixed = found.fixed
     out = np.zeros(len(fixed), ROW_DTYPE)
     for f in _FIELDS:
         out[f] = fixed[f]

@@ -31,14 +31,12 @@ def stored_rows(store: Store, genesis: Genesis, height: int) -> list[tuple[int, 
     """(packed position, replay row) of every transaction of blocks 1..height, read from the
     shards' stored section records: the slow twin's input, independent of the columnar index."""
     found = records.read(store, 0, height)
-    names = b"".join(records.genesis_accounts(genesis)) + b"".join(r.names for r in found)
+    names = b"".join(records.genesis_accounts(genesis)) + found.names
     rows = records.replay_rows(found, np.frombuffer(names, "V32"))
-    out: list[tuple[int, bytes]] = []
-    at = 0
-    for r in found:
-        out += [(r.position + i, rows[at + i].tobytes()) for i in range(len(r))]
-        at += len(r)
-    return out
+    positions = np.repeat(found.positions, found.counts) + (
+        np.arange(len(found)) - np.repeat(np.cumsum(found.counts) - found.counts, found.counts)
+    )
+    return [(p, rows[g].tobytes()) for g, p in enumerate(positions.tolist())]
 
 
 def python_closure(

@@ -47,23 +47,29 @@ def test_records_round_trip(n: int) -> None:
     tx_ids = [rng.randbytes(32) for _ in range(n)]
     names = [rng.randbytes(32) for _ in range(rng.randrange(4))]
     first = rng.getrandbits(31)
-    r = records.decode(99, records.encode(rows, senders, tx_ids, first, names))
-    assert (r.position, r.first, r.names, len(r)) == (99, first, b"".join(names), n)
-    assert r.fixed["sender"].tolist() == senders
-    assert r.txids.tolist() == [int.from_bytes(t[:8], "big") for t in tx_ids]
-    again = records.replay_rows([r, r], np.frombuffer(b"".join(table), "V32"))
-    assert again.tobytes() == b"".join(rows) * 2  # accounts come back from the names table
+    one = records.encode(rows, senders, tx_ids, first, names)
+    other = records.encode(rows[::-1], senders[::-1], tx_ids[::-1], first + 9, names[:1])
+    r = records.decode([(99, one), (7, other), (5, records.encode([], [], [], 3, []))])
+    assert r.positions.tolist() == [99, 7, 5] and r.counts.tolist() == [n, n, 0]
+    assert r.firsts.tolist() == [first, first + 9, 3]
+    assert r.new.tolist() == [len(names), len(names[:1]), 0]
+    assert r.names == b"".join(names) + b"".join(names[:1])
+    assert r.fixed["sender"].tolist() == senders + senders[::-1]
+    prefixes = [int.from_bytes(t[:8], "big") for t in tx_ids]
+    assert r.txids.tolist() == prefixes + prefixes[::-1]
+    again = records.replay_rows(r, np.frombuffer(b"".join(table), "V32"))
+    assert again.tobytes() == b"".join(rows) + b"".join(rows[::-1])  # accounts from the table
 
 
 def test_malformed_records_are_storage_errors() -> None:
     rows = _random_rows(random.Random(1), 3, [b"\1" * 32, b"\2" * 32])
     good = records.encode(rows, [1, 2, 3], [b"\1" * 32] * 3, 5, [])
     for bad in (b"", good[:5], good[:-1], good + b"\0"):
-        with pytest.raises(ll.StorageError, match="section record"):
-            records.decode(0, bad)
-    r = records.decode(0, good)
+        with pytest.raises(ll.StorageError, match="section record at 0x2a"):
+            records.decode([(0, good), (42, bad)])
+    r = records.decode([(0, good)])
     with pytest.raises(ll.StorageError, match="no record introduces"):
-        records.replay_rows([r], np.zeros(1, "V32"))  # ids beyond the known accounts
+        records.replay_rows(r, np.zeros(1, "V32"))  # ids beyond the known accounts
 
 
 def _chain(
