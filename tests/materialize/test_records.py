@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import random
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -11,8 +12,10 @@ import pytest
 
 import lazyledger as ll
 from lazyledger.materialize import records
+from lazyledger.materialize.reference import replay_chain
 from lazyledger.materialize.rows import ROW
 from lazyledger.shards import pack_position
+from lazyledger.store import u64
 from lazyledger.workloads import Workload
 
 
@@ -138,3 +141,25 @@ def test_tx_ids_sharing_a_prefix_are_told_apart(tmp_path: Path) -> None:
         assert led.state(stranger) == ll.AccountState(0, {})
         assert led.nonce(stranger) == 0
         assert led.transaction(tx.id) == tx
+
+
+def test_a_damaged_record_is_a_storage_error(tmp_path: Path) -> None:
+    led, blocks = _chain(tmp_path, "uniform", 6)
+    path = led.store.path
+    h, s = 2, next(s for s, sec in enumerate(blocks[1].sections) if sec)
+    env = led.store.shards[s]
+    with env.read() as txn:
+        good = led.store.decompress(txn.get(u64(h), db=env.db["rows"]))
+    led.close()
+    n, first, k = struct.unpack_from("<III", good)
+    for bad in (good[:-1], struct.pack("<III", n, first + 1, k) + good[12:]):
+        with ll.Ledger.open(path) as again:
+            mine = again.store.shards[s]
+            with mine.write() as txn:
+                txn.put(u64(h), again.store.compress(bad), db=mine.db["rows"])
+            with pytest.raises(ll.StorageError, match=f"section record at {h << 32 | s << 20:#x}"):
+                again.state(blocks[0].transactions()[0][1].sender)
+    with ll.Ledger.open(path) as again, again.store.shards[s].write() as txn:
+        txn.put(u64(h), again.store.compress(good), db=again.store.shards[s].db["rows"])
+    with ll.Ledger.open(path) as again:
+        assert again.replay_all() == replay_chain(again.genesis, blocks)[0]  # repaired
