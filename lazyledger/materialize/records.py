@@ -46,6 +46,11 @@ FIXED_DTYPE = np.dtype(
     ]
 )
 _FIELDS = ("op", "flags", "asset", "asset2", "amount", "min_out", "id0", "id1")
+_HEAD_FIELDS = 26
+"""Bytes of op..min_out, laid out alike in a replay row and in FIXED_DTYPE."""
+assert ROW_DTYPE.fields is not None and FIXED_DTYPE.fields is not None
+assert ROW_DTYPE.fields["acc0"][1] == FIXED_DTYPE.fields["id0"][1] == _HEAD_FIELDS
+assert ROW_DTYPE.fields["id0"][1] == _HEAD_FIELDS + 64
 
 
 def genesis_accounts(genesis: Genesis) -> list[bytes]:
@@ -185,11 +190,16 @@ def replay_rows(found: Records, names: np.ndarray) -> np.ndarray:
     """The records' replay rows (ROW_DTYPE, in order), accounts filled in from ``names``
     (V32 by dense id)."""
     fixed = found.fixed
-    out = np.zeros(len(fixed), ROW_DTYPE)
-    for f in _FIELDS:
-        out[f] = fixed[f]
-    if len(fixed) and int(max(fixed["id0"].max(), fixed["id1"].max())) >= len(names):
+    n = len(fixed)
+    if n and int(max(fixed["id0"].max(), fixed["id1"].max())) >= len(names):
         raise StorageError("a section record names an account id that no record introduces")
-    out["acc0"] = names[fixed["id0"]]
-    out["acc1"] = names[fixed["id1"]]
-    return out
+    # byte-wise: a row is the fixed fields' first 26 bytes, acc0, acc1, then id0 and id1
+    src = fixed.view(np.uint8).reshape(n, FIXED_DTYPE.itemsize)
+    out = np.empty((n, ROW_DTYPE.itemsize), np.uint8)
+    out[:, :_HEAD_FIELDS] = src[:, :_HEAD_FIELDS]
+    table = names.view(np.uint8).reshape(len(names), 32)
+    out[:, _HEAD_FIELDS : _HEAD_FIELDS + 32] = table[fixed["id0"]]
+    out[:, _HEAD_FIELDS + 32 : _HEAD_FIELDS + 64] = table[fixed["id1"]]
+    out[:, _HEAD_FIELDS + 64 :] = src[:, _HEAD_FIELDS : _HEAD_FIELDS + 8]
+    rows: np.ndarray = out.view(ROW_DTYPE).reshape(n)
+    return rows

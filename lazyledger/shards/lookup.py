@@ -30,8 +30,9 @@ def prefix(digest: bytes) -> int:
 
 
 class PrefixIndex:
-    """Values (non-negative integers) by u64 prefix; several values may share a prefix.
-    Append-only: sorted arrays, plus a tail of recent entries merged once it grows."""
+    """Values (non-negative integers, added in ascending order) by u64 prefix; several values
+    may share a prefix. Append-only: sorted arrays, plus a tail of recent entries merged once
+    it grows."""
 
     def __init__(self) -> None:
         self._keys = np.zeros(0, np.uint64)
@@ -44,7 +45,7 @@ class PrefixIndex:
         return len(self._keys) + self._tail_n
 
     def add(self, keys: np.ndarray, values: np.ndarray) -> None:
-        """Index ``values[i]`` under ``keys[i]``."""
+        """Index ``values[i]`` under ``keys[i]`` (values above every value added before)."""
         if len(keys) != len(values):
             raise ValueError("keys and values differ in length")
         with self._lock:
@@ -62,7 +63,7 @@ class PrefixIndex:
         tv = [v for vs in self._tail.values() for v in vs]
         all_keys = np.concatenate([self._keys, np.array(tk, np.uint64), keys])
         all_values = np.concatenate([self._values, np.array(tv, np.int64), values])
-        order = np.lexsort((all_values, all_keys))  # values ascending within a prefix
+        order = np.argsort(all_keys, kind="stable")  # values stay ascending within a prefix
         self._keys, self._values = all_keys[order], all_values[order]
         self._tail, self._tail_n = {}, 0
 
