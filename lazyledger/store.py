@@ -340,6 +340,14 @@ class Store:
             d = self._zc.d = zstandard.ZstdDecompressor()
         return bytes(d.decompress(data))
 
+    def decompress_many(self, values: Sequence[Buf]) -> list[bytes]:
+        """:meth:`decompress` of each of ``values``."""
+        d = getattr(self._zc, "d", None)
+        if d is None:
+            d = self._zc.d = zstandard.ZstdDecompressor()
+        unzip = d.decompress
+        return [bytes(unzip(v)) for v in values]
+
     # -- head and recovery --------------------------------------------------------------------
 
     def head(self) -> int:

@@ -29,7 +29,7 @@ from lazyledger.errors import StorageError
 from lazyledger.materialize.rows import ROW_DTYPE
 from lazyledger.model import Genesis
 from lazyledger.shards import pack_position
-from lazyledger.store import Store, read_u64, u64
+from lazyledger.store import Store, u64
 
 _HEAD = struct.Struct("<III")
 FIXED_DTYPE = np.dtype(
@@ -109,18 +109,20 @@ def decode(items: Sequence[tuple[int, bytes]]) -> Records:
     zstd) of consecutive sections; StorageError if one is malformed. One pass over their
     concatenation, whatever the number of sections."""
     w = FIXED_DTYPE.itemsize
-    heads = np.zeros((len(items), 4), np.int64)  # n, first, k, offset in the concatenation
-    at = 0
-    for j, (position, data) in enumerate(items):
-        if len(data) < _HEAD.size:
-            raise StorageError(f"the section record at {position:#x} is truncated")
-        n, first, k = _HEAD.unpack_from(data)
-        if len(data) != _HEAD.size + n * (w + 8) + 32 * k:
-            raise StorageError(f"the section record at {position:#x} has a wrong length")
-        heads[j] = n, first, k, at
-        at += len(data)
-    buf = np.frombuffer(b"".join(d for _, d in items), np.uint8)
-    counts, firsts, new = heads[:, 0], heads[:, 1], heads[:, 2]
+    positions = np.array([p for p, _ in items], np.int64)
+    sizes = np.array([len(d) for _, d in items], np.int64)
+    buf = np.frombuffer(b"".join([d for _, d in items]), np.uint8)
+    offsets = np.cumsum(sizes) - sizes
+    short = np.flatnonzero(sizes < _HEAD.size)
+    if len(short):
+        raise StorageError(f"the section record at {int(positions[short[0]]):#x} is truncated")
+    fields = buf[offsets[:, None] + np.arange(_HEAD.size)].view("<u4").astype(np.int64)
+    counts, firsts, new = fields[:, 0], fields[:, 1], fields[:, 2]
+    wrong = np.flatnonzero(sizes != _HEAD.size + counts * (w + 8) + 32 * new)
+    if len(wrong):
+        at = int(positions[wrong[0]])
+        raise StorageError(f"the section record at {at:#x} has a wrong length")
+    heads = np.stack([counts, firsts, new, offsets], axis=1)
     total, named = int(counts.sum()), int(new.sum())
     fixed = np.zeros((total, w), np.uint8)
     txids = np.zeros((total, 8), np.uint8)
@@ -129,7 +131,7 @@ def decode(items: Sequence[tuple[int, bytes]]) -> Records:
     rows = fixed.view(FIXED_DTYPE).reshape(total)
     rows["sender"] ^= rows["id0"]
     return Records(
-        np.array([p for p, _ in items], np.int64),
+        positions,
         counts,
         rows,
         txids.view(">u8").reshape(total).astype(np.uint64),
@@ -171,19 +173,20 @@ def _unpack(
 
 def read(store: Store, after: int, upto: int) -> Records:
     """The records of every stored section of blocks after..upto, in global order."""
-    found: list[tuple[int, bytes]] = []
+    found: list[tuple[int, int, bytes]] = []
     for s, env in enumerate(store.shards):
         with env.read() as txn:
             cur = txn.cursor(env.db["rows"])
             if not cur.set_range(u64(after + 1)):
                 continue
             for key, value in cur:
-                h = read_u64(key)
+                h = int.from_bytes(key, "big")
                 if h > upto:
                     break
-                found.append((pack_position(h, s, 0), bytes(value)))
-    found.sort(key=lambda x: x[0])
-    return decode([(p, store.decompress(v)) for p, v in found])
+                found.append((h, s, bytes(value)))
+    found.sort(key=lambda x: (x[0], x[1]))
+    data = store.decompress_many([v for _, _, v in found])
+    return decode([(pack_position(h, s, 0), d) for (h, s, _), d in zip(found, data, strict=True)])
 
 
 def replay_rows(found: Records, names: np.ndarray) -> np.ndarray:
