@@ -4,6 +4,7 @@ materialised on demand by replaying dependency slices."""
 from lazyledger.crypto import Keypair, account_of
 from lazyledger.errors import (
     BlobMissing,
+    BlobUnavailable,
     HeightOutOfRange,
     InvalidBlock,
     InvalidBlockTransaction,
@@ -14,6 +15,8 @@ from lazyledger.errors import (
     NotFound,
     PrivateStateUnavailable,
     ReadOnlyLedger,
+    ReplicaBehind,
+    ReplicaMismatch,
     SchemaMismatch,
     StorageError,
 )
@@ -36,6 +39,7 @@ from lazyledger.ops import (
     TransferIf,
     job_account,
 )
+from lazyledger.scale import RayExecutor, RayUnavailable
 from lazyledger.shards import shard_of
 from lazyledger.store import EnvStats, StorageStats, TableStats
 from lazyledger.transactions import (
@@ -57,6 +61,7 @@ __all__ = [
     "MAX",
     "AccountState",
     "BlobMissing",
+    "BlobUnavailable",
     "Block",
     "CheckpointPolicy",
     "CostModel",
@@ -85,8 +90,12 @@ __all__ = [
     "PaymentRefused",
     "Private",
     "PrivateStateUnavailable",
+    "RayExecutor",
+    "RayUnavailable",
     "ReadOnlyLedger",
     "Receipt",
+    "ReplicaBehind",
+    "ReplicaMismatch",
     "SchemaMismatch",
     "StorageError",
     "StorageStats",

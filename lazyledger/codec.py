@@ -8,7 +8,7 @@ header      = "LLH" v:u8 | chain_id | height:u64 | parent:32 | n:u16 | n x (root
               | proposer:32 | signature:64
 section     = count:u32 | count x (len:u32 transaction)
 block       = "LLB" v:u8 | header:u32-len | n x section
-genesis     = "LLG" v:u8 | chain_id | n_shards:u16 | authorities:u16-len x 32
+genesis     = "LLG" v:u8 | chain_id | n_shards:u16 | max_blob_bytes:u64 | authorities:u16-len x 32
               | assets:u32-len x (id:u32 issuer:32) | pools:u32-len x (pool:32 a:u32 b:u32)
               | balances:u32-len x (account:32 k:u16 x (asset:u32 amount:u64))
 """
@@ -34,10 +34,13 @@ HEADER_VERSION = 2
 """Headers are at version 2 (version 1 had no timestamp)."""
 HEADER_MAGIC = b"LLH" + bytes([HEADER_VERSION])
 BLOCK_MAGIC = b"LLB" + bytes([VERSION])
-GENESIS_MAGIC = b"LLG" + bytes([VERSION])
+GENESIS_VERSION = 2
+"""Genesis is at version 2 (version 1 had no ``max_blob_bytes``)."""
+GENESIS_MAGIC = b"LLG" + bytes([GENESIS_VERSION])
 
 _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")
+_U64 = struct.Struct(">Q")
 _TX_MID = struct.Struct(">32sQBH")  # public key, nonce, op, args length
 _ROOT = struct.Struct(">32sI")
 
@@ -260,6 +263,7 @@ def decode_block(data: bytes) -> Block:
 def encode_genesis(g: Genesis) -> bytes:
     try:
         parts = [GENESIS_MAGIC, _chain_id_bytes(g.chain_id, InvalidGenesis), _U16.pack(g.n_shards)]
+        parts.append(_U64.pack(g.max_blob_bytes))
         parts.append(_U16.pack(len(g.authorities)))
         parts.extend(g.authorities)
         parts.append(_U32.pack(len(g.assets)))
@@ -279,12 +283,13 @@ def encode_genesis(g: Genesis) -> bytes:
 def decode_genesis(data: bytes) -> Genesis:
     data = bytes(data)
     if data[:4] != GENESIS_MAGIC:
-        raise InvalidGenesis("not a version-1 genesis (bad magic)")
+        raise InvalidGenesis(f"not a version-{GENESIS_VERSION} genesis (bad magic)")
     try:
         chain_id, at = _read_chain_id(data, 4, InvalidGenesis)
         (n_shards,) = _U16.unpack_from(data, at)
-        (n,) = _U16.unpack_from(data, at + 2)
-        at += 4
+        (max_blob_bytes,) = _U64.unpack_from(data, at + 2)
+        (n,) = _U16.unpack_from(data, at + 10)
+        at += 12
         authorities = [data[at + 32 * i : at + 32 * (i + 1)] for i in range(n)]
         at += 32 * n
         (n,) = _U32.unpack_from(data, at)
@@ -318,7 +323,7 @@ def decode_genesis(data: bytes) -> Genesis:
         raise InvalidGenesis("truncated genesis") from None
     if at != len(data):
         raise InvalidGenesis(f"{len(data) - at} trailing bytes after genesis")
-    g = Genesis(chain_id, n_shards, authorities, assets, balances, pools)
+    g = Genesis(chain_id, n_shards, authorities, assets, balances, pools, max_blob_bytes)
     if encode_genesis(g) != data:
         raise InvalidGenesis("genesis bytes are not canonical")
     return g

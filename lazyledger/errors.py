@@ -7,6 +7,18 @@ from __future__ import annotations
 class LedgerError(Exception):
     """Root of every error the library raises on purpose."""
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Errors cross process boundaries (worker processes, Ray actors): rebuild them with
+        # their fields, whatever their constructor takes.
+        return (_rebuild, (type(self), self.args, self.__dict__))
+
+
+def _rebuild(cls: type[LedgerError], args: tuple[object, ...], fields: dict[str, object]) -> object:
+    exc = cls.__new__(cls)
+    exc.args = args
+    exc.__dict__.update(fields)
+    return exc
+
 
 class InvalidTransaction(LedgerError):
     """A transaction is malformed, badly signed, or not admissible."""
@@ -41,6 +53,25 @@ class ReadOnlyLedger(StorageError):
 
     def __init__(self, what: str) -> None:
         super().__init__(f"{what}: this handle is read-only (Ledger.open(..., readonly=True))")
+
+
+class ReplicaMismatch(StorageError):
+    """A replica (a follower's datadir a remote worker reads) holds another chain, or another
+    block at the asked height, than the ledger that asked."""
+
+    def __init__(self, replica: str, reason: str) -> None:
+        self.replica, self.reason = replica, reason
+        super().__init__(f"replica {replica}: {reason}")
+
+
+class ReplicaBehind(StorageError):
+    """A replica did not reach the asked height within the time it was given."""
+
+    def __init__(self, replica: str, height: int, wanted: int, waited_s: float) -> None:
+        self.replica, self.height, self.wanted, self.waited_s = replica, height, wanted, waited_s
+        super().__init__(
+            f"replica {replica} is at height {height}, still below {wanted} after {waited_s:g} s"
+        )
 
 
 class SchemaMismatch(StorageError):
@@ -88,7 +119,20 @@ class PrivateStateUnavailable(LedgerError):
 
 
 class BlobMissing(NotFound):
-    """Materialisation needs a blob this node does not hold; fetch it by ``key`` and retry."""
+    """Materialisation needs a blob this node does not hold; fetch it by ``key`` and retry.
+    Every validator of a block held the blobs it references (the blob rule), so this means
+    local data loss, or a claim on a hidden job judged before its reveal published the set."""
 
     def __init__(self, key: bytes) -> None:
         super().__init__("blob", key)
+
+
+class BlobUnavailable(InvalidTransaction):
+    """A transaction references a blob this node does not hold, or holds in a form that fails
+    the blob rule (wrong hash, over the genesis bound, malformed for its kind): the
+    transaction cannot enter a block until the blob is published. ``missing`` is True when
+    the blob is simply not held (fetch it and try again)."""
+
+    def __init__(self, blob: bytes, field: str, reason: str, missing: bool = False) -> None:
+        self.blob, self.field, self.reason, self.missing = blob, field, reason, missing
+        super().__init__(f"{field} blob {blob.hex()}: {reason}")

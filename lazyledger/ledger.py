@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
+from typing import Protocol
 
 import attrs
 import blake3
@@ -28,6 +29,7 @@ from lazyledger.errors import (
     StorageError,
 )
 from lazyledger.materialize import dnn, records, slots, walk
+from lazyledger.materialize.blobs import BlobRule, JobTerms, references
 from lazyledger.materialize.cost import CostModel, CostReport
 from lazyledger.materialize.host import StoreHost, blob_hash, job_index_value, read_job_index
 from lazyledger.materialize.index import (
@@ -60,7 +62,6 @@ from lazyledger.ops import (
     DnnReveal,
     JobInfo,
     Op,
-    Private,
     Status,
     job_account,
 )
@@ -85,6 +86,27 @@ HOSTED_OPS = frozenset({Op.PRIVATE, Op.DNN_JOB, Op.DNN_CLAIM, Op.DNN_INFER})
 """Transactions also stored whole by position: replay needs more than their row."""
 
 
+class BatchExecutor(Protocol):
+    """Runs :meth:`Ledger.states` elsewhere (other processes, other machines). Whatever it
+    does, its answer must equal ``ledger.states(accounts, height, keyring=keyring)``."""
+
+    def states(
+        self,
+        ledger: Ledger,
+        accounts: list[bytes],
+        height: int,
+        keyring: Keyring,
+        workers: int | None,
+    ) -> dict[bytes, AccountState]: ...
+
+    def close(self) -> None: ...
+
+
+EXECUTORS: dict[str, Callable[[], BatchExecutor]] = {}
+"""Named executors of :meth:`Ledger.states` beyond ``None`` and ``"process"``, registered by
+the layers above this one (``"ray"``: :mod:`lazyledger.scale.ray_executor`)."""
+
+
 class Ledger:
     """A sharded ledger on LMDB. Blocks are validated statelessly and stored; account states
     are computed on demand by replaying only their dependency slices."""
@@ -103,6 +125,7 @@ class Ledger:
         self.genesis_id = genesis.id
         self.n_shards = genesis.n_shards
         self.validator = Validator(genesis, workers)
+        self.blob_rule = BlobRule(genesis.max_blob_bytes, self._held_blob, self.has_blob)
         self.checkpoint_min_rows = CHECKPOINT_MIN_ROWS
         self.keyring = keyring if keyring is not None else Keyring()
         self.cost_model = CostModel()
@@ -122,6 +145,7 @@ class Ledger:
         self._policy_jobs: list[Future[int]] = []
         self._policy_lock = threading.Lock()
         self._procs: tuple[int, ProcessPoolExecutor] | None = None
+        self._executors: dict[str, BatchExecutor] = {}
         self._running: RunningReplay | None = None
         self._write_lock = threading.Lock()
         self._nonces: dict[bytes, int] = {}
@@ -205,6 +229,9 @@ class Ledger:
     def close(self) -> None:
         if self._procs is not None:
             self._procs[1].shutdown()
+        for ex in self._executors.values():
+            ex.close()
+        self._executors.clear()
         if self._policy_pool is not None:
             self._policy_pool.shutdown(wait=True)
         if self._io is not None:
@@ -314,6 +341,7 @@ class Ledger:
         expected = self.nonce(tx.sender)
         if tx.nonce < expected:
             raise InvalidTransaction(f"nonce {tx.nonce} already used (next is {expected})")
+        self.blob_rule.check(tx, self.job_terms)  # BlobUnavailable: publish the blob first
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -356,6 +384,14 @@ class Ledger:
             def job_of(job: bytes) -> JobInfo | None:
                 return jobs[job] if job in jobs else self.job(job)
 
+            terms: dict[bytes, DnnJob] = {}  # the calls of jobs this batch creates
+
+            def terms_of(job: bytes) -> DnnJob | None:
+                return terms[job] if job in terms else self.job_terms(job)
+
+            def blobs(tx: Transaction) -> None:
+                self.blob_rule.check(tx, terms_of)
+
             checked: list[tuple[Block, dict[bytes, int]]] = []
 
             def nonce_of(a: bytes) -> int:
@@ -368,7 +404,7 @@ class Ledger:
             for block in decoded:
                 height += 1
                 counts, finish = self.validator.check_block_deferred(
-                    block, head, height, nonce_of, job_of, parent_time
+                    block, head, height, nonce_of, job_of, parent_time, blobs
                 )
                 parent_time = block.header.time_ms
                 signatures.append(finish)
@@ -379,6 +415,7 @@ class Ledger:
                         at = pack_position(*pos)
                         info = JobInfo(at, c.asset, c.bounty, tx.sender, c.hidden, False)
                         jobs[job_account(tx.id)] = info
+                        terms[job_account(tx.id)] = c
                     elif isinstance(c, DnnReveal):
                         revealed = job_of(c.job)
                         assert revealed is not None  # validated
@@ -602,6 +639,12 @@ class Ledger:
         with meta.read() as txn:
             return read_job_index(get(txn, bytes(job), meta.db["jobs"]))
 
+    def job_terms(self, job: bytes) -> DnnJob | None:
+        """The dnn_job call of a job account in a stored block (None: no such job)."""
+        found = self.job(job)
+        call = None if found is None else self._hosted(found.position).call
+        return call if isinstance(call, DnnJob) else None
+
     def job_transaction(self, job: bytes) -> Transaction:
         """The dnn_job transaction behind a job account."""
         found = self.job(job)
@@ -623,6 +666,9 @@ class Ledger:
         "dataset" or "weights:<spec hash hex>") it is decoded first, and refused with a typed
         error (nothing stored) if malformed."""
         data = bytes(data)
+        bound = self.genesis.max_blob_bytes
+        if len(data) > bound:
+            raise InvalidRequest(f"blob of {len(data)} bytes exceeds max_blob_bytes {bound}")
         if kind == "spec":
             dnn.decode_spec(data)
         elif kind == "dataset":
@@ -648,6 +694,27 @@ class Ledger:
         env = self.store.blobs
         with env.read() as txn:
             return get(txn, _id32(key, "blob"), env.db["blobs"]) is not None
+
+    def _held_blob(self, key: bytes) -> bytes | None:
+        env = self.store.blobs
+        with env.read() as txn:
+            raw = get(txn, key, env.db["blobs"])
+        return None if raw is None else self.store.decompress(raw)
+
+    def missing_blobs(self, tx: Transaction, terms: JobTerms | None = None) -> list[bytes]:
+        """The blobs ``tx`` references that this node does not hold (a proposer holds such a
+        transaction back: it would make its block invalid)."""
+        return self.blob_rule.missing(tx, self.job_terms if terms is None else terms)
+
+    def block_blobs(self, height: int) -> list[bytes]:
+        """The hashes of every blob the transactions of block ``height`` reference, in order of
+        first reference: what a proposer publishes with the block, and a follower fetches."""
+        self._check_height(height)
+        seen: dict[bytes, None] = {}
+        for _, tx in self.block(height).transactions():
+            for ref in references(tx, self.job_terms):
+                seen.setdefault(ref.blob, None)
+        return list(seen)
 
     def _open_private(
         self, rows: dict[int, bytes], keyring: Keyring
@@ -827,24 +894,34 @@ class Ledger:
         height: int | None = None,
         *,
         keyring: Keyring | None = None,
-        executor: str | None = None,
+        executor: str | BatchExecutor | None = None,
         workers: int | None = None,
     ) -> dict[bytes, AccountState]:
         """The states of several accounts after block ``height``, equal to calling
         :meth:`state` for each, computed with one closure and one replay of the union of their
         slices (work shared where slices overlap). ``executor="process"`` splits the accounts
         over ``workers`` local processes (default: one per core), each with a read-only handle
-        on this ledger; the results are identical. (``"ray"`` is not implemented yet.)"""
+        on this ledger; ``executor="ray"`` over ``workers`` Ray actors, each with a read-only
+        handle on a replica (:class:`lazyledger.RayExecutor`; pass one to choose the cluster
+        and the replica paths). The results are identical whatever the executor."""
         wanted = [_id32(a) for a in accounts]
         h = self._check_height(height)
         keyring = self.keyring if keyring is None else keyring
         if executor == "process":
             return self._process_states(wanted, h, keyring, workers)
+        if isinstance(executor, str):
+            if executor not in EXECUTORS:
+                names = ", ".join(repr(n) for n in ("process", *sorted(EXECUTORS)))
+                raise InvalidRequest(f"executor {executor!r} is not one of None, {names}")
+            if executor not in self._executors:
+                self._executors[executor] = EXECUTORS[executor]()
+            return self._executors[executor].states(self, wanted, h, keyring, workers)
         if executor is not None:
-            raise InvalidRequest(
-                f"executor {executor!r} is not supported (None or 'process'; 'ray' is not "
-                "implemented yet)"
-            )
+            if not callable(getattr(executor, "states", None)):
+                raise InvalidRequest(
+                    f"executor must be None, a name or a BatchExecutor, got {type(executor)!r}"
+                )
+            return executor.states(self, wanted, h, keyring, workers)
         nonces = {a: self._sent(a, h) for a in wanted}
         known = {a: k for a in wanted if (k := self._account_id(a)) is not None}
         order = sorted(set(known.values()))
@@ -955,9 +1032,9 @@ class Ledger:
         keyring = self.keyring if keyring is None else keyring
         sl = self._slice({account: end_of(h)})
         private = sl.positions[sl.rows["op"] == Op.PRIVATE].tolist()
-        unreadable = [
-            self._hosted(p).id for p in private if not keyring.can_open(_envelope(self._hosted(p)))
-        ]
+        # opened, not just matched by recipient key: a wrapped key that does not open for this
+        # keyring (a sender may corrupt one recipient's entry) leaves the call unreadable
+        unreadable = [tx_id for _, tx_id in self._unreadable(sl, keyring)]
         shards = {unpack_position(p)[1] for p in sl.positions.tolist()}
         checks = self._pending_checks(sl)
         accounts = sl.accounts()
@@ -1092,8 +1169,3 @@ def _as_block(block: Block | bytes) -> Block:
     if not isinstance(block, Block):
         raise InvalidBlock(f"expected a Block or its bytes, got {type(block).__name__}")
     return block
-
-
-def _envelope(tx: Transaction) -> Private:
-    assert isinstance(tx.call, Private)
-    return tx.call

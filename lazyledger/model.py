@@ -11,10 +11,21 @@ import attrs
 import blake3
 
 from lazyledger.crypto import account_of
-from lazyledger.ops import MAX_REGISTER, REGISTER_BASE, AnyCall, DnnJob, job_account
+from lazyledger.ops import (
+    MAX_REGISTER,
+    REGISTER_BASE,
+    RESERVED_ASSETS,
+    AnyCall,
+    DnnJob,
+    job_account,
+)
 
 if TYPE_CHECKING:
     from lazyledger.shards import Position
+
+DEFAULT_MAX_BLOB_BYTES = 256 << 20
+"""Genesis default for ``max_blob_bytes``: room for a verdict-rule-2 model of 2**27 int8
+parameters."""
 
 
 def _keys(items: Iterable[bytes]) -> list[bytes]:
@@ -53,7 +64,8 @@ class Genesis:
 
     ``authorities`` are the Ed25519 public keys allowed to propose blocks; ``assets`` maps an asset
     id to its issuer's account; ``balances`` holds initial balances; ``pools`` maps a pool account
-    to its pair of assets (its genesis balances are its reserves)."""
+    to its pair of assets (its genesis balances are its reserves); ``max_blob_bytes`` bounds the
+    size of every blob a transaction references."""
 
     chain_id: str
     n_shards: int
@@ -61,6 +73,9 @@ class Genesis:
     assets: dict[int, bytes] = attrs.field(factory=dict, converter=_assets)
     balances: dict[bytes, dict[int, int]] = attrs.field(factory=dict, converter=_balances)
     pools: dict[bytes, tuple[int, int]] = attrs.field(factory=dict, converter=_pools)
+    max_blob_bytes: int = DEFAULT_MAX_BLOB_BYTES
+    """The largest blob (spec, dataset, weights) a transaction may reference: a block naming a
+    larger one is invalid, and ``put_blob`` refuses it."""
 
     def to_bytes(self) -> bytes:
         from lazyledger.codec import encode_genesis
@@ -213,8 +228,8 @@ class AccountState:
     @classmethod
     def split(cls, nonce: int, held: dict[int, int]) -> AccountState:
         """From holdings keyed by asset id, reserved keys going to ``storage``."""
-        from lazyledger.ops import RESERVED_ASSETS
-
+        if max(held, default=0) < RESERVED_ASSETS:  # (the common case: no storage keys)
+            return cls(nonce, dict(held), {})
         return cls(
             nonce,
             {a: v for a, v in held.items() if a < RESERVED_ASSETS},

@@ -25,7 +25,7 @@ import zstandard
 
 from lazyledger.errors import ReadOnlyLedger, SchemaMismatch, StorageError
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 DEFAULT_MAP_SIZE = 64 << 30
 
 _U64 = struct.Struct(">Q")

@@ -20,12 +20,19 @@ from lazyledger.ops import MAX, RESERVED_ASSETS, DnnClaim, DnnInfer, DnnReveal, 
 from lazyledger.shards import MAX_SECTION_TXS, MAX_SHARDS, shard_of
 from lazyledger.shards.merkle import root
 
+BlobCheck = Callable[[Transaction], None]
+"""The blob availability rule for one transaction (raises InvalidTransaction naming a blob
+that is not held, does not hash right, is over the genesis bound or is malformed)."""
+
 
 def check_genesis(g: Genesis) -> None:
     """Raise InvalidGenesis unless the genesis description is self-consistent."""
     if not isinstance(g.n_shards, int) or not 1 <= g.n_shards <= MAX_SHARDS:
         raise InvalidGenesis(f"n_shards {g.n_shards} outside 1..{MAX_SHARDS}")
     g.to_bytes()  # form and ranges
+    mb = g.max_blob_bytes
+    if not isinstance(mb, int) or isinstance(mb, bool) or mb < 1:
+        raise InvalidGenesis(f"max_blob_bytes {g.max_blob_bytes!r} must be a positive integer")
     if not g.authorities:
         raise InvalidGenesis("genesis names no authority")
     for key in g.authorities:
@@ -132,13 +139,14 @@ class Validator:
         nonce_of: Callable[[bytes], int],
         jobs: JobLookup | None = None,
         parent_time: int = 0,
+        blobs: BlobCheck | None = None,
     ) -> dict[bytes, int]:
         """Validate a whole block; return the senders' nonce counts after it.
 
         ``nonce_of(account)`` gives the number of transactions the account sent before this
         block. Raises InvalidBlock (InvalidBlockTransaction for a bad transaction)."""
         counts, signatures = self.check_block_deferred(
-            block, parent_id, height, nonce_of, jobs, parent_time
+            block, parent_id, height, nonce_of, jobs, parent_time, blobs
         )
         signatures()
         return counts
@@ -151,10 +159,12 @@ class Validator:
         nonce_of: Callable[[bytes], int],
         jobs: JobLookup | None = None,
         parent_time: int = 0,
+        blobs: BlobCheck | None = None,
     ) -> tuple[dict[bytes, int], Callable[[], None]]:
         """:meth:`check_block` with the signature checks still running: returns the nonce
         counts and a function that waits for the signatures and raises if one is bad, so the
-        caller can overlap other work (storing the sections) with them."""
+        caller can overlap other work (storing the sections) with them. ``blobs``, if given,
+        is the blob availability rule, applied to every transaction after its form."""
         header = block.header
         self.check_header(header, parent_id, height, parent_time)
         n = self.genesis.n_shards
@@ -176,6 +186,8 @@ class Validator:
                 sender = tx.sender
                 try:
                     self.check_form(tx, jobs)
+                    if blobs is not None:
+                        blobs(tx)
                 except InvalidTransaction as e:
                     raise InvalidBlockTransaction(s, i, str(e)) from None
                 if shard_of(sender, n) != s:

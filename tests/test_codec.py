@@ -74,6 +74,18 @@ def test_block_and_genesis_round_trip(tmp_path) -> None:  # type: ignore[no-unty
             ll.Genesis.from_bytes(g.to_bytes()[:-3])
 
 
+def test_genesis_carries_its_blob_bound() -> None:
+    g = ll.Genesis("demo", 3, [KP.public_key], {0: KP.account}, {}, {})
+    assert g.max_blob_bytes == 256 << 20
+    small = ll.Genesis("demo", 3, [KP.public_key], {0: KP.account}, {}, {}, max_blob_bytes=1000)
+    raw = small.to_bytes()
+    assert raw[:4] == b"LLG\x02" and ll.Genesis.from_bytes(raw) == small
+    assert raw[11:19] == (1000).to_bytes(8, "big")  # after magic, chain id and n_shards
+    assert small.id != g.id  # the bound is part of the chain's identity
+    with pytest.raises(ll.InvalidGenesis, match="version-2"):
+        ll.Genesis.from_bytes(b"LLG\x01" + raw[4:])
+
+
 def test_out_of_range_fields_are_refused() -> None:
     with pytest.raises(ll.InvalidTransaction):
         ll.transfer(KP, nonce=2**64, to=b"\x02" * 32, asset=0, amount=1)

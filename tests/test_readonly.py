@@ -119,4 +119,4 @@ def test_states_on_worker_processes_equal_states_here(tmp_path: Path) -> None:
         with pytest.raises(ll.InvalidRequest):
             led.states(accounts, executor="process", workers=0)
         with pytest.raises(ll.InvalidRequest):
-            led.states(accounts, executor="ray")
+            led.states(accounts, executor="threads")

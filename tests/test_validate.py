@@ -248,6 +248,9 @@ def test_mempool_admission(chain: ll.Ledger, keys: list[ll.Keypair]) -> None:
         ({"balances": {b"\x01" * 32: {7: 1}}}, "unknown asset"),
         ({"balances": {b"\x01" * 32: {0: ll.MAX + 1}}}, "out of range|outside"),
         ({"chain_id": ""}, "chain id"),
+        ({"max_blob_bytes": 0}, "max_blob_bytes"),
+        ({"max_blob_bytes": True}, "max_blob_bytes"),
+        ({"max_blob_bytes": 2**64}, "out of range"),
     ],
 )
 def test_bad_genesis(genesis: ll.Genesis, tmp_path, change: dict[str, object], match: str) -> None:  # type: ignore[no-untyped-def]

@@ -1195,7 +1195,7 @@ SCENARIOS: dict[str, Scenario] = {
         ),
         Scenario(
             "batch",
-            "Batch materialisation: one by one, states(), worker processes (issue 13)",
+            "Batch materialisation: one by one, states(), worker processes, Ray (issue 13)",
             batch.batch,
             _by(
                 {"mean_block": 200, "txs": 4000, "accounts": 200},

@@ -41,9 +41,9 @@ class ColumnIndex:
         self.n = 0
         self.rows = np.zeros(0, ROW_DTYPE)
         self.links = np.zeros((0, 1 + K), np.int64)  # see lazyledger.materialize.walk
-        self.pos = np.zeros(0, np.int64)  # positions by row, never marked: read without the lock
+        self.pos = np.zeros(0, np.int64)  # positions by row (links[:, 0] too)
         self.last = np.full(0, -1, np.int64)
-        self.lock = threading.Lock()  # held by a walk (it marks rows in ``links``) and by growth
+        self.lock = threading.Lock()  # serialises growth; walks only read
 
     def extend(self, sections: Iterable[tuple[int, bytes]]) -> None:
         """Append sections (packed position of their first row, concatenated rows) that follow
@@ -86,6 +86,8 @@ class ColumnIndex:
 
     def count_before(self, end: int) -> int:
         """Rows at positions below ``end``."""
+        if self.n and end > self.pos[self.n - 1]:  # (the common case: a query at the head)
+            return self.n
         return int(np.searchsorted(self.pos[: self.n], end))
 
     def start(self, account_id: int, limit: int) -> int:
@@ -123,8 +125,7 @@ class ColumnIndex:
             a = np.array([n[0] for n in needs], np.int64)
             g = np.array([n[1] for n in needs], np.int64)
             p = np.array([n[2] for n in needs], np.int64)
-        with self.lock:
-            out: np.ndarray = walk.closure(self.links, ck_id, ck_pos, a, g, p)
+        out: np.ndarray = walk.closure(self.links, ck_id, ck_pos, a, g, p)
         return out
 
 

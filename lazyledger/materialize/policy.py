@@ -57,8 +57,10 @@ class CheckpointPolicy:
     def pick(self, ids: np.ndarray) -> np.ndarray:
         """Dense ids to checkpoint, given the account ids of the window's rows (-1: empty)."""
         ids = ids[ids >= 0]
-        if self.kind == "epochs":
-            return np.unique(ids)
+        if self.kind == "epochs":  # (a mark per id: cheaper than np.unique's hashing or a sort)
+            seen = np.zeros(int(ids.max(initial=-1)) + 1, bool)
+            seen[ids] = True
+            return np.flatnonzero(seen)
         counts = np.bincount(ids)
         touched = np.flatnonzero(counts)
         order = np.lexsort((touched, -counts[touched]))  # most touches first, then lower id

@@ -66,16 +66,26 @@ class RunningReplay:
         taint[: len(self.taint)] = self.taint
         self.balances, self.assets, self.taint = grown, merged, taint
 
+    def _columns(self, assets: np.ndarray) -> np.ndarray | None:
+        """The column of each of ``assets`` (None if one has none yet)."""
+        x: np.ndarray = np.searchsorted(self.assets, assets)
+        if len(x) and (x.max() >= len(self.assets) or np.any(self.assets[x] != assets)):
+            return None
+        return x
+
     def advance(self, rows: np.ndarray) -> None:
         """Apply the next rows of the chain (ROW_DTYPE, real dense ids, global order)."""
         if not len(rows):
             return
         id0 = rows["id0"].astype(np.int64)
         id1 = rows["id1"].astype(np.int64)
-        self._grow(int(max(id0.max(), id1.max())) + 1, np.union1d(rows["asset"], rows["asset2"]))
+        x, x2 = self._columns(rows["asset"]), self._columns(rows["asset2"])
+        if x is None or x2 is None:  # an asset seen for the first time: widen, then look again
+            self._grow(0, np.union1d(rows["asset"], rows["asset2"]))
+            x, x2 = self._columns(rows["asset"]), self._columns(rows["asset2"])
+            assert x is not None and x2 is not None
+        self._grow(int(max(id0.max(), id1.max())) + 1, self.assets)
         width = len(self.assets)
-        x = np.searchsorted(self.assets, rows["asset"])
-        x2 = np.searchsorted(self.assets, rows["asset2"])
         op = rows["op"]
         flat = self.balances.reshape(-1)
         status = np.zeros(len(rows), np.uint8)

@@ -4,7 +4,8 @@ The index (:class:`lazyledger.materialize.index.ColumnIndex`) numbers every tran
 *row* ``g`` in global order and keeps one record per row, ``links[g]`` = (position,
 account_0, ..., account_{K-1}): each account word packs ``(id + 1) << 32 | (prev + 1)``, the
 account's dense id and the previous row touching it (0 in either half: none). A record of 8 +
-8K bytes (24 for K = 2) is what a walk over scattered rows pays for, one cache line.
+8K bytes (24 for K = 2) is what a walk over scattered rows pays for, one cache line; which rows
+are already in the slice is kept apart, in a bitmap small enough to stay in cache.
 
 The closure is a set of *needs* (account ``a``, state wanted before position ``p``). A need
 walks ``a``'s chain backwards from its last touch before ``p`` and stops at the first row below
@@ -26,6 +27,8 @@ from numba import njit
 
 POS = 0
 """Column of ``links`` holding the packed position; account words follow."""
+LANES = 8
+"""Chains a closure walks at once (see :func:`closure`)."""
 _LOW = (1 << 32) - 1
 
 
@@ -97,31 +100,59 @@ def closure(
     """Rows of the slice (sorted) for the initial needs (account, first row to look at, position
     the state is wanted before).
 
-    A row in the slice is marked by flipping its position's sign in ``links`` (the mark shares
-    the record's cache line); every mark is undone before returning, so the caller must hold
-    the index's lock."""
+    Rows in the slice are marked in a bitmap of one bit per row (an eighth of a kilobyte per
+    thousand rows, so it stays in cache while the walk jumps about the index); ``links`` is
+    only read."""
     width = links.shape[1]
     has_ck = ck_id.shape[0] > 0
     st_a = need_a.astype(np.int64)
     st_g = need_g.astype(np.int64)
     st_p = need_p.astype(np.int64)
     n = st_a.shape[0]
+    top = np.int64(-1)
+    for j in range(n):
+        top = max(top, st_g[j])
+    if top < 0:
+        return np.empty(0, np.int64)
+    marks = np.zeros((top >> 6) + 1, np.uint64)
     out = np.empty(64, np.int64)
     m = 0
-    while n > 0:
-        n -= 1
-        a = int(st_a[n])
-        g = int(st_g[n])
-        c = 0
-        if has_ck and g >= 0:
-            j = cut_index(ck_id, ck_pos, a, int(st_p[n]))
-            if j > 0:
-                c = int(ck_pos[j - 1])
-        while g >= 0:
+    # Up to LANES chains are walked in turn, a row each, so that their (independent, mostly
+    # uncached) reads of ``links`` overlap instead of waiting one for another.
+    w_a = np.zeros(LANES, np.int64)
+    w_g = np.full(LANES, -1, np.int64)
+    w_c = np.zeros(LANES, np.int64)
+    busy = 0
+    while n > 0 or busy > 0:
+        busy = 0
+        for i in range(LANES):
+            g = w_g[i]
+            if g < 0:
+                if n == 0:
+                    continue
+                n -= 1
+                a = st_a[n]
+                g = st_g[n]
+                c = np.int64(0)
+                if has_ck and g >= 0:
+                    j = cut_index(ck_id, ck_pos, int(a), int(st_p[n]))
+                    if j > 0:
+                        c = ck_pos[j - 1]
+                w_a[i], w_c[i] = a, c
+                if g < 0:
+                    continue
+            a = w_a[i]
+            bit = np.uint64(1) << np.uint64(g & 63)
+            word = marks[g >> 6]
+            if word & bit:  # already in the slice (the bitmap is read first: it is cached)
+                w_g[i] = -1
+                continue
             q = links[g, POS]
-            if q < c:  # below the cut, or marked (negative): this walk ends here
-                break
-            links[g, POS] = -1 - q
+            if q < w_c[i]:  # below the cut: this walk ends
+                w_g[i] = -1
+                continue
+            busy += 1
+            marks[g >> 6] = word | bit
             if m == out.shape[0]:  # growth stays off the common path (no array refcounting)
                 out = _grow(out, m)
             out[m] = g
@@ -135,7 +166,7 @@ def closure(
                 if b == a:
                     nxt = before
                     continue
-                if before < 0 or links[before, POS] < 0:
+                if before < 0 or marks[before >> 6] & (np.uint64(1) << np.uint64(before & 63)):
                     continue  # b's first touch (it enters at genesis), or already in the slice
                 if n == st_a.shape[0]:
                     st_a = _grow(st_a, n)
@@ -145,23 +176,22 @@ def closure(
                 st_g[n] = before
                 st_p[n] = q
                 n += 1
-            g = nxt
+            w_g[i] = nxt
     if m == 0:
         return out[:0]
     lo = out[:m].min()
-    hi = out[:m].max() + 1
-    if 16 * m < hi - lo:  # thin: sort what was found
-        found = np.sort(out[:m])
-        for j in range(m):
-            links[found[j], POS] = -1 - links[found[j], POS]
-        return found
-    j = 0  # dense: the marks in row order are the sorted rows (cheaper than a sort)
-    for g in range(lo, hi):
-        q = links[g, POS]
-        if q < 0:
-            links[g, POS] = -1 - q
-            out[j] = g
-            j += 1
+    if 16 * m < top + 1 - lo:  # thin: sort what was found
+        return np.sort(out[:m])
+    j = 0  # dense: the bitmap in order is the sorted rows (cheaper than a sort)
+    for wi in range(lo >> 6, marks.shape[0]):
+        word = marks[wi]
+        g = wi << 6
+        while word:
+            if word & np.uint64(1):
+                out[j] = g
+                j += 1
+            word >>= np.uint64(1)
+            g += 1
     return out[:m]
 
 

@@ -38,6 +38,7 @@ from lazyledger.node.mempool import MempoolFull, NonceConflict
 from lazyledger.node.openapi import BLOCKCHAIN_LIMIT, MAX_BATCH, MAX_HEADERS, openapi
 from lazyledger.node.peers import HEIGHT_HEADER, PEER_HEADER
 from lazyledger.node.producer import BlockProducer, produce
+from lazyledger.node.query import ForwardQueries, QueryPool, merge_metrics
 from lazyledger.node.service import NodeService
 
 log = logging.getLogger("lazyledger.node.http")
@@ -314,10 +315,12 @@ def create_app(
     producer: BlockProducer | None = None,
     *,
     close_ledger: bool = True,
+    queries: QueryPool | None = None,
 ) -> Starlette:
     """The ASGI app of a node. Its lifespan runs the block producer (proposer mode) or the
     sync loop (``service.upstream`` set), and on shutdown stops them, lets an open block write
-    finish, and closes the ledger."""
+    finish, and closes the ledger. With ``queries``, the query routes are answered by worker
+    processes (:mod:`lazyledger.node.query`) that the lifespan starts and stops."""
     cfg = service.config
     led = service.ledger
     stop = asyncio.Event()
@@ -441,6 +444,13 @@ def create_app(
                 "sections": [[_tx_json(tx) for tx in sec] for sec in blk.sections],
             }
         )
+
+    async def block_blobs(request: Request) -> Response:
+        """The blobs a block's transactions reference: what a follower fetches (``/blob``)
+        with the block, since a block whose blobs a validator does not hold is invalid."""
+        h = _latest(_height(request))
+        found = await run(led.block_blobs, h)
+        return JSONResponse({"height": h, "blobs": [b.hex() for b in found]})
 
     async def header(request: Request) -> Response:
         height = _height(request)
@@ -579,10 +589,22 @@ def create_app(
             raise
         except ValueError as e:  # a malformed typed blob (spec, dataset, weights)
             raise Unprocessable(f"blob refused: {e}") from None
+        if forward:  # the proposer must hold it too before it takes a transaction naming it
+            try:
+                params = {} if kind is None else {"kind": kind}
+                r = await forward[0].put(f"/blob/{key.hex()}", content=data, params=params)
+            except httpx.HTTPError as e:
+                reason = str(e) or type(e).__name__
+                raise UpstreamUnavailable(str(service.upstream), reason) from None
+            if r.status_code != 201:
+                return Response(r.content, r.status_code, media_type="application/json")
         return JSONResponse({"hash": key.hex(), "size": len(data)}, 201)
 
     async def metrics(request: Request) -> Response:
         body = await run(service.metrics.render)
+        if queries is not None:
+            parts = [("owner", body), *await queries.scrape()]
+            body = await run(merge_metrics, parts)
         return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
 
     async def schema(request: Request) -> Response:
@@ -600,10 +622,18 @@ def create_app(
             tasks.append(asyncio.create_task(follow(service, service.upstream, stop)))
         elif producer is not None:
             tasks.append(asyncio.create_task(produce(service, producer, stop, wake)))
+        if queries is not None:
+            try:
+                await queries.start()
+            except BaseException:
+                await queries.stop()
+                raise
         log.info("node started", extra={"mode": service.mode, "height": led.height})
         try:
             yield
         finally:
+            if queries is not None:
+                await queries.stop()
             stop.set()
             wake.set()
             for t in tasks:
@@ -626,6 +656,7 @@ def create_app(
         "/num_unconfirmed_txs": {"GET": num_unconfirmed_txs},
         "/nonce": {"GET": nonce},
         "/block": {"GET": block},
+        "/block_blobs": {"GET": block_blobs},
         "/header": {"GET": header},
         "/headers": {"GET": headers},
         "/blockchain": {"GET": blockchain},
@@ -649,6 +680,8 @@ def create_app(
     )
     app.state.service = service
     app.state.routes = {path: sorted(h) for path, h in table.items()}
+    if queries is not None:
+        app.add_middleware(ForwardQueries, pool=queries, head=lambda: led.height)
     app.add_middleware(
         RequestMetrics, service=service, routes=frozenset(p for p in table if "{" not in p)
     )

@@ -164,6 +164,7 @@ def _serve(cfg: c.NodeConfig, genesis_file: str | None) -> int:
 
     from lazyledger.node.app import create_app
     from lazyledger.node.producer import AuthorityProducer
+    from lazyledger.node.query import QueryPool
     from lazyledger.node.service import NodeService
 
     class Server(uvicorn.Server):
@@ -209,7 +210,10 @@ def _serve(cfg: c.NodeConfig, genesis_file: str | None) -> int:
     else:
         mode = "observer"
     service = NodeService(ledger, cfg, mode)
-    app = create_app(service, producer)
+    queries = (
+        QueryPool(cfg.datadir, cfg.query_workers, cfg.log_level) if cfg.query_workers else None
+    )
+    app = create_app(service, producer, queries=queries)
     server = Server(
         uvicorn.Config(
             app,
@@ -249,6 +253,7 @@ def _run(args: argparse.Namespace) -> int:
         "mempool_size": args.mempool_size,
         "workers": args.workers,
         "checkpoint_policy": args.checkpoint_policy,
+        "query_workers": args.query_workers,
         "log_level": args.log_level,
         "allow_remote": True if args.allow_remote else None,
     }
@@ -483,6 +488,11 @@ def build(parser: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--checkpoint-policy",
         help="'epochs:EVERY' or 'hubs:TOP:EVERY': checkpoints written in the background",
+    )
+    p.add_argument(
+        "--query-workers",
+        type=int_in(0, c.MAX_QUERY_WORKERS),
+        help="processes answering the query routes with read-only handles (0)",
     )
     p.add_argument("--log-level", choices=c.LOG_LEVELS, help="(info)")
     p.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --host")

@@ -17,7 +17,7 @@ import attrs
 from lazyledger.crypto import Keypair
 from lazyledger.errors import InvalidGenesis, LedgerError
 from lazyledger.materialize.policy import CheckpointPolicy
-from lazyledger.model import Genesis
+from lazyledger.model import DEFAULT_MAX_BLOB_BYTES, Genesis
 
 DEFAULT_DATADIR = Path.home() / ".lazyledger" / "node"
 DEFAULT_PORT = 26657
@@ -26,6 +26,10 @@ GENESIS_FILE = "genesis.toml"
 KEY_FILE = "node_key"
 LEDGER_DIR = "ledger"
 LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+MAX_QUERY_WORKERS = 64
+"""Most query worker processes a node starts."""
 
 
 class ConfigError(LedgerError):
@@ -50,6 +54,7 @@ class NodeConfig:
     state_cache: int = 4_096
     workers: int | None = None
     checkpoint_policy: str | None = None
+    query_workers: int = 0
     allow_remote: bool = False
     log_level: str = "info"
 
@@ -90,6 +95,8 @@ class NodeConfig:
             raise ConfigError(f"log_level {self.log_level!r} is not one of {', '.join(LOG_LEVELS)}")
         if self.workers is not None and self.workers < 1:
             raise ConfigError("workers must be at least 1 (or unset: one per core)")
+        if not 0 <= self.query_workers <= MAX_QUERY_WORKERS:
+            raise ConfigError(f"query_workers must be in 0..{MAX_QUERY_WORKERS}")
         self.policy()  # refuses a malformed one
 
     def policy(self) -> CheckpointPolicy | None:
@@ -163,6 +170,13 @@ SETTINGS: dict[str, tuple[str, str | int | None]] = {
         "(every account touched in the last EVERY blocks) or 'hubs:TOP:EVERY' (the TOP most "
         "active ones); unset: none. Changes the cost of queries, never their answers.",
         "epochs:100",
+    ),
+    "query_workers": (
+        "Worker processes answering the query routes (/state, /slice, /receipt, /tx, /block, "
+        "/header, /headers, /blockchain) with read-only handles on this datadir, while this "
+        "process appends (--query-workers); 0: this process answers them. /metrics labels "
+        "each sample with its worker.",
+        None,
     ),
     "log_level": (
         "debug, info, warning or error (--log-level); logs are JSON lines on stderr.",
@@ -296,7 +310,7 @@ def _int(value: Any, what: str) -> int:
 def genesis_from_toml(doc: Mapping[str, Any]) -> Genesis:
     """A Genesis from its TOML form (see :func:`genesis_to_toml`); InvalidGenesis if malformed.
 
-    chain_id = "local"; n_shards = 4; authorities = ["<pubkey hex>"]
+    chain_id = "local"; n_shards = 4; authorities = ["<pubkey hex>"]; max_blob_bytes = 268435456
     [assets] 0 = "<issuer account hex>"
     [balances.<account hex>] 0 = 1000000
     [pools.<pool hex>] assets = [0, 1]"""
@@ -319,6 +333,9 @@ def genesis_from_toml(doc: Mapping[str, Any]) -> Genesis:
                 _hex(p, "pool"): (_int(v["assets"][0], "asset"), _int(v["assets"][1], "asset"))
                 for p, v in doc.get("pools", {}).items()
             },
+            max_blob_bytes=_int(
+                doc.get("max_blob_bytes", DEFAULT_MAX_BLOB_BYTES), "max_blob_bytes"
+            ),
         )
     except KeyError as e:
         raise InvalidGenesis(f"genesis is missing {e.args[0]!r}") from None
@@ -337,6 +354,7 @@ def genesis_to_toml(g: Genesis) -> dict[str, Any]:
             for acc, held in sorted(g.balances.items())
         },
         "pools": {p.hex(): {"assets": list(pair)} for p, pair in sorted(g.pools.items())},
+        "max_blob_bytes": g.max_blob_bytes,
     }
 
 

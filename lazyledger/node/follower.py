@@ -12,6 +12,7 @@ import anyio.to_thread
 import httpx
 
 from lazyledger.errors import InvalidBlock, LedgerError
+from lazyledger.materialize.host import blob_hash
 from lazyledger.node.peers import HEIGHT_HEADER, PEER_HEADER
 from lazyledger.node.service import NodeService
 
@@ -51,8 +52,38 @@ async def sync_once(service: NodeService, http: httpx.AsyncClient, stop: asyncio
             r = await http.get("/block", params={"height": h, "encoding": "raw"})
             r.raise_for_status()
             batch.append(r.content)
+            await fetch_blobs(service, http, h)
         await anyio.to_thread.run_sync(service.commit_many, batch)  # one group commit
         n += len(batch)
+    return n
+
+
+async def fetch_blobs(service: NodeService, http: httpx.AsyncClient, height: int) -> int:
+    """Fetch the blobs the upstream lists for block ``height`` that this node lacks; returns
+    how many it stored. The list is only a hint: validation checks the block's blobs itself,
+    so a blob left out, withheld (404) or not matching its hash leaves the block refused."""
+    r = await http.get("/block_blobs", params={"height": height})
+    r.raise_for_status()
+    led = service.ledger
+    n = 0
+    for item in r.json()["blobs"]:
+        key = bytes.fromhex(item)
+        if len(key) != 32 or await anyio.to_thread.run_sync(led.has_blob, key):
+            continue
+        got = await http.get(f"/blob/{item}")
+        if got.status_code == 404:
+            log.warning("upstream withholds a blob", extra={"height": height, "blob": item})
+            continue
+        got.raise_for_status()
+        if blob_hash(got.content) != key:
+            log.warning("upstream sent a blob not matching its hash", extra={"blob": item})
+            continue
+        try:
+            await anyio.to_thread.run_sync(led.put_blob, got.content)
+        except LedgerError as e:  # over the genesis bound: the block will be refused
+            log.warning("blob refused", extra={"blob": item, "reason": str(e)})
+            continue
+        n += 1
     return n
 
 

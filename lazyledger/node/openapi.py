@@ -413,6 +413,22 @@ def openapi() -> dict[str, Any]:
                     404,
                 )
             },
+            "/block_blobs": _get(
+                "block_blobs",
+                "the hashes of the blobs a block's transactions reference (fetch each with "
+                "/blob/{hash}): a block is valid only where its blobs are held, so a follower "
+                "fetches them with the block; the head block's without a height",
+                [_query("height", BLOCK_HEIGHT, False, "block height (default: the head)")],
+                _ok(
+                    _obj(
+                        ["height", "blobs"],
+                        height=BLOCK_HEIGHT,
+                        blobs={"type": "array", "items": HEX32},
+                    )
+                ),
+                400,
+                404,
+            ),
             "/header": _get(
                 "header",
                 "a block header; the head's without a height",
@@ -554,6 +570,7 @@ def openapi() -> dict[str, Any]:
                     404,
                     413,
                     422,
+                    503,
                     ok_status=201,
                     requestBody={
                         "required": True,

@@ -39,6 +39,22 @@ class AuthorityProducer:
         return ledger.propose(txs, self.key)
 
 
+def hold_back(ledger: Ledger, txs: Sequence[Transaction]) -> list[Transaction]:
+    """``txs`` less those naming a blob this node does not hold (they would make the block
+    invalid) and, to keep nonces contiguous, every later one from the same sender. What is
+    held back stays in the mempool until its blob is published."""
+    blocked: set[bytes] = set()
+    out = []
+    for tx in txs:
+        if tx.sender in blocked or ledger.missing_blobs(tx):
+            blocked.add(tx.sender)
+            continue
+        out.append(tx)
+    if blocked:
+        log.debug("transactions held back for missing blobs", extra={"senders": len(blocked)})
+    return out
+
+
 async def _wait(event: asyncio.Event, timeout: float) -> bool:
     """Wait for ``event`` at most ``timeout`` seconds; whether it is set."""
     with contextlib.suppress(TimeoutError):
@@ -58,7 +74,8 @@ async def produce(
         wake.clear()
         if stop.is_set():
             break
-        txs = service.mempool.take(cfg.max_block_txs, service.ledger.nonce)
+        taken = service.mempool.take(cfg.max_block_txs, service.ledger.nonce)
+        txs = await anyio.to_thread.run_sync(hold_back, service.ledger, taken)
         if not txs:
             continue
         try:

@@ -174,9 +174,22 @@ def test_checks_run_only_where_needed_and_once(
         assert led.cost(GOOD.account).dnn_checks == 0
 
 
+def lose_blobs(led: ll.Ledger, hashes: list[bytes]) -> None:
+    """Local data loss: delete blobs from this node's store behind the ledger's back."""
+    env = led.store.blobs
+    with env.write() as txn:
+        for key in hashes:
+            txn.delete(key, db=env.db["blobs"])
+
+
 def test_missing_blob_is_named_and_retry_works(tmp_path: Path, blobs: dict[str, bytes]) -> None:
-    led, _txs = build(tmp_path / "d", blobs, store_blobs=False)
+    """With the blob rule a chain never references a blob its validators did not hold, so
+    BlobMissing only means local data loss, and publishing the blob again heals it."""
+    with pytest.raises(ll.InvalidBlock, match="not held by this node"):
+        build(tmp_path / "refused", blobs, store_blobs=False)
+    led, _txs = build(tmp_path / "d", blobs)
     with led:
+        lose_blobs(led, [dnn_hash(b) for b in blobs.values()])
         with pytest.raises(ll.BlobMissing) as err:
             led.state(GOOD.account)
         missing = err.value.key
@@ -244,8 +257,8 @@ def test_materialisation_order_does_not_matter(tmp_path: Path, blobs: dict[str, 
 
 
 def test_hidden_validation_set(tmp_path: Path, blobs: dict[str, bytes]) -> None:
-    """The job commits only the validation hash; claims close at the owner's reveal, and are
-    judged once the data is public (until then materialising them names the missing blob)."""
+    """The job commits only the validation hash; claims close at the owner's reveal, which is
+    valid only with the hidden set published (until then judging a claim names the blob)."""
     with ll.Ledger.create(tmp_path / "h", genesis()) as led:
         hashes = {n: led.put_blob(b) for n, b in blobs.items() if n != "val"}
         val = dnn_hash(blobs["val"])
@@ -258,13 +271,18 @@ def test_hidden_validation_set(tmp_path: Path, blobs: dict[str, bytes]) -> None:
         with pytest.raises(ll.BlobMissing) as err:  # nobody can judge before the reveal
             led.state(GOOD.account)
         assert err.value.key == val
-        led.append(led.propose([ll.dnn_reveal(OWNER, nonce=1, job=j)], ISSUER))
+        reveal = ll.dnn_reveal(OWNER, nonce=1, job=j)
+        with pytest.raises(ll.BlobUnavailable, match=f"hidden validation blob {val.hex()}"):
+            led.check_transaction(reveal)  # the reveal must publish the hidden set
+        with pytest.raises(ll.InvalidBlock, match="not held by this node"):
+            led.append(led.propose([reveal], ISSUER))
+        led.put_blob(blobs["val"])  # the owner publishes the data it reveals
+        led.append(led.propose([reveal], ISSUER))
         late = ll.dnn_claim(BAD, nonce=0, job=j, weights=hashes["good"])
         with pytest.raises(ll.InvalidBlock, match="claims are closed"):
             led.append(led.propose([late], ISSUER))
         with pytest.raises(ll.InvalidTransaction, match="already revealed"):
             led.check_transaction(ll.dnn_reveal(OWNER, nonce=2, job=j))
-        led.put_blob(blobs["val"])  # the owner publishes the data it revealed
         assert led.receipt(early.id).applied
         assert led.state(GOOD.account).balances == {0: 10_700}
         ref, _ = replay_chain(

@@ -203,3 +203,45 @@ def test_keyring_survives_reopen(
         led.append(led.propose([tx], a))
     with ll.Ledger.open(path, keyring=ll.Keyring([c])) as led:
         assert led.state(c.account).balances == {0: 9}
+
+
+def test_a_recipient_locked_out_by_its_sender_is_told(
+    tmp_path: Path, keys: list[ll.Keypair], genesis: ll.Genesis
+) -> None:
+    """The issue's attack: the sender corrupts one listed recipient's wrapped key and re-signs.
+    The other readers apply the call; the locked-out recipient's cost report names it
+    unreadable, so a payee policy refuses it instead of waving it through."""
+    a, b, c, d = keys
+    tx = ll.private(
+        a,
+        nonce=0,
+        call=ll.Transfer(c.account, 0, 5),
+        recipients=[a.public_key, c.public_key, d.public_key],
+    )
+    env = tx.call
+    assert isinstance(env, ll.Private)
+    entries = list(env.recipients)
+    key, wrapped = entries[1]
+    assert key == c.public_key
+    entries[1] = (key, wrapped[:-1] + bytes([wrapped[-1] ^ 1]))
+    attack = ll.sign(a, 0, attrs.evolve(env, recipients=tuple(entries)))
+    honest = ll.private(
+        b, nonce=0, call=ll.Transfer(c.account, 1, 7), recipients=[b.public_key, c.public_key]
+    )
+    with ll.Ledger.create(tmp_path / "x", genesis) as led:
+        led.append(led.propose([attack, honest], a))
+        others = ll.Keyring([d, b])  # another listed reader opens it and applies it
+        assert led.receipt(attack.id, keyring=others).applied
+        assert led.state(c.account, keyring=others).balances == {0: 5, 1: 7}
+        locked_out = ll.Keyring([c])
+        with pytest.raises(ll.PrivateStateUnavailable):
+            led.state(c.account, keyring=locked_out)
+        report = led.cost(c.account, keyring=locked_out)
+        assert report.private_txs == 2
+        assert report.unreadable == [attack.id]  # the honest payment opens; the attack does not
+        assert not report.materialisable
+        with pytest.raises(ll.PaymentRefused, match="1 private dependencies this keyring"):
+            ll.PayeePolicy(max_unreadable=0).check(report)
+        # an untampered envelope with the same recipients is readable by c: nothing else changed
+        assert led.cost(c.account, keyring=ll.Keyring([c, d])).unreadable == []
+        assert led.cost(b.account, keyring=ll.Keyring([b])).unreadable == []

@@ -84,6 +84,11 @@ def test_genesis_toml_round_trip() -> None:
         {b"\x77" * 32: (0, 1)},
     )
     assert genesis_from_toml(genesis_to_toml(g)).id == g.id
+    bounded = attrs.evolve(g, max_blob_bytes=4096)
+    assert genesis_to_toml(bounded)["max_blob_bytes"] == 4096
+    assert genesis_from_toml(genesis_to_toml(bounded)) == bounded
+    with pytest.raises(ll.InvalidGenesis, match="max_blob_bytes"):
+        genesis_from_toml({**genesis_to_toml(g), "max_blob_bytes": "big"})
     with pytest.raises(ll.InvalidGenesis, match="chain_id"):
         genesis_from_toml({"n_shards": 1})
     with pytest.raises(ll.InvalidGenesis, match="hex"):
@@ -251,3 +256,44 @@ def test_checkpoint_policy_setting(tmp_path: Path) -> None:
     for bad in ("daily", "epochs:0", "hubs:5", "epochs:x", "hubs:0:3"):
         with pytest.raises(ConfigError, match="checkpoint_policy"):
             load_config(tmp_path, {"checkpoint_policy": bad})
+
+
+def test_query_workers_setting(tmp_path: Path) -> None:
+    assert load_config(tmp_path).query_workers == 0
+    assert load_config(tmp_path, {"query_workers": 3}).query_workers == 3
+    for bad in (-1, 65):
+        with pytest.raises(ConfigError, match="query_workers"):
+            load_config(tmp_path, {"query_workers": bad})
+
+
+def test_merged_metrics_label_every_sample_with_its_worker() -> None:
+    from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from lazyledger.node.query import merge_metrics
+
+    parts = []
+    for name, hits in (("owner", 1), ("1", 2), ("2", 5)):
+        r = CollectorRegistry()
+        c = Counter("q_total", "queries", ["route"], registry=r)
+        c.labels("/state").inc(hits)
+        Histogram("lat_seconds", "latency", registry=r, buckets=(1.0,)).observe(0.5)
+        parts.append((name, generate_latest(r)))
+    merged = merge_metrics(parts).decode()
+    assert merged.count("# TYPE q_total counter") == 1  # one family, not one per worker
+    found = {
+        (s.labels["worker"], s.labels.get("route")): s.value
+        for fam in text_string_to_metric_families(merged)
+        if fam.name == "q"
+        for s in fam.samples
+        if s.name == "q_total"
+    }
+    assert found == {("owner", "/state"): 1.0, ("1", "/state"): 2.0, ("2", "/state"): 5.0}
+    counts = [
+        s
+        for fam in text_string_to_metric_families(merged)
+        if fam.name == "lat_seconds"
+        for s in fam.samples
+        if s.name == "lat_seconds_count"
+    ]
+    assert sorted(s.labels["worker"] for s in counts) == ["1", "2", "owner"]
