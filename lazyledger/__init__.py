@@ -42,6 +42,7 @@ from lazyledger.ops import (
 )
 from lazyledger.scale import RayExecutor, RayUnavailable
 from lazyledger.shards import shard_of
+from lazyledger.store import EnvStats, StorageStats, TableStats
 from lazyledger.transactions import (
     dnn_claim,
     dnn_infer,
@@ -70,6 +71,7 @@ __all__ = [
     "DnnInfer",
     "DnnJob",
     "DnnReveal",
+    "EnvStats",
     "Genesis",
     "Header",
     "HeightOutOfRange",
@@ -98,7 +100,9 @@ __all__ = [
     "ReplicaMismatch",
     "SchemaMismatch",
     "StorageError",
+    "StorageStats",
     "Swap",
+    "TableStats",
     "Transaction",
     "Transfer",
     "TransferIf",

@@ -187,6 +187,24 @@ def encode_section(txs: Sequence[Transaction]) -> bytes:
     return b"".join(parts)
 
 
+def section_item(data: bytes, index: int) -> bytes:
+    """The canonical bytes of transaction ``index`` of an encoded section, found by its length
+    prefixes alone (nothing decoded); InvalidBlock if the section has no such transaction."""
+    if len(data) < 4 or not 0 <= index < _U32.unpack_from(data, 0)[0]:
+        raise InvalidBlock(f"the section has no transaction {index}")
+    at = 4
+    for _ in range(index):
+        if at + 4 > len(data):
+            raise InvalidBlock("truncated section")
+        at += 4 + _U32.unpack_from(data, at)[0]
+    if at + 4 > len(data):
+        raise InvalidBlock("truncated section")
+    (n,) = _U32.unpack_from(data, at)
+    if at + 4 + n > len(data):
+        raise InvalidBlock("truncated section")
+    return data[at + 4 : at + 4 + n]
+
+
 def decode_section(data: bytes, at: int, shard: int) -> tuple[list[Transaction], int]:
     """Decode one section starting at ``at``; returns the transactions and the end offset."""
     if at + 4 > len(data):

@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import attrs
+import blake3
 import numpy as np
 
-from lazyledger.codec import decode_section, encode_section
+from lazyledger.codec import decode_section, encode_section, section_item
 from lazyledger.crypto import Keypair
 from lazyledger.errors import (
     HeightOutOfRange,
@@ -25,8 +26,9 @@ from lazyledger.errors import (
     NotFound,
     PrivateStateUnavailable,
     ReadOnlyLedger,
+    StorageError,
 )
-from lazyledger.materialize import dnn, slots, walk
+from lazyledger.materialize import dnn, records, slots, walk
 from lazyledger.materialize.blobs import BlobRule, JobTerms, references
 from lazyledger.materialize.cost import CostModel, CostReport
 from lazyledger.materialize.host import StoreHost, blob_hash, job_index_value, read_job_index
@@ -35,6 +37,7 @@ from lazyledger.materialize.index import (
     Checkpoints,
     ColumnIndex,
     Cuts,
+    Senders,
     decode_batch,
     encode_batch,
 )
@@ -63,9 +66,11 @@ from lazyledger.ops import (
     job_account,
 )
 from lazyledger.shards import Position, end_of, pack_position, shard_of, unpack_position
+from lazyledger.shards.lookup import DenseIds, PrefixIndex, prefix
 from lazyledger.shards.merkle import root
 from lazyledger.store import (
     DEFAULT_MAP_SIZE,
+    StorageStats,
     Store,
     get,
     need,
@@ -148,10 +153,11 @@ class Ledger:
         self._running: RunningReplay | None = None
         self._write_lock = threading.Lock()
         self._nonces: dict[bytes, int] = {}
-        self._ids: dict[bytes, int] = {}
-        self._next_id = 0
         self._touches: TouchMap | None = None
-        self._assign_genesis_ids()
+        self._accounts = DenseIds()  # with the index below: derived from the stored records
+        self._accounts.add(0, b"".join(records.genesis_accounts(genesis)))
+        self._senders = Senders()
+        self._txids = PrefixIndex()
         self._height = store.head()
         self._head_id = self._header_id(self._height)
 
@@ -219,7 +225,7 @@ class Ledger:
             head = self.store.head()
             if head > self._height:
                 if self._columns is not None:
-                    self._columns.extend(self._stored_sections(self._height, head))
+                    self._extend(self._columns, records.read(self.store, self._height, head))
                 self._nonces.clear()
                 self._height = head
                 self._head_id = self._header_id(head)
@@ -237,6 +243,11 @@ class Ledger:
             self._io.shutdown()
         self.validator.close()
         self.store.close()
+
+    def storage_stats(self) -> StorageStats:
+        """Map size, map use, free pages and per-table entries and pages of every LMDB
+        environment of this ledger (see :class:`lazyledger.store.StorageStats`)."""
+        return self.store.stats()
 
     def __enter__(self) -> Ledger:
         return self
@@ -301,11 +312,15 @@ class Ledger:
     def position(self, tx_id: bytes) -> Position:
         """Where a transaction is, by id."""
         tx_id = _id32(tx_id, "transaction")
-        with self.store.meta.read() as txn:
-            raw = txn.get(tx_id, db=self.store.meta.db["txids"])
-        if raw is None:
-            raise NotFound("transaction", tx_id)
-        return unpack_position(read_u64(raw))
+        self._index()
+        for packed in self._txids.get(prefix(tx_id)):  # candidates: check the whole id
+            h, s, i = unpack_position(packed)
+            env = self.store.shards[s]
+            with env.read() as txn:
+                body = need(txn, u64(h), env.db["bodies"], f"the section {h}/{s}")
+            if blake3.blake3(section_item(self.store.decompress(body), i)).digest() == tx_id:
+                return h, s, i
+        raise NotFound("transaction", tx_id)
 
     def transaction(self, tx_id: bytes) -> Transaction:
         h, s, i = self.position(tx_id)
@@ -317,6 +332,7 @@ class Ledger:
         cached = self._nonces.get(account)
         if cached is not None:
             return cached
+        self._index()  # (built outside the lock, which building takes)
         with self._write_lock:  # no append may land between the read and the cache write
             n = self._sent(account, self._height)
             if len(self._nonces) > 1 << 20:
@@ -367,6 +383,7 @@ class Ledger:
         if self.store.readonly:
             raise ReadOnlyLedger("appending blocks")
         decoded = [_as_block(b) for b in blocks]
+        self._index()  # (built outside the lock, which building takes)
         with self._write_lock:
             height, head, parent_time = self._height, self._head_id, self._head_time()
             nonces: dict[bytes, int] = {}
@@ -416,38 +433,48 @@ class Ledger:
                 checked.append((block, counts))
             if not checked:
                 return []
-            new_ids: dict[bytes, int] = {}  # dense ids first seen in this batch, global order
+            next_id = len(self._accounts)
+            new_ids: dict[bytes, int] = {}  # dense ids first seen in this batch
+            new_names: list[bytes] = []  # the same accounts, in id order
 
             def account_id(a: bytes) -> int:
                 found = new_ids.get(a)
                 if found is None:
                     found = self._account_id(a)
                     if found is None:
-                        found = new_ids[a] = self._next_id + len(new_ids)
+                        found = new_ids[a] = next_id + len(new_names)
+                        new_names.append(a)
                 return found
 
-            rows = [
-                [[row_of(tx, self.genesis, job_of, account_id) for tx in sec] for sec in b.sections]
-                for b, _ in checked
-            ]
+            staged: list[_Staged] = []
+            for b, _ in checked:
+                for s, sec in enumerate(b.sections):
+                    if not sec:
+                        continue
+                    first = next_id + len(new_names)
+                    rows, senders = [], []
+                    for tx in sec:
+                        rows.append(row_of(tx, self.genesis, job_of, account_id))
+                        senders.append(account_id(tx.sender))
+                    names = new_names[first - next_id :]
+                    record = records.encode(rows, senders, [tx.id for tx in sec], first, names)
+                    hosted = tuple(i for i, row in enumerate(rows) if row[0] in HOSTED_OPS)
+                    staged.append(_Staged(b.header.height, s, sec, record, hosted))
             try:
                 # Shard sections are stored while the signature checks still run; only the
                 # metadata commit (after every signature passed) makes the blocks part of the
                 # chain, and a refusal rolls the shard writes back.
-                self._write(checked, rows, jobs, new_ids, signatures)
+                self._write(checked, staged, jobs, signatures)
             except BaseException:
                 self.store.recover()  # drop the shard writes: the commit point was not reached
                 raise
             touches.commit()
             self._nonces.update(nonces)
             if self._columns is not None:
-                self._columns.extend(
-                    (pack_position(b.header.height, s, 0), b"".join(r[s]))
-                    for (b, _), r in zip(checked, rows, strict=True)
-                    for s in range(self.n_shards)
+                found = records.decode(
+                    [(pack_position(x.height, x.shard, 0), x.record) for x in staged]
                 )
-            self._remember_ids(new_ids)
-            self._next_id += len(new_ids)
+                self._extend(self._columns, found)
             self._height, self._head_id = height, head
         # the blocks are durable: checkpoint work starts only now
         policy = self.checkpoint_policy
@@ -488,60 +515,20 @@ class Ledger:
 
     def _account_id(self, account: bytes) -> int | None:
         """The dense id ingestion gave ``account`` (None: it never appeared)."""
-        found = self._ids.get(account)
-        if found is None:
-            meta = self.store.meta
-            with meta.read() as txn:
-                raw = get(txn, account, meta.db["ids"])
-            if raw is None:
-                return None
-            found = int.from_bytes(raw, "big")
-            self._remember_ids({account: found})
-        return found
-
-    def _remember_ids(self, ids: dict[bytes, int]) -> None:
-        if len(self._ids) + len(ids) > 1 << 21:
-            self._ids.clear()
-        self._ids.update(ids)
-
-    def _assign_genesis_ids(self) -> None:
-        """Dense ids for the genesis accounts (sorted), before any block: done once."""
-        meta = self.store.meta
-        with meta.read() as txn:
-            raw = get(txn, b"next_id", meta.db["info"])
-        if raw is not None or self.store.readonly:  # (the owner wrote them at create)
-            self._next_id = read_u64(raw) if raw is not None else 0
-            return
-        accounts = sorted(set(self.genesis.balances) | set(self.genesis.pools))
-        with meta.write() as txn:
-            txn.cursor(meta.db["ids"]).putmulti(
-                (a, i.to_bytes(4, "big")) for i, a in enumerate(accounts)
-            )
-            txn.put(b"next_id", u64(len(accounts)), db=meta.db["info"])
-        self._next_id = len(accounts)
+        self._index()
+        return self._accounts.id_of(account)
 
     def _write(
         self,
         checked: list[tuple[Block, dict[bytes, int]]],
-        rows: list[list[list[bytes]]],
+        staged: Sequence[_Staged],
         jobs: dict[bytes, JobInfo],
-        new_ids: dict[bytes, int],
         signatures: Sequence[Callable[[], None]] = (),
     ) -> None:
         """Shard sections first (in parallel: their commits wait on the disk, not the GIL),
-        then, once ``signatures`` all pass, the headers and the id index in the metadata
+        then, once ``signatures`` all pass, the headers and the job index in the metadata
         environment: the commit point."""
-        work = [
-            (
-                s,
-                [
-                    (b.header.height, b.sections[s], c, r[s])
-                    for (b, c), r in zip(checked, rows, strict=True)
-                    if b.sections[s]
-                ],
-            )
-            for s in range(self.n_shards)
-        ]
+        work = [(s, [x for x in staged if x.shard == s]) for s in range(self.n_shards)]
         work = [(s, w) for s, w in work if w]
         if self._io is None:
             self._io = ThreadPoolExecutor(max(2, self.n_shards), thread_name_prefix="lazyledger-io")
@@ -550,91 +537,72 @@ class Ledger:
             for finish in signatures:
                 finish()
         finally:
-            done = [f.result() for f in pending]
-        txids = sorted(x for ids in done for x in ids)
+            for f in pending:
+                f.result()
         meta = self.store.meta
         with meta.write() as txn:
-            for block, _ in checked:
-                txn.put(u64(block.height), block.header.to_bytes(), db=meta.db["headers"])
-            txn.cursor(meta.db["txids"]).putmulti(txids)
+            txn.cursor(meta.db["headers"]).putmulti(
+                [(u64(b.height), b.header.to_bytes()) for b, _ in checked], append=True
+            )
             if jobs:
                 entries = sorted((j, job_index_value(info)) for j, info in jobs.items())
                 txn.cursor(meta.db["jobs"]).putmulti(entries)
-            if new_ids:
-                ids = sorted((a, i.to_bytes(4, "big")) for a, i in new_ids.items())
-                txn.cursor(meta.db["ids"]).putmulti(ids)
-                txn.put(b"next_id", u64(self._next_id + len(new_ids)), db=meta.db["info"])
             txn.put(b"head", u64(checked[-1][0].height), db=meta.db["info"])
 
-    def _write_shard(
-        self,
-        s: int,
-        sections: Sequence[tuple[int, Sequence[Transaction], dict[bytes, int], list[bytes]]],
-    ) -> list[tuple[bytes, bytes]]:
-        """Store one shard's sections (height, transactions, senders' nonce counts after that
-        block) with their indexes, in one transaction; returns the (id, position) pairs."""
+    def _write_shard(self, s: int, sections: Sequence[_Staged]) -> None:
+        """Store one shard's sections (body, index record, hosted transactions) in one
+        transaction, appended in key order (full pages, no page rewritten)."""
         store, env = self.store, self.store.shards[s]
-        txids: list[tuple[bytes, bytes]] = []
-        sent: list[tuple[bytes, bytes]] = []
+        bodies: list[tuple[bytes, bytes]] = []
+        recs: list[tuple[bytes, bytes]] = []
         hosted: list[tuple[bytes, bytes]] = []
-        blobs: list[tuple[bytes, bytes, bytes]] = []
-        for h, section, counts, rows in sections:
-            hkey = u64(h)
-            senders: set[bytes] = set()
-            for i, (tx, row) in enumerate(zip(section, rows, strict=True)):
-                packed = pack_position(h, s, i)
-                pos = u64(packed)
-                txids.append((tx.id, pos))
-                senders.add(tx.sender)
-                if row[0] in HOSTED_OPS:
-                    hosted.append((pos, tx.raw))
-            sent += [(a + hkey, u64(counts[a])) for a in senders]
-            blobs.append(
-                (hkey, store.compress(encode_section(section)), store.compress(b"".join(rows)))
-            )
-        sent.sort()
+        for x in sections:
+            hkey = u64(x.height)
+            bodies.append((hkey, store.compress(encode_section(x.txs))))
+            recs.append((hkey, store.compress(x.record)))
+            hosted += [(u64(pack_position(x.height, s, i)), x.txs[i].raw) for i in x.hosted]
         with env.write() as txn:
-            for hkey, body, rows_blob in blobs:
-                txn.put(hkey, body, db=env.db["bodies"])
-                txn.put(hkey, rows_blob, db=env.db["rows"])
-            txn.cursor(env.db["sent"]).putmulti(sent)
+            txn.cursor(env.db["bodies"]).putmulti(bodies, append=True)
+            txn.cursor(env.db["rows"]).putmulti(recs, append=True)
             if hosted:
-                txn.cursor(env.db["hosted"]).putmulti(hosted)
-            txn.put(b"head", u64(sections[-1][0]), db=env.db["info"])
-        return txids
+                txn.cursor(env.db["hosted"]).putmulti(hosted, append=True)
+            txn.put(b"head", u64(sections[-1].height), db=env.db["info"])
 
     # -- materialisation ----------------------------------------------------------------------
 
     def _index(self) -> tuple[ColumnIndex, Checkpoints]:
-        """The columnar index and checkpoint mirror, built on first use from the stored replay
-        rows and checkpoints (derived data; kept current by :meth:`append_many`)."""
+        """The columnar index and checkpoint mirror, built on first use from the stored section
+        records and checkpoints (derived data, with the dense ids, senders and tx id lookup
+        beside them; kept current by :meth:`append_many`)."""
         columns, checkpoints = self._columns, self._checkpoints
         if columns is not None and checkpoints is not None:
             return columns, checkpoints
         with self._write_lock:  # no append may land between the scan and the first extend
-            if self._columns is None or self._checkpoints is None:
+            if self._columns is None:
                 columns = ColumnIndex()
-                columns.extend(self._stored_sections(0, self._height))
-                self._checkpoints = self._load_checkpoints()
+                self._extend(columns, records.read(self.store, 0, self._height))
                 self._columns = columns
+            if self._checkpoints is None:
+                self._checkpoints = self._load_checkpoints()
             return self._columns, self._checkpoints
 
-    def _stored_sections(self, after: int, upto: int) -> list[tuple[int, bytes]]:
-        """(first position, replay rows) of every stored section of blocks after..upto, in
-        global order."""
-        sections: list[tuple[int, bytes]] = []
-        for s, env in enumerate(self.store.shards):
-            with env.read() as txn:
-                cur = txn.cursor(env.db["rows"])
-                if not cur.set_range(u64(after + 1)):
-                    continue
-                for key, value in cur:
-                    h = read_u64(key)
-                    if h > upto:
-                        break
-                    sections.append((pack_position(h, s, 0), bytes(value)))
-        sections.sort(key=lambda x: x[0])
-        return [(p, self.store.decompress(v)) for p, v in sections]
+    def _extend(self, columns: ColumnIndex, found: records.Records) -> None:
+        """Index section records that follow the indexed ones in global order: their new
+        dense ids, rows, senders and transaction ids."""
+        if not len(found):
+            return
+        expect = len(self._accounts) + np.cumsum(found.new) - found.new
+        bad = np.flatnonzero(found.firsts != expect)
+        if len(bad):
+            at = int(found.positions[bad[0]])
+            raise StorageError(f"the section record at {at:#x} gives ids out of order")
+        self._accounts.add(len(self._accounts), found.names)
+        columns.extend_rows(
+            found.positions, found.counts, records.replay_rows(found, self._accounts.names)
+        )
+        positions = columns.pos[columns.n - len(found) : columns.n]
+        self._senders.extend(found.fixed["sender"], positions)
+        self._txids.add(found.txids, positions)
 
     def _load_checkpoints(self) -> Checkpoints:
         """The stored checkpoints, each checked (a damaged one is left out: no cut there)."""
@@ -886,16 +854,12 @@ class Ledger:
         return AccountState.split(nonce, {a: v for a, v in sorted(held.items()) if v})
 
     def _sent(self, account: bytes, height: int) -> int:
-        """Transactions ``account`` sent in blocks 1..height (one read on its shard)."""
-        s = shard_of(account, self.n_shards)
-        env = self.store.shards[s]
-        with env.read() as txn:
-            cur = txn.cursor(env.db["sent"])
-            found = cur.set_range(account + u64(height + 1))
-            if not (cur.prev() if found else cur.last()):
-                return 0
-            key = bytes(cur.key())
-            return read_u64(cur.value()) if key[:32] == account else 0
+        """Transactions ``account`` sent in blocks 1..height (from the in-memory sender chains:
+        O(1) at the head)."""
+        aid = self._account_id(account)
+        if aid is None:
+            return 0
+        return self._senders.sent_before(aid, end_of(height))
 
     def _last_known(self, account: bytes, height: int, keyring: Keyring) -> int:
         """The greatest height <= ``height`` whose slice this keyring can read entirely (slices
@@ -1194,6 +1158,19 @@ class Ledger:
         host = self._host().replay_host(rows, lambda i: int(positions[i]))
         replayed = replay_rows(rows, gen, host)
         return Snapshot(names, seen, nonces, replayed, self.genesis.balances, others)
+
+
+@attrs.frozen
+class _Staged:
+    """A shard section on its way to the store: its transactions, its index record
+    (:mod:`lazyledger.materialize.records`, before zstd) and which of its transactions are also
+    stored whole (``HOSTED_OPS``)."""
+
+    height: int
+    shard: int
+    txs: Sequence[Transaction]
+    record: bytes
+    hosted: tuple[int, ...]
 
 
 _WORKER: list[Ledger] = []

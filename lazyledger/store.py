@@ -25,7 +25,7 @@ import zstandard
 
 from lazyledger.errors import ReadOnlyLedger, SchemaMismatch, StorageError
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 DEFAULT_MAP_SIZE = 64 << 30
 
 _U64 = struct.Struct(">Q")
@@ -47,11 +47,9 @@ TABLES = (
         "info",
         "meta",
         "ascii name",
-        "schema:u64 | genesis:zstd | head:u64 | shard_dirs:json | next_id:u64",
+        "schema:u64 | genesis:zstd | head:u64 | shard_dirs:json",
     ),
     Table("headers", "meta", "height:u64", "canonical header bytes"),
-    Table("txids", "meta", "tx id:32", "packed position:u64"),
-    Table("ids", "meta", "account:32", "dense account id:u32 (order of first appearance)"),
     Table(
         "jobs",
         "meta",
@@ -60,8 +58,12 @@ TABLES = (
     ),
     Table("info", "shard", "ascii name", "head:u64 (last height written to this shard)"),
     Table("bodies", "shard", "height:u64", "zstd(canonical section bytes)"),
-    Table("rows", "shard", "height:u64", "zstd(replay rows of the section, in order)"),
-    Table("sent", "shard", "account:32 height:u64", "u64 transactions sent up to that height"),
+    Table(
+        "rows",
+        "shard",
+        "height:u64",
+        "zstd(the section's index record: columnar rows, senders, tx id prefixes, new accounts)",
+    ),
     Table("hosted", "shard", "packed position:u64", "canonical bytes of a private or DNN tx"),
     Table(
         "checkpoints",
@@ -338,6 +340,14 @@ class Store:
             d = self._zc.d = zstandard.ZstdDecompressor()
         return bytes(d.decompress(data))
 
+    def decompress_many(self, values: Sequence[Buf]) -> list[bytes]:
+        """:meth:`decompress` of each of ``values``."""
+        d = getattr(self._zc, "d", None)
+        if d is None:
+            d = self._zc.d = zstandard.ZstdDecompressor()
+        unzip = d.decompress
+        return [bytes(unzip(v)) for v in values]
+
     # -- head and recovery --------------------------------------------------------------------
 
     def head(self) -> int:
@@ -363,13 +373,6 @@ class Store:
                     txn.delete(b"head", db=env.db["info"])
 
     def _drop_section(self, txn: Any, env: Env, shard: int, height: int) -> None:
-        from lazyledger.codec import decode_section
-
-        body = txn.get(u64(height), db=env.db["bodies"])
-        if body is not None:
-            txs, _ = decode_section(self.decompress(body), 0, shard)
-            for tx in txs:
-                txn.delete(tx.sender + u64(height), db=env.db["sent"])
         txn.delete(u64(height), db=env.db["bodies"])
         txn.delete(u64(height), db=env.db["rows"])
         cur = txn.cursor(env.db["hosted"])
@@ -379,11 +382,124 @@ class Store:
 
     def map_use(self) -> dict[str, tuple[int, int]]:
         """Bytes used and map size of every environment, by directory."""
-        out = {}
-        for env in self.envs:
-            info, stat = env.env.info(), env.env.stat()
-            out[str(env.path)] = ((info["last_pgno"] + 1) * stat["psize"], info["map_size"])
+        return {str(e.path): (e.used_bytes, e.map_size) for e in self.stats().envs}
+
+    def stats(self) -> StorageStats:
+        """Map size, map use, free pages and per-table pages of every environment."""
+        return StorageStats(tuple(_env_stats(env) for env in self.envs))
+
+
+@attrs.frozen
+class TableStats:
+    """One table's B-tree: entries and pages (``txn.stat``)."""
+
+    name: str
+    entries: int
+    depth: int
+    branch_pages: int
+    leaf_pages: int
+    overflow_pages: int
+    page_size: int
+
+    @property
+    def pages(self) -> int:
+        return self.branch_pages + self.leaf_pages + self.overflow_pages
+
+    @property
+    def bytes(self) -> int:
+        return self.pages * self.page_size
+
+
+@attrs.frozen
+class EnvStats:
+    """One LMDB environment: its map, the pages in use and what holds them. ``free_pages``
+    are pages below the high-water mark that no table holds: LMDB's freelist (and the pages
+    of the freelist itself), reused by later writes before the file grows."""
+
+    kind: str
+    path: str
+    map_size: int
+    page_size: int
+    last_page: int
+    """Pages in use: the high-water mark (``last_pgno + 1``), meta pages included."""
+    free_pages: int
+    tables: tuple[TableStats, ...]
+
+    @property
+    def used_bytes(self) -> int:
+        return self.last_page * self.page_size
+
+    @property
+    def free_bytes(self) -> int:
+        return self.free_pages * self.page_size
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "map_size": self.map_size,
+            "used_bytes": self.used_bytes,
+            "page_size": self.page_size,
+            "free_pages": self.free_pages,
+            "tables": {
+                t.name: {"entries": t.entries, "pages": t.pages, "bytes": t.bytes}
+                for t in self.tables
+            },
+        }
+
+
+@attrs.frozen
+class StorageStats:
+    """Every environment of a ledger (:meth:`Store.stats`)."""
+
+    envs: tuple[EnvStats, ...]
+
+    @property
+    def used_bytes(self) -> int:
+        return sum(e.used_bytes for e in self.envs)
+
+    @property
+    def free_bytes(self) -> int:
+        return sum(e.free_bytes for e in self.envs)
+
+    def table_bytes(self) -> dict[str, int]:
+        """Page bytes per table name, summed over environments (e.g. every shard's bodies)."""
+        out: dict[str, int] = {}
+        for e in self.envs:
+            for t in e.tables:
+                out[t.name] = out.get(t.name, 0) + t.bytes
         return out
+
+    def to_json(self) -> dict[str, Any]:
+        """By environment directory: map size, bytes used, free pages, tables."""
+        return {e.path: e.to_json() for e in self.envs}
+
+
+_META_PAGES = 2
+
+
+def _env_stats(env: Env) -> EnvStats:
+    info, main = env.env.info(), env.env.stat()
+    psize = int(main["psize"])
+    with env.read() as txn:
+        tables = tuple(
+            TableStats(
+                name,
+                int(st["entries"]),
+                int(st["depth"]),
+                int(st["branch_pages"]),
+                int(st["leaf_pages"]),
+                int(st["overflow_pages"]),
+                psize,
+            )
+            for name, db in env.db.items()
+            for st in [txn.stat(db)]
+        )
+    last = int(info["last_pgno"]) + 1
+    held = _META_PAGES + sum(int(main[k]) for k in ("branch_pages", "leaf_pages", "overflow_pages"))
+    held += sum(t.pages for t in tables)
+    return EnvStats(
+        env.kind, str(env.path), int(info["map_size"]), psize, last, max(0, last - held), tables
+    )
 
 
 def _lock(path: Path, create: bool) -> int:

@@ -55,8 +55,8 @@ def check_whole(path: Path) -> int:
                 for table in ("bodies", "rows"):
                     for key, _ in txn.cursor(env.db[table]):
                         assert read_u64(key) <= led.height, (s, table)
-                for key, _ in txn.cursor(env.db["sent"]):
-                    assert read_u64(key, 32) <= led.height
+                for key, _ in txn.cursor(env.db["hosted"]):
+                    assert read_u64(key) >> 32 <= led.height
         ref, _ = replay_chain(led.genesis, blocks)
         assert led.replay_all() == ref
         return led.height
@@ -113,7 +113,7 @@ def test_torn_append_is_rolled_back_on_open(tmp_path: Path) -> None:
         for env in again.store.shards:
             with env.read() as txn:
                 assert txn.get(u64(3), db=env.db["rows"]) is None
-                assert all(read_u64(k, 32) <= 2 for k, _ in txn.cursor(env.db["sent"]))
+                assert txn.get(u64(3), db=env.db["bodies"]) is None
         again.append(block)  # the same block is valid again: nonce counts were rolled back too
         assert again.height == 3
     assert check_whole(path) == 3
@@ -227,3 +227,33 @@ def test_a_second_process_cannot_open_a_ledger_in_use(tmp_path: Path, genesis: l
         holder.communicate("")
     with ll.Ledger.open(path) as led:  # released when the holder exits
         assert led.height == 0
+
+
+def test_storage_stats_report_map_use_tables_and_free_pages(tmp_path: Path) -> None:
+    wl = Workload("uniform", n_accounts=40, n_shards=2, seed=6)
+    with ll.Ledger.create(tmp_path / "chain", wl.genesis(), map_size=1 << 26) as led:
+        blocks = list(wl.blocks(led, 6, 60))
+        led.checkpoint_min_rows = 1
+        for k in wl.keys[:30]:
+            led.state(k.account)  # checkpoints: cache pages
+        stats = led.storage_stats()
+        assert sorted(e.kind for e in stats.envs) == ["blobs", "cache", "meta", "shard", "shard"]
+        for e in stats.envs:
+            assert e.map_size == 1 << 26 and e.page_size > 0
+            held = 2 + sum(t.pages for t in e.tables)  # (+ the main database's pages)
+            assert e.used_bytes == e.last_page * e.page_size >= held * e.page_size
+            assert 0 <= e.free_pages < e.last_page - held + 1
+        shards = [e for e in stats.envs if e.kind == "shard"]
+        sections = sum(1 for b in blocks for s in b.sections if s)
+        assert sum(t.entries for e in shards for t in e.tables if t.name == "bodies") == sections
+        assert sum(t.entries for e in shards for t in e.tables if t.name == "rows") == sections
+        assert stats.table_bytes()["bodies"] > 0
+        assert stats.used_bytes == sum(u for u, _ in led.store.map_use().values())
+        doc = stats.to_json()
+        cache = next(e for e in stats.envs if e.kind == "cache")
+        assert doc[cache.path]["tables"]["checkpoints"]["entries"] == led.checkpoint_count()
+        free_before = cache.free_pages
+        assert led.drop_checkpoints() > 0  # the dropped tree's pages go to LMDB's freelist
+        after = next(e for e in led.storage_stats().envs if e.kind == "cache")
+        assert after.free_pages > free_before
+        assert next(t for t in after.tables if t.name == "checkpoints").pages == 0

@@ -111,23 +111,30 @@ def lmdb_bytes(led: Ledger) -> tuple[int, int]:
 
 
 def table_bytes(led: Ledger) -> dict[str, int]:
-    """Key+value bytes per table, and the raw (decompressed) size of bodies and rows."""
+    """Key+value bytes per table (summed over environments), and the raw (decompressed) size
+    of bodies and rows."""
     out: dict[str, int] = {}
     store = led.store
-    for env in store.shards:
+    for env in store.envs:
         with env.read() as txn:
             for name, db in env.db.items():
                 for key, value in txn.cursor(db):
                     out[name] = out.get(name, 0) + len(key) + len(value)
-                    if name in ("bodies", "rows"):
+                    if env.kind == "shard" and name in ("bodies", "rows"):
                         out[name + "_raw"] = out.get(name + "_raw", 0) + len(key)
                         out[name + "_raw"] += len(store.decompress(value))
-    meta = store.meta
-    with meta.read() as txn:
-        for name in ("headers", "txids"):
-            for key, value in txn.cursor(meta.db[name]):
-                out[name] = out.get(name, 0) + len(key) + len(value)
     return out
+
+
+def canonical_bytes(led: Ledger) -> tuple[int, int]:
+    """(transactions, their canonical bytes) over the whole chain."""
+    n = size = 0
+    for h in range(1, led.height + 1):
+        for s in range(led.n_shards):
+            txs = led.section(h, s)
+            n += len(txs)
+            size += sum(len(tx.raw) for tx in txs)
+    return n, size
 
 
 def profile_top(fn: Callable[[], object], path: Path, n: int = 8) -> list[dict[str, Value]]:

@@ -322,15 +322,17 @@ def _plots(out: Path, results: Sequence[Result]) -> dict[str, str]:
         save(fig, "shapes")
     if "storage" in by:
         m = by["storage"].metrics
-        parts = ["bodies", "rows", "sent", "txids", "headers"]
+        parts = ["bodies", "rows", "headers", "free"]
         fig, ax = plt.subplots(figsize=(6, 4))
-        ax.bar(parts, [float(m[f"{p}_bytes_per_tx"] or 0) for p in parts], label="stored (zstd)")
-        ax.bar(
-            ["bodies", "rows"],
-            [float(m["bodies_raw_bytes_per_tx"] or 0), float(m["rows_raw_bytes_per_tx"] or 0)],
-            fill=False, edgecolor="r", label="raw (zstd off)",
-        )  # fmt: skip
-        ax.set(ylabel="bytes / tx (key+value)", title="storage by table")
+        for k, wl in enumerate(("uniform", "ethereum")):
+            ax.bar(
+                [x + 0.4 * k for x in range(len(parts))],
+                [float(m[f"{wl}_{p}_bytes_per_tx"] or 0) for p in parts],
+                width=0.4,
+                label=f"{wl} ({float(m[f'{wl}_disk_over_canonical'] or 0):.2f}x canonical)",
+            )
+        ax.set_xticks([x + 0.2 for x in range(len(parts))], parts)
+        ax.set(ylabel="bytes / tx (LMDB pages)", title="storage by table")
         ax.legend(fontsize=8)
         save(fig, "storage")
     return done

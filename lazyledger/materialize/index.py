@@ -15,6 +15,7 @@ from collections.abc import Iterable
 
 import attrs
 import numpy as np
+from numba import njit
 
 from lazyledger.errors import StorageError
 from lazyledger.materialize import walk
@@ -50,8 +51,15 @@ class ColumnIndex:
         parts = [(p, data) for p, data in sections if data]
         if not parts:
             return
-        counts = [len(data) // ROW.size for _, data in parts]
+        counts = np.array([len(data) // ROW.size for _, data in parts], np.int64)
         new = np.frombuffer(b"".join(data for _, data in parts), ROW_DTYPE)
+        self.extend_rows(np.array([p for p, _ in parts], np.int64), counts, new)
+
+    def extend_rows(self, firsts: np.ndarray, counts: np.ndarray, new: np.ndarray) -> None:
+        """Append rows ``new`` (ROW_DTYPE) of sections whose first rows sit at packed positions
+        ``firsts`` and hold ``counts`` rows each, following the indexed ones in global order."""
+        if not len(new):
+            return
         start, stop = self.n, self.n + len(new)
         if stop >= 1 << 32:  # row numbers are 32-bit in the link words
             raise StorageError("the in-memory index holds at most 2**32 - 1 transactions")
@@ -62,9 +70,8 @@ class ColumnIndex:
                 _grown(self.pos, stop),
             )
             rows[start:stop] = new
-            pos[start:stop] = np.concatenate(
-                [p + np.arange(c, dtype=np.int64) for (p, _), c in zip(parts, counts, strict=True)]
-            )
+            offsets = np.cumsum(counts) - counts
+            pos[start:stop] = np.repeat(firsts - offsets, counts) + np.arange(len(new))
             links[start:stop, walk.POS] = pos[start:stop]
             id0 = new["id0"].astype(np.int64)
             id1 = new["id1"].astype(np.int64)
@@ -279,3 +286,65 @@ class Checkpoints:
             self._cuts = Cuts(ids, pos, lo, hi, _E, _E)
             self._snapshot = Cuts(ids, pos, lo, hi, self._assets, self._values)
             return self._snapshot
+
+
+@njit(cache=True)
+def _chain_senders(
+    senders: np.ndarray, prev: np.ndarray, count: np.ndarray, last: np.ndarray, start: int
+) -> None:
+    """Link rows ``start..`` to their sender's previous row and count each sender's rows."""
+    for j in range(senders.shape[0]):
+        g = start + j
+        s = senders[j]
+        before = last[s]
+        prev[g] = before
+        count[g] = (count[before] if before >= 0 else 0) + 1
+        last[s] = g
+
+
+@njit(cache=True)
+def _sent_before(pos: np.ndarray, prev: np.ndarray, count: np.ndarray, g: int, end: int) -> int:
+    while g >= 0 and pos[g] >= end:
+        g = prev[g]
+    return count[g] if g >= 0 else 0
+
+
+class Senders:
+    """Each row's sender, chained per sender with a running count: an account's nonce before a
+    position, counted from the stored sections instead of a stored per-account table."""
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.pos = np.zeros(0, np.int64)
+        self.prev = np.zeros(0, np.int64)
+        self.count = np.zeros(0, np.int64)
+        self.last = np.full(0, -1, np.int64)
+        self.lock = threading.Lock()
+
+    def extend(self, senders: np.ndarray, positions: np.ndarray) -> None:
+        """Append the senders (dense ids) of the next rows and their packed positions, in
+        global order."""
+        if not len(senders):
+            return
+        senders = senders.astype(np.int64)
+        with self.lock:
+            start, stop = self.n, self.n + len(senders)
+            prev, count = _grown(self.prev, stop), _grown(self.count, stop)
+            pos = _grown(self.pos, stop)
+            pos[start:stop] = positions
+            top = int(senders.max()) + 1
+            last = self.last
+            if top > len(last):
+                last = np.concatenate([last, np.full(max(top, 2 * len(last)) - len(last), -1)])
+            _chain_senders(senders, prev, count, last, start)
+            self.pos, self.prev, self.count, self.last = pos, prev, count, last
+            self.n = stop
+
+    def sent_before(self, account_id: int, end: int) -> int:
+        """Transactions ``account_id`` sent at positions below ``end``. Walks back from its
+        latest send: O(1) at the head, O(sends after ``end``) for an older position."""
+        with self.lock:
+            if account_id >= len(self.last):
+                return 0
+            g = int(self.last[account_id])
+            return int(_sent_before(self.pos, self.prev, self.count, g, end))

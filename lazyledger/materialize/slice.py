@@ -17,33 +17,26 @@ from collections.abc import Callable, Mapping, Sequence
 import attrs
 import numpy as np
 
-from lazyledger.materialize import slots, walk
+from lazyledger.materialize import records, slots, walk
 from lazyledger.materialize.index import ColumnIndex, Cuts, ranges
 from lazyledger.materialize.replay import InitialArrays
-from lazyledger.materialize.rows import ROW, row_accounts
-from lazyledger.shards import pack_position
-from lazyledger.store import Store, read_u64
+from lazyledger.materialize.rows import row_accounts
+from lazyledger.model import Genesis
+from lazyledger.store import Store
 
 Holdings = dict[int, int]
 
 
-def stored_rows(store: Store, height: int) -> list[tuple[int, bytes]]:
+def stored_rows(store: Store, genesis: Genesis, height: int) -> list[tuple[int, bytes]]:
     """(packed position, replay row) of every transaction of blocks 1..height, read from the
-    shards' stored sections: the slow twin's input, independent of the columnar index."""
-    out: list[tuple[int, bytes]] = []
-    for s, env in enumerate(store.shards):
-        with env.read() as txn:
-            for key, value in txn.cursor(env.db["rows"]):
-                h = read_u64(key)
-                if h > height:
-                    break
-                data = store.decompress(value)
-                n = len(data) // ROW.size
-                out += [
-                    (pack_position(h, s, i), data[ROW.size * i : ROW.size * (i + 1)])
-                    for i in range(n)
-                ]
-    return sorted(out)
+    shards' stored section records: the slow twin's input, independent of the columnar index."""
+    found = records.read(store, 0, height)
+    names = b"".join(records.genesis_accounts(genesis)) + found.names
+    rows = records.replay_rows(found, np.frombuffer(names, "V32"))
+    positions = np.repeat(found.positions, found.counts) + (
+        np.arange(len(found)) - np.repeat(np.cumsum(found.counts) - found.counts, found.counts)
+    )
+    return [(p, rows[g].tobytes()) for g, p in enumerate(positions.tolist())]
 
 
 def python_closure(

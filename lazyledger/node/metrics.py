@@ -6,6 +6,8 @@ from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from lazyledger.store import StorageStats
+
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 SLICE_BUCKETS = (0, 1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144)
 
@@ -13,9 +15,9 @@ SLICE_BUCKETS = (0, 1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144)
 class Metrics:
     """Counters and histograms the node updates; :meth:`render` is the /metrics body."""
 
-    def __init__(self, map_use: Callable[[], dict[str, tuple[int, int]]]) -> None:
+    def __init__(self, storage: Callable[[], StorageStats]) -> None:
         r = self.registry = CollectorRegistry()
-        self._map_use = map_use
+        self._storage = storage
         self.requests = Histogram(
             "lazyledger_http_request_seconds",
             "HTTP request latency by route and status class",
@@ -73,9 +75,31 @@ class Metrics:
         self.map_size = Gauge(
             "lazyledger_lmdb_map_bytes", "Map size of each LMDB environment", ["env"], registry=r
         )
+        self.free = Gauge(
+            "lazyledger_lmdb_free_bytes",
+            "Free pages (LMDB's freelist, reused before the file grows) of each environment",
+            ["env"],
+            registry=r,
+        )
+        self.table_bytes = Gauge(
+            "lazyledger_lmdb_table_bytes",
+            "Pages (bytes) held by each table of each LMDB environment",
+            ["env", "table"],
+            registry=r,
+        )
+        self.table_entries = Gauge(
+            "lazyledger_lmdb_table_entries",
+            "Entries in each table of each LMDB environment",
+            ["env", "table"],
+            registry=r,
+        )
 
     def render(self) -> bytes:
-        for env, (used, size) in self._map_use().items():
-            self.map_used.labels(env).set(used)
-            self.map_size.labels(env).set(size)
+        for env in self._storage().envs:
+            self.map_used.labels(env.path).set(env.used_bytes)
+            self.map_size.labels(env.path).set(env.map_size)
+            self.free.labels(env.path).set(env.free_bytes)
+            for t in env.tables:
+                self.table_bytes.labels(env.path, t.name).set(t.bytes)
+                self.table_entries.labels(env.path, t.name).set(t.entries)
         return bytes(generate_latest(self.registry))

@@ -130,6 +130,27 @@ STATE = _obj(
     proof=PROOF,
 )
 
+_INT = {"type": "integer"}
+STORAGE = {
+    "type": "object",
+    "description": "by LMDB environment directory: map size, bytes in use, free pages "
+    "(LMDB's freelist: pages below the high-water mark no table holds) and per-table entries, "
+    "pages and page bytes",
+    "additionalProperties": _obj(
+        ["kind", "map_size", "used_bytes", "page_size", "free_pages", "tables"],
+        kind={"type": "string", "enum": ["meta", "shard", "cache", "blobs"]},
+        map_size=_INT,
+        used_bytes=_INT,
+        page_size=_INT,
+        free_pages=_INT,
+        tables={
+            "type": "object",
+            "additionalProperties": _obj(
+                ["entries", "pages", "bytes"], entries=_INT, pages=_INT, bytes=_INT
+            ),
+        },
+    ),
+}
 NODE_STATUS = _obj(
     ["chain_id", "genesis_id", "height", "head", "n_shards", "mode", "peers", "catching_up"],
     chain_id={"type": "string"},
@@ -141,6 +162,7 @@ NODE_STATUS = _obj(
     mempool=_obj(["size", "capacity"], size={"type": "integer"}, capacity={"type": "integer"}),
     peers={"type": "array", "items": {"type": "string"}},
     catching_up={"type": "boolean"},
+    storage=STORAGE,
     upstream=_obj(
         ["url", "reachable"],
         url={"type": "string"},
@@ -247,7 +269,8 @@ def openapi() -> dict[str, Any]:
                 "status",
                 "height, head hash, shards, mode, mempool, peers (a follower's upstream, and "
                 "the followers that fetched from this node recently); catching_up is true while "
-                "a follower has not reached its upstream's last known height",
+                "a follower has not reached its upstream's last known height; storage: map "
+                "size, map use, free pages and per-table sizes of each LMDB environment",
                 [],
                 {
                     **_ok(NODE_STATUS),

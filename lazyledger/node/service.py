@@ -35,7 +35,7 @@ class NodeService:
         self.config = config
         self.mode = mode  # "proposer", "follower" or "observer"
         self.mempool = Mempool(config.mempool_size)
-        self.metrics = Metrics(ledger.store.map_use)
+        self.metrics = Metrics(ledger.storage_stats)
         self.metrics.height.set(ledger.height)
         self.upstream: str | None = config.follow
         self._cache: OrderedDict[tuple[bytes, int], AccountState] = OrderedDict()
@@ -154,6 +154,7 @@ class NodeService:
             "mempool": {"size": len(self.mempool), "capacity": self.mempool.capacity},
             "peers": [*([self.upstream] if self.upstream else []), *self.follower_urls()],
             "catching_up": self.catching_up(),
+            "storage": led.storage_stats().to_json(),
             **({"upstream": self.upstream_status()} if self.upstream else {}),
         }
 

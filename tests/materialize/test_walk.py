@@ -57,7 +57,7 @@ def test_compiled_walk_equals_python_walk_and_states_equal_reference(
         for _ in range(60):
             a, h = rng.choice(accounts), rng.randrange(len(blocks) + 1)
             for use in (True, False):
-                rows = stored_rows(led.store, h)
+                rows = stored_rows(led.store, led.genesis, h)
                 slow = python_closure(rows, {a: end_of(h)}, _cuts_of(led) if use else None)
                 assert led.slice(a, h, use_checkpoints=use) == [unpack_position(p) for p in slow]
             assert led.state(a, h) == refs[h].get(a, ll.AccountState(0, {})), (a.hex(), h)

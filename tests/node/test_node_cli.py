@@ -73,6 +73,19 @@ def test_malformed_ids_are_refused_and_nothing_is_sent(
         assert cl.state(bytes(32)) == ll.AccountState(0, {})  # nothing paid to the zero account
 
 
+def test_status_shows_map_use_and_table_sizes(proposer: NodeProcess) -> None:
+    done = node_cli("status", "--node", proposer.url)
+    assert done.returncode == 0, done.stderr
+    storage = json.loads(done.stdout)["storage"]
+    kinds = sorted(e["kind"] for e in storage.values())
+    assert kinds == ["blobs", "cache", "meta", *["shard"] * (len(kinds) - 3)]
+    for env in storage.values():
+        assert 0 < env["used_bytes"] <= env["map_size"] and env["free_pages"] >= 0
+        assert all(t["bytes"] == t["pages"] * env["page_size"] for t in env["tables"].values())
+    shard = next(e for e in storage.values() if e["kind"] == "shard")
+    assert set(shard["tables"]) == {"info", "bodies", "rows", "hosted"}
+
+
 def test_transfer_waits_for_its_receipt(proposer: NodeProcess, keys: list[Path]) -> None:
     to = USERS[1].account.hex()
     base = ["transfer", "--node", proposer.url, "--key", str(keys[0]), "--to"]

@@ -173,6 +173,9 @@ def test_metrics_are_exposed(network: tuple[NodeProcess, NodeProcess]) -> None:
         "lazyledger_slice_transactions_bucket",
         "lazyledger_state_cache_total",
         "lazyledger_lmdb_used_bytes",
+        "lazyledger_lmdb_free_bytes",
+        'lazyledger_lmdb_table_bytes{env="',
+        'table="bodies"',
         "lazyledger_blocks_appended_total",
     ):
         assert name in text
