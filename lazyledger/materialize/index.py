@@ -115,9 +115,11 @@ class ColumnIndex:
         self,
         needs: list[tuple[int, int, int]] | tuple[np.ndarray, np.ndarray, np.ndarray],
         cuts: Cuts,
-    ) -> np.ndarray:
+        limit: int | None = None,
+    ) -> np.ndarray | None:
         """Sorted rows of the slice for needs (account id, first row, position), as tuples or
-        as three arrays, cut at the checkpoint snapshot ``cuts``."""
+        as three arrays, cut at the checkpoint snapshot ``cuts``; None if it has more than
+        ``limit`` rows."""
         ck_id, ck_pos = cuts.ids, cuts.pos
         if isinstance(needs, tuple):
             a, g, p = needs
@@ -125,8 +127,9 @@ class ColumnIndex:
             a = np.array([n[0] for n in needs], np.int64)
             g = np.array([n[1] for n in needs], np.int64)
             p = np.array([n[2] for n in needs], np.int64)
-        out: np.ndarray = walk.closure(self.links, ck_id, ck_pos, a, g, p)
-        return out
+        cap = -1 if limit is None else limit
+        out: np.ndarray = walk.closure(self.links, ck_id, ck_pos, a, g, p, cap)
+        return None if len(out) and out[0] < 0 else out
 
 
 @attrs.frozen(eq=False)

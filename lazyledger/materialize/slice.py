@@ -111,8 +111,26 @@ def compiled_slice(
 ) -> Slice:
     """The slice for needs (account id, first row, position), plus rows ``extra`` (a receipt's
     own transaction), cut at the checkpoint snapshot ``cuts``."""
+    sl = bounded_slice(index, needs, cuts, extra)
+    assert sl is not None  # (no limit)
+    return sl
+
+
+def bounded_slice(
+    index: ColumnIndex,
+    needs: list[tuple[int, int, int]] | tuple[np.ndarray, np.ndarray, np.ndarray],
+    cuts: Cuts,
+    extra: Sequence[int] = (),
+    limit: int | None = None,
+) -> Slice | None:
+    """The slice for needs (account id, first row, position), plus rows ``extra`` (a receipt's
+    own transaction), cut at the checkpoint snapshot ``cuts``; None if its walk finds more
+    than ``limit`` rows."""
     empty = len(needs) == 0 or len(needs[0]) == 0
-    g = np.zeros(0, np.int64) if empty else index.closure(needs, cuts)
+    found = np.zeros(0, np.int64) if empty else index.closure(needs, cuts, limit)
+    if found is None:
+        return None
+    g = found
     if len(extra):
         g = np.union1d(g, np.asarray(extra, np.int64))
     links = index.links

@@ -96,9 +96,11 @@ def closure(
     need_a: np.ndarray,
     need_g: np.ndarray,
     need_p: np.ndarray,
+    limit: int = -1,
 ) -> np.ndarray:
     """Rows of the slice (sorted) for the initial needs (account, first row to look at, position
-    the state is wanted before).
+    the state is wanted before). With ``limit >= 0``, a walk that finds more than ``limit``
+    rows stops there and returns ``[-1]`` (the caller then takes another road).
 
     Rows in the slice are marked in a bitmap of one bit per row (an eighth of a kilobyte per
     thousand rows, so it stays in cache while the walk jumps about the index); ``links`` is
@@ -152,6 +154,8 @@ def closure(
                 w_g[i] = -1
                 continue
             busy += 1
+            if m == limit:
+                return np.full(1, -1, np.int64)
             marks[g >> 6] = word | bit
             if m == out.shape[0]:  # growth stays off the common path (no array refcounting)
                 out = _grow(out, m)

@@ -12,7 +12,7 @@ import pytest
 import lazyledger as ll
 from lazyledger.materialize import walk
 from lazyledger.materialize.reference import replay_chain
-from lazyledger.materialize.slice import python_closure, stored_rows
+from lazyledger.materialize.slice import bounded_slice, compiled_slice, python_closure, stored_rows
 from lazyledger.shards import end_of, unpack_position
 from lazyledger.workloads import Workload
 
@@ -134,3 +134,45 @@ def test_walk_after_appends_and_reopen(tmp_path: Path) -> None:
         cols, _ = led._index()
         assert np.array_equal(cols.rows[: cols.n], rows)
         assert np.array_equal(cols.links[: cols.n], links)
+
+
+@pytest.mark.parametrize(
+    ("shape", "seed", "private"),
+    [("zipf", 4, 0.0), ("adversarial", 5, 0.0), ("amm", 6, 0.0), ("zipf", 7, 0.3)],
+)
+def test_dense_fallback_equals_the_slice_path_and_the_reference(
+    tmp_path: Path, shape: str, seed: int, private: float
+) -> None:
+    """With the threshold at zero every cold query takes the dense replay (private rows send
+    it back to the slice path); states equal the reference, with and without checkpoints."""
+    wl = Workload(shape, n_accounts=30, n_shards=3, seed=seed, zipf_s=1.3, private_share=private)
+    keyring = ll.Keyring(wl.keys)
+    rng = random.Random(seed)
+    with ll.Ledger.create(tmp_path / "c", wl.genesis(), keyring=keyring) as led:
+        blocks = list(wl.blocks(led, 12, 25))
+        refs = [replay_chain(led.genesis, blocks[:h], keyring)[0] for h in range(len(blocks) + 1)]
+        led.dense_min_rows, led.dense_fraction = 0, 0.0
+        for round_ in range(2):  # the first round's queries write checkpoints, then they cut
+            led.checkpoint_min_rows = 1 if round_ == 0 else 1 << 62
+            for _ in range(40):
+                a, h = rng.choice(_accounts(wl)), rng.randrange(len(blocks) + 1)
+                assert led.state(a, h) == refs[h].get(a, ll.AccountState(0, {})), (a.hex(), h)
+
+
+def test_a_bounded_walk_stops_exactly_past_its_limit(tmp_path: Path) -> None:
+    led, wl, blocks = _chain(tmp_path, "zipf", 8)
+    with led:
+        columns, checkpoints = led._index()
+        end = end_of(len(blocks))
+        for a in _accounts(wl):
+            k = led._account_id(a)
+            if k is None:  # (an account the chain never touched)
+                continue
+            walks = [(k, columns.start(k, columns.count_before(end)), end)]
+            full = compiled_slice(columns, walks, checkpoints.arrays())
+            at = bounded_slice(columns, walks, checkpoints.arrays(), limit=len(full))
+            assert at is not None and np.array_equal(at.positions, full.positions)
+            if len(full):
+                assert (
+                    bounded_slice(columns, walks, checkpoints.arrays(), limit=len(full) - 1) is None
+                )
