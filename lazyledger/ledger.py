@@ -1062,7 +1062,6 @@ class Ledger:
         running eager replay serves every due height (see :mod:`..materialize.running`)."""
         columns, checkpoints = self._index()
         written = 0
-        seen = np.zeros(0, bool)  # scratch for policy.pick
         with self._policy_lock:
             for h in sorted(set(heights)):
                 end = end_of(h)
@@ -1072,9 +1071,7 @@ class Ledger:
                     running = self._running = RunningReplay(self._genesis_sorted())
                 running.advance(columns.rows[running.done : hi])
                 lo = columns.count_before(end_of(max(0, h - policy.every)))
-                if len(seen) < len(self._accounts) + 1:
-                    seen = np.zeros(2 * len(self._accounts) + 1, bool)
-                picked = policy.pick(columns.ids(lo, hi).reshape(-1), seen)
+                picked = policy.pick(columns.ids(lo, hi).reshape(-1))
                 if checkpoints.at_position(end):  # (a state query or an earlier run wrote one)
                     picked = picked[~checkpoints.arrays().has(picked, end)]
                 batch = running.snapshot(picked)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import attrs
 import numpy as np
-from numba import njit
 
 from lazyledger.errors import InvalidRequest
 
@@ -55,35 +54,14 @@ class CheckpointPolicy:
     def due(self, height: int) -> bool:
         return height > 0 and height % self.every == 0
 
-    def pick(self, ids: np.ndarray, seen: np.ndarray | None = None) -> np.ndarray:
-        """Dense ids to checkpoint (sorted), given the account ids of the window's rows (-1:
-        empty). ``seen``: an all-False scratch array longer than any id, left all-False (saves
-        an allocation per window)."""
-        if self.kind == "epochs":
-            if seen is None or len(seen) <= int(ids.max(initial=-1)):
-                seen = np.zeros(int(ids.max(initial=-1)) + 1, bool)
-            found: np.ndarray = _distinct(ids.reshape(-1), seen)
-            return found
+    def pick(self, ids: np.ndarray) -> np.ndarray:
+        """Dense ids to checkpoint, given the account ids of the window's rows (-1: empty)."""
         ids = ids[ids >= 0]
+        if self.kind == "epochs":  # (a mark per id: cheaper than np.unique's hashing or a sort)
+            seen = np.zeros(int(ids.max(initial=-1)) + 1, bool)
+            seen[ids] = True
+            return np.flatnonzero(seen)
         counts = np.bincount(ids)
         touched = np.flatnonzero(counts)
         order = np.lexsort((touched, -counts[touched]))  # most touches first, then lower id
         return np.sort(touched[order[: self.top]])
-
-
-@njit(cache=True)
-def _distinct(ids: np.ndarray, seen: np.ndarray) -> np.ndarray:
-    """The distinct non-negative values of ``ids``, sorted, in time linear in ``ids`` (plus
-    sorting the distinct ones); ``seen`` is all-False before and after."""
-    out = np.empty(ids.shape[0], np.int64)
-    m = 0
-    for i in range(ids.shape[0]):
-        a = ids[i]
-        if a >= 0 and not seen[a]:
-            seen[a] = True
-            out[m] = a
-            m += 1
-    found = np.sort(out[:m])
-    for j in range(m):
-        seen[found[j]] = False
-    return found
