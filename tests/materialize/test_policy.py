@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import lazyledger as ll
@@ -113,3 +114,17 @@ def test_bad_policies_and_executors_are_typed_errors(tmp_path: Path) -> None:
             led.run_checkpoint_policy()  # the ledger has none
         with pytest.raises(ll.InvalidRequest):
             led.states([b"short"])
+
+
+def test_pick_matches_a_plain_count() -> None:
+    """epochs: every id in the window once, sorted; hubs: the most touched first, ties to the
+    lower id."""
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        ids = rng.integers(-1, 60, size=(int(rng.integers(0, 40)), 2))
+        flat = ids[ids >= 0]
+        got = ll.CheckpointPolicy.epochs(5).pick(ids)
+        assert got.tolist() == sorted(set(flat.tolist()))
+        counts = {int(a): int((flat == a).sum()) for a in set(flat.tolist())}
+        top = sorted(counts, key=lambda a: (-counts[a], a))[:3]
+        assert ll.CheckpointPolicy.hubs(3, 5).pick(ids).tolist() == sorted(top)
