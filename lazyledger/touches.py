@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from blake3 import blake3
 
+from lazyledger.errors import InvalidRequest
 from lazyledger.shards import hashtree, pack_position
 
 if TYPE_CHECKING:
@@ -266,7 +267,7 @@ class TouchMap:
         found = self.positions.get(account)
         touches = list(found) if found is not None else []
         if not 0 <= k <= len(touches):
-            raise ValueError(f"{k} touches asked of an account with {len(touches)}")
+            raise InvalidRequest(f"{k} touches asked of an account with {len(touches)}")
         right = right_hashes([leaf(p) for p in touches], k) if k else []
         b = bucket_of(account)
         others = [a for a in self.buckets.get(b, ()) if a != account]

@@ -17,6 +17,7 @@ from blake3 import blake3
 import lazyledger as ll
 from lazyledger import touches as t
 from lazyledger.shards import hashtree, pack_position
+from lazyledger.workloads import Workload
 
 AUTH = ll.Keypair.from_seed(b"\x01" * 32)
 KEYS = [ll.Keypair.from_seed(bytes([i]) * 32) for i in range(2, 12)]
@@ -289,3 +290,13 @@ def test_proofs_at_past_heights_match_a_map_built_to_that_height(tmp_path: Path)
                 assert t.check_account(root, a, [], 0, [], others, path) is None
             else:  # a count above 0 with no touches given proves nothing
                 assert t.check_account(root, a, [], pr["count"], [], others, path)
+
+
+def test_a_proof_of_more_touches_than_there_are_is_a_typed_error(tmp_path: Path) -> None:
+    wl = Workload("uniform", n_accounts=10, n_shards=2, seed=1)
+    with ll.Ledger.create(tmp_path / "c", wl.genesis()) as led:
+        list(wl.blocks(led, 2, 5))
+        a = wl.keys[0].account
+        n = led.touch_proofs({a: 0})[a]["count"]
+        with pytest.raises(ll.InvalidRequest, match="touches asked"):
+            led.touch_proofs({a: n + 1})
