@@ -838,12 +838,12 @@ class Ledger:
         columns, checkpoints = self._index()
         cuts = checkpoints.arrays()
         cut = walk.cut_index(cuts.ids, cuts.pos, aid, end)
-        first = columns.start(aid, columns.count_before(end))
+        n = columns.count_before(end)
+        first = columns.start(aid, n)
         if first < 0 or columns.pos[first] < (cuts.pos[cut - 1] if cut else 0):
             # no touch since the cut (a checkpoint, or genesis): the cut is the state
             held = self._cut_holdings(cuts, (aid << 31) | cut)
             return AccountState.split(nonce, {a: v for a, v in sorted(held.items()) if v})
-        n = columns.count_before(end)
         big = max(self.dense_min_rows, int(self.dense_fraction * n))
         within = None
         if n > big and len(self._accounts) * (len(self.genesis.assets) + 2) < DENSE_MAX_CELLS:
