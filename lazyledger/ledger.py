@@ -13,10 +13,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import attrs
-import blake3
 import numpy as np
 
-from lazyledger.codec import decode_section, encode_section, section_item
+from lazyledger.chain import Chain, commit_blocks
 from lazyledger.crypto import Keypair
 from lazyledger.errors import (
     HeightOutOfRange,
@@ -31,15 +30,13 @@ from lazyledger.errors import (
 from lazyledger.materialize import dnn, records, slots, walk
 from lazyledger.materialize.blobs import BlobRule, JobTerms, references
 from lazyledger.materialize.cost import CostModel, CostReport
-from lazyledger.materialize.host import StoreHost, blob_hash, job_index_value, read_job_index
+from lazyledger.materialize.host import StoreHost, blob_hash
 from lazyledger.materialize.index import (
     NO_CUTS,
     Checkpoints,
     ColumnIndex,
     Cuts,
     Senders,
-    decode_batch,
-    encode_batch,
 )
 from lazyledger.materialize.keyring import Keyring
 from lazyledger.materialize.policy import CheckpointPolicy
@@ -68,16 +65,8 @@ from lazyledger.ops import (
 from lazyledger.shards import Position, end_of, pack_position, shard_of, unpack_position
 from lazyledger.shards.lookup import DenseIds, PrefixIndex, prefix
 from lazyledger.shards.merkle import root
-from lazyledger.store import (
-    DEFAULT_MAP_SIZE,
-    StorageStats,
-    Store,
-    get,
-    need,
-    read_u64,
-    u64,
-    unseal,
-)
+from lazyledger.store import DEFAULT_MAP_SIZE, Section, StorageStats, Store, write_sections
+from lazyledger.tables import CHECKPOINTS
 from lazyledger.touches import TouchMap
 from lazyledger.touches import build as build_touches
 from lazyledger.validate import Validator, check_genesis
@@ -133,11 +122,12 @@ class Ledger:
         checkpoint_background: bool = False,
     ) -> None:
         self.store = store
+        self.chain = Chain(store)
         self.genesis = genesis
         self.genesis_id = genesis.id
         self.n_shards = genesis.n_shards
         self.validator = Validator(genesis, workers)
-        self.blob_rule = BlobRule(genesis.max_blob_bytes, self._held_blob, self.has_blob)
+        self.blob_rule = BlobRule(genesis.max_blob_bytes, self.chain.held_blob, self.has_blob)
         self.checkpoint_min_rows = CHECKPOINT_MIN_ROWS
         self.dense_fraction, self.dense_min_rows = DENSE_FRACTION, DENSE_MIN_ROWS
         self.keyring = keyring if keyring is not None else Keyring()
@@ -296,19 +286,14 @@ class Ledger:
         """The header of block ``height`` (1..head)."""
         if not isinstance(height, int) or not 1 <= height <= self._height:
             raise HeightOutOfRange(height, self._height)
-        with self.store.meta.read() as txn:
-            raw = need(txn, u64(height), self.store.meta.db["headers"], f"header {height}")
-        return Header.from_bytes(raw)
+        return self.chain.header(height)
 
     def section(self, height: int, shard: int) -> list[Transaction]:
         """The transactions of one shard section."""
         if not isinstance(shard, int) or not 0 <= shard < self.n_shards:
             raise NotFound("shard", shard)
         self.header(height)
-        env = self.store.shards[shard]
-        with env.read() as txn:
-            raw = txn.get(u64(height), db=env.db["bodies"])
-        return decode_section(self.store.decompress(raw), 0, shard)[0] if raw else []
+        return self.chain.section(height, shard)
 
     def block(self, height: int) -> Block:
         header = self.header(height)
@@ -323,12 +308,8 @@ class Ledger:
         tx_id = _id32(tx_id, "transaction")
         self._index()
         for packed in self._txids.get(prefix(tx_id)):  # candidates: check the whole id
-            h, s, i = unpack_position(packed)
-            env = self.store.shards[s]
-            with env.read() as txn:
-                body = need(txn, u64(h), env.db["bodies"], f"the section {h}/{s}")
-            if blake3.blake3(section_item(self.store.decompress(body), i)).digest() == tx_id:
-                return h, s, i
+            if self.chain.is_at(tx_id, packed):
+                return unpack_position(packed)
         raise NotFound("transaction", tx_id)
 
     def transaction(self, tx_id: bytes) -> Transaction:
@@ -455,7 +436,7 @@ class Ledger:
                         new_names.append(a)
                 return found
 
-            staged: list[_Staged] = []
+            staged: list[Section] = []
             for b, _ in checked:
                 for s, sec in enumerate(b.sections):
                     if not sec:
@@ -468,7 +449,7 @@ class Ledger:
                     names = new_names[first - next_id :]
                     record = records.encode(rows, senders, [tx.id for tx in sec], first, names)
                     hosted = tuple(i for i, row in enumerate(rows) if row[0] in HOSTED_OPS)
-                    staged.append(_Staged(b.header.height, s, sec, record, hosted))
+                    staged.append(Section(b.header.height, s, sec, record, hosted))
             try:
                 # Shard sections are stored while the signature checks still run; only the
                 # metadata commit (after every signature passed) makes the blocks part of the
@@ -530,7 +511,7 @@ class Ledger:
     def _write(
         self,
         checked: list[tuple[Block, dict[bytes, int]]],
-        staged: Sequence[_Staged],
+        staged: Sequence[Section],
         jobs: dict[bytes, JobInfo],
         signatures: Sequence[Callable[[], None]] = (),
     ) -> None:
@@ -541,41 +522,15 @@ class Ledger:
         work = [(s, w) for s, w in work if w]
         if self._io is None:
             self._io = ThreadPoolExecutor(max(2, self.n_shards), thread_name_prefix="lazyledger-io")
-        pending = [self._io.submit(self._write_shard, s, w) for s, w in work]
+        shards = self.store.shards
+        pending = [self._io.submit(write_sections, shards[s], w) for s, w in work]
         try:
             for finish in signatures:
                 finish()
         finally:
             for f in pending:
                 f.result()
-        meta = self.store.meta
-        with meta.write() as txn:
-            txn.cursor(meta.db["headers"]).putmulti(
-                [(u64(b.height), b.header.to_bytes()) for b, _ in checked], append=True
-            )
-            if jobs:
-                entries = sorted((j, job_index_value(info)) for j, info in jobs.items())
-                txn.cursor(meta.db["jobs"]).putmulti(entries)
-            txn.put(b"head", u64(checked[-1][0].height), db=meta.db["info"])
-
-    def _write_shard(self, s: int, sections: Sequence[_Staged]) -> None:
-        """Store one shard's sections (body, index record, hosted transactions) in one
-        transaction, appended in key order (full pages, no page rewritten)."""
-        store, env = self.store, self.store.shards[s]
-        bodies: list[tuple[bytes, bytes]] = []
-        recs: list[tuple[bytes, bytes]] = []
-        hosted: list[tuple[bytes, bytes]] = []
-        for x in sections:
-            hkey = u64(x.height)
-            bodies.append((hkey, store.compress(encode_section(x.txs))))
-            recs.append((hkey, store.compress(x.record)))
-            hosted += [(u64(pack_position(x.height, s, i)), x.txs[i].raw) for i in x.hosted]
-        with env.write() as txn:
-            txn.cursor(env.db["bodies"]).putmulti(bodies, append=True)
-            txn.cursor(env.db["rows"]).putmulti(recs, append=True)
-            if hosted:
-                txn.cursor(env.db["hosted"]).putmulti(hosted, append=True)
-            txn.put(b"head", u64(sections[-1].height), db=env.db["info"])
+        commit_blocks(self.store, [b.header for b, _ in checked], jobs, checked[-1][0].height)
 
     # -- materialisation ----------------------------------------------------------------------
 
@@ -616,14 +571,8 @@ class Ledger:
     def _load_checkpoints(self) -> Checkpoints:
         """The stored checkpoints, each checked (a damaged one is left out: no cut there)."""
         out = Checkpoints()
-        cache = self.store.cache
-        with cache.read() as txn:
-            entries = [(bytes(k), bytes(v)) for k, v in txn.cursor(cache.db["checkpoints"])]
-        for key, stored in entries:
-            value = unseal(key, stored) if len(key) == 12 else None
-            batch = decode_batch(value) if value is not None else None
-            if batch is not None:
-                out.add(read_u64(key), *batch)
+        for (position, _), batch in self.store.cache_entries(CHECKPOINTS):
+            out.add(position, *batch)
         return out
 
     def _genesis_sorted(self) -> InitialArrays:
@@ -673,22 +622,15 @@ class Ledger:
 
     def _hosted(self, pos: int) -> Transaction:
         """A private or DNN transaction by position (kept apart so replay never decodes blocks)."""
-        _, s, _ = unpack_position(pos)
-        env = self.store.shards[s]
-        with env.read() as txn:
-            return Transaction.from_bytes(need(txn, u64(pos), env.db["hosted"], "a hosted tx"))
+        return self.chain.hosted(pos)
 
     def job(self, job: bytes) -> JobInfo | None:
         """What the job index holds of job account ``job`` (None: no such job)."""
-        meta = self.store.meta
-        with meta.read() as txn:
-            return read_job_index(get(txn, bytes(job), meta.db["jobs"]))
+        return self.chain.job(job)
 
     def job_terms(self, job: bytes) -> DnnJob | None:
         """The dnn_job call of a job account in a stored block (None: no such job)."""
-        found = self.job(job)
-        call = None if found is None else self._hosted(found.position).call
-        return call if isinstance(call, DnnJob) else None
+        return self.chain.job_terms(job)
 
     def job_transaction(self, job: bytes) -> Transaction:
         """The dnn_job transaction behind a job account."""
@@ -698,11 +640,7 @@ class Ledger:
         return self._hosted(found.position)
 
     def _host(self) -> StoreHost:
-        def position(job: bytes) -> int | None:
-            found = self.job(job)
-            return None if found is None else found.position
-
-        return StoreHost(self.store, self._hosted, position)
+        return StoreHost(self.chain)
 
     # -- blobs --------------------------------------------------------------------------------
 
@@ -726,25 +664,15 @@ class Ledger:
         elif kind is not None:
             raise InvalidRequest(f"unknown blob kind {kind!r} (spec, dataset, weights:<hash>)")
         key = blob_hash(data)
-        env = self.store.blobs
-        with env.write() as txn:
-            txn.put(key, self.store.compress(data), db=env.db["blobs"], overwrite=False)
+        self.chain.put_blob(key, data)
         return key
 
     def get_blob(self, key: bytes) -> bytes:
         """A blob by hash; BlobMissing (naming the hash) if this node does not hold it."""
-        return self._host().blob(_id32(key, "blob"))
+        return self.chain.blob(_id32(key, "blob"))
 
     def has_blob(self, key: bytes) -> bool:
-        env = self.store.blobs
-        with env.read() as txn:
-            return get(txn, _id32(key, "blob"), env.db["blobs"]) is not None
-
-    def _held_blob(self, key: bytes) -> bytes | None:
-        env = self.store.blobs
-        with env.read() as txn:
-            raw = get(txn, key, env.db["blobs"])
-        return None if raw is None else self.store.decompress(raw)
+        return self.chain.has_blob(_id32(key, "blob"))
 
     def missing_blobs(self, tx: Transaction, terms: JobTerms | None = None) -> list[bytes]:
         """The blobs ``tx`` references that this node does not hold (a proposer holds such a
@@ -928,8 +856,7 @@ class Ledger:
     ) -> None:
         """Store a batch of checkpoints taken at ``position`` (holdings listed account by
         account) as one cache entry, and mirror it in memory."""
-        key = u64(position) + int(ids[0]).to_bytes(4, "big")
-        self.store.cache_put("checkpoints", key, encode_batch(ids, counts, assets, values))
+        self.store.cache_put(CHECKPOINTS, (position, int(ids[0])), (ids, counts, assets, values))
         _, checkpoints = self._index()
         checkpoints.add(position, ids, counts, assets, values)
 
@@ -1191,19 +1118,6 @@ class Ledger:
         host = self._host().replay_host(rows, lambda i: int(positions[i]))
         replayed = replay_rows(rows, gen, host)
         return Snapshot(names, seen, nonces, replayed, self.genesis.balances, others)
-
-
-@attrs.frozen
-class _Staged:
-    """A shard section on its way to the store: its transactions, its index record
-    (:mod:`lazyledger.materialize.records`, before zstd) and which of its transactions are also
-    stored whole (``HOSTED_OPS``)."""
-
-    height: int
-    shard: int
-    txs: Sequence[Transaction]
-    record: bytes
-    hosted: tuple[int, ...]
 
 
 _WORKER: list[Ledger] = []

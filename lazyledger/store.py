@@ -1,14 +1,14 @@
 """LMDB storage: one environment for chain metadata, one per shard, one for derived caches.
 
-Every table is declared once in ``TABLES`` with its key and value encoding (integers are
-big-endian so keys sort in chain order). A block is written shard environments first, then the
-metadata environment, whose commit is the commit point: on open, shard writes above the
-committed head (a crash between the two) are rolled back, so no torn block is ever visible."""
+Every table is declared once in ``TABLES`` (:mod:`lazyledger.tables`) with its key and value
+codecs, and read and written through them (:meth:`Env.get`, :meth:`Env.put` and friends).
+A block is written shard environments first, then the metadata environment, whose commit is
+the commit point: on open, shard writes above the committed head (a crash between the two) are
+rolled back, so no torn block is ever visible."""
 
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import shutil
 import struct
@@ -16,14 +16,38 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import attrs
 import blake3
 import lmdb
 import zstandard
 
+from lazyledger.codec import encode_section
 from lazyledger.errors import ReadOnlyLedger, SchemaMismatch, StorageError
+from lazyledger.model import Genesis, Transaction
+from lazyledger.shards import pack_position
+from lazyledger.tables import (
+    BODIES,
+    GENESIS,
+    HEAD,
+    HOSTED,
+    META_INFO,
+    ROWS,
+    SCHEMA,
+    SHARD_DIRS,
+    SHARD_HEAD,
+    SHARD_INFO,
+    Field,
+    max_dbs,
+    tables_of,
+)
+from lazyledger.tables import TABLES as TABLES  # (re-exported: declared here before)
+from lazyledger.tables import Table as Table
+
+K = TypeVar("K")
+V = TypeVar("V")
+T = TypeVar("T")
 
 SCHEMA_VERSION = 6
 DEFAULT_MAP_SIZE = 64 << 30
@@ -31,49 +55,6 @@ DEFAULT_MAP_SIZE = 64 << 30
 _U64 = struct.Struct(">Q")
 _HOLDING = struct.Struct(">IQ")
 
-
-@attrs.frozen
-class Table:
-    """A named LMDB database: the environment it lives in and how its keys and values read."""
-
-    name: str
-    env: str  # "meta", "shard", "cache" or "blobs"
-    key: str
-    value: str
-
-
-TABLES = (
-    Table(
-        "info",
-        "meta",
-        "ascii name",
-        "schema:u64 | genesis:zstd | head:u64 | shard_dirs:json",
-    ),
-    Table("headers", "meta", "height:u64", "canonical header bytes"),
-    Table(
-        "jobs",
-        "meta",
-        "job account:32",
-        "position:u64 bounty asset:u32 bounty:u64 owner:32 hidden:u8 revealed:u8",
-    ),
-    Table("info", "shard", "ascii name", "head:u64 (last height written to this shard)"),
-    Table("bodies", "shard", "height:u64", "zstd(canonical section bytes)"),
-    Table(
-        "rows",
-        "shard",
-        "height:u64",
-        "zstd(the section's index record: columnar rows, senders, tx id prefixes, new accounts)",
-    ),
-    Table("hosted", "shard", "packed position:u64", "canonical bytes of a private or DNN tx"),
-    Table(
-        "checkpoints",
-        "cache",
-        "packed position:u64 first account id:u32",
-        "a batch of holdings before that position (materialize.index.encode_batch)",
-    ),
-    Table("verdicts", "cache", "job account:32 weights hash:32", "status:u8 correct:u32 total:u32"),
-    Table("blobs", "blobs", "blake3 hash:32", "zstd(blob bytes)"),
-)
 
 _OPEN: set[str] = set()
 _OPEN_LOCK = threading.Lock()
@@ -130,13 +111,66 @@ def decode_holdings(data: Buf) -> dict[int, int]:
     return dict(_HOLDING.unpack_from(data, 2 + 12 * i) for i in range(n))
 
 
+@attrs.frozen
+class Section:
+    """A shard section on its way to the store: its transactions, its index record (before
+    zstd: :mod:`lazyledger.materialize.records`) and which of its transactions are also stored
+    whole in ``hosted``."""
+
+    height: int
+    shard: int
+    txs: Sequence[Transaction]
+    record: bytes
+    hosted: tuple[int, ...]
+
+
+class Zip(Protocol):
+    """Compression of the values of ``zstd`` tables (the :class:`Store` owns the contexts)."""
+
+    def compress(self, data: bytes) -> bytes: ...
+
+    def decompress(self, data: Buf) -> bytes: ...
+
+
+class Zstd:
+    """zstd level 3, with one compressor and one decompressor per thread."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def compressor(self) -> zstandard.ZstdCompressor:
+        c = getattr(self._local, "c", None)
+        if c is None:
+            c = self._local.c = zstandard.ZstdCompressor(level=3)
+        return c
+
+    def decompressor(self) -> zstandard.ZstdDecompressor:
+        d = getattr(self._local, "d", None)
+        if d is None:
+            d = self._local.d = zstandard.ZstdDecompressor()
+        return d
+
+    def compress(self, data: bytes) -> bytes:
+        return bytes(self.compressor().compress(data))
+
+    def decompress(self, data: Buf) -> bytes:
+        return bytes(self.decompressor().decompress(data))
+
+
 class Env:
-    """One LMDB environment with its declared tables."""
+    """One LMDB environment with its declared tables, read and written through their codecs."""
 
     def __init__(
-        self, path: Path, kind: str, map_size: int, create: bool, readonly: bool = False
+        self,
+        path: Path,
+        kind: str,
+        map_size: int,
+        create: bool,
+        readonly: bool = False,
+        zip: Zip | None = None,
     ) -> None:
         self.path, self.kind, self.readonly = path, kind, readonly
+        self.zip: Zip = zip if zip is not None else Zstd()
         if create:
             try:
                 path.mkdir(parents=True, exist_ok=True)
@@ -149,7 +183,7 @@ class Env:
             self.env = lmdb.open(
                 str(path),
                 map_size=map_size,
-                max_dbs=8,
+                max_dbs=max_dbs(kind),
                 max_readers=256,
                 subdir=True,
                 sync=durable,
@@ -159,11 +193,83 @@ class Env:
             )
             self.db = {
                 t.name: self.env.open_db(t.name.encode(), create=not readonly)
-                for t in TABLES
-                if t.env == kind
+                for t in tables_of(kind)
             }
         except lmdb.Error as e:
             raise StorageError(f"cannot open the {kind} store at {path}: {e}") from None
+
+    def _db(self, table: Table[Any, Any]) -> Any:
+        if table.env != self.kind:
+            raise StorageError(f"table {table.name} lives in {table.env}, not in {self.kind}")
+        return self.db[table.name]
+
+    def _value(self, table: Table[K, V], value: V) -> bytes:
+        raw = table.value.encode(value)
+        return self.zip.compress(raw) if table.zstd else raw
+
+    def _read(self, table: Table[K, V], stored: Buf) -> V:
+        return table.value.decode(self.zip.decompress(stored) if table.zstd else bytes(stored))
+
+    def get(self, txn: lmdb.Transaction, table: Table[K, V], key: K) -> V | None:
+        """The value under ``key`` (None: absent)."""
+        stored = txn.get(table.key.encode(key), db=self._db(table))
+        return None if stored is None else self._read(table, stored)
+
+    def need(self, txn: lmdb.Transaction, table: Table[K, V], key: K, what: str) -> V:
+        """A value that must exist; its absence means the store is damaged."""
+        raw_key = table.key.encode(key)
+        stored = txn.get(raw_key, db=self._db(table))
+        if stored is None:
+            raise StorageError(f"the store is missing {what} (key {raw_key.hex()})")
+        return self._read(table, stored)
+
+    def has(self, txn: lmdb.Transaction, table: Table[K, Any], key: K) -> bool:
+        return txn.get(table.key.encode(key), db=self._db(table)) is not None
+
+    def put(
+        self,
+        txn: lmdb.Transaction,
+        table: Table[K, V],
+        key: K,
+        value: V,
+        overwrite: bool = True,
+    ) -> None:
+        txn.put(
+            table.key.encode(key),
+            self._value(table, value),
+            db=self._db(table),
+            overwrite=overwrite,
+        )
+
+    def put_many(
+        self,
+        txn: lmdb.Transaction,
+        table: Table[K, V],
+        items: Sequence[tuple[K, V]],
+        append: bool = False,
+    ) -> None:
+        """Store ``items``; with ``append``, they follow every stored key in key order (LMDB
+        fills whole pages)."""
+        encoded = [(table.key.encode(k), self._value(table, v)) for k, v in items]
+        txn.cursor(self._db(table)).putmulti(encoded, append=append)
+
+    def delete(self, txn: lmdb.Transaction, table: Table[K, Any], key: K) -> bool:
+        return bool(txn.delete(table.key.encode(key), db=self._db(table)))
+
+    def get_field(
+        self, txn: lmdb.Transaction, table: Table[str, bytes], field: Field[T]
+    ) -> T | None:
+        """An entry of an ``info`` table, read with its own codec."""
+        raw = self.get(txn, table, field.name)
+        return None if raw is None else field.codec.decode(raw)
+
+    def need_field(self, txn: lmdb.Transaction, table: Table[str, bytes], field: Field[T]) -> T:
+        return field.codec.decode(self.need(txn, table, field.name, f"the {field.name}"))
+
+    def put_field(
+        self, txn: lmdb.Transaction, table: Table[str, bytes], field: Field[T], value: T
+    ) -> None:
+        self.put(txn, table, field.name, field.codec.encode(value))
 
     @contextmanager
     def write(self) -> Iterator[lmdb.Transaction]:
@@ -202,6 +308,7 @@ class Store:
                 raise StorageError(f"{path} is already open in this process")
             _OPEN.add(key)
         self._key = key
+        self._zstd = Zstd()
         self.path = path
         self.envs: list[Env] = []
         self._lock_fd: int | None = None
@@ -216,7 +323,6 @@ class Store:
         except BaseException:
             self.close()
             raise
-        self._zc = threading.local()
 
     def _open_cache(self, path: Path, map_size: int) -> Env:
         """The cache environment; if a system crash left it unreadable, it is rebuilt empty
@@ -229,33 +335,49 @@ class Store:
             shutil.rmtree(path, ignore_errors=True)
             return self._env(path, "cache", map_size, True)
 
-    def cache_get(self, table: str, key: bytes) -> bytes | None:
-        """A cache entry, or None if absent, damaged or unreadable."""
+    def cache_get(self, table: Table[K, V], key: K) -> V | None:
+        """A cache entry, or None if absent, damaged (its seal or its codec) or unreadable."""
+        raw_key = table.key.encode(key)
         try:
             with self.cache.read() as txn:
-                return unseal(key, txn.get(key, db=self.cache.db[table]))
+                value = unseal(raw_key, txn.get(raw_key, db=self.cache._db(table)))
         except lmdb.Error:
             return None
+        return None if value is None else _decoded(table, value)
 
-    def cache_put(self, table: str, key: bytes, value: bytes) -> None:
+    def cache_put(self, table: Table[K, V], key: K, value: V) -> None:
         """Store a cache entry; a full or failing cache is not an error (entries are derived)."""
         self.cache_put_many(table, [(key, value)])
 
-    def cache_put_many(self, table: str, entries: Sequence[tuple[bytes, bytes]]) -> None:
+    def cache_put_many(self, table: Table[K, V], entries: Sequence[tuple[K, V]]) -> None:
         """Store cache entries in one write transaction (same rules as :meth:`cache_put`); a
         read-only handle stores nothing."""
         if self.readonly:
             return
+        encoded = [(table.key.encode(k), table.value.encode(v)) for k, v in entries]
         try:
             with self.cache.write() as txn:
-                txn.cursor(self.cache.db[table]).putmulti(
-                    sorted((k, seal(k, v)) for k, v in entries)
+                txn.cursor(self.cache._db(table)).putmulti(
+                    sorted((k, seal(k, v)) for k, v in encoded)
                 )
         except (lmdb.Error, StorageError):
             pass
 
+    def cache_entries(self, table: Table[K, V]) -> list[tuple[K, V]]:
+        """Every entry of a cache table in key order, leaving out damaged ones."""
+        with self.cache.read() as txn:
+            stored = [(bytes(k), bytes(v)) for k, v in txn.cursor(self.cache._db(table))]
+        out: list[tuple[K, V]] = []
+        for raw_key, value in stored:
+            opened = unseal(raw_key, value)
+            key = _decoded(table, raw_key, key=True) if opened is not None else None
+            found = _decoded(table, opened) if opened is not None else None
+            if key is not None and found is not None:
+                out.append((key, found))
+        return out
+
     def _env(self, path: Path, kind: str, map_size: int, create: bool) -> Env:
-        env = Env(path, kind, map_size, create and not self.readonly, self.readonly)
+        env = Env(path, kind, map_size, create and not self.readonly, self.readonly, self)
         self.envs.append(env)
         return env
 
@@ -275,16 +397,12 @@ class Store:
             raise StorageError(f"{len(shard_dirs)} shard directories for {n_shards} shards")
         dirs = [Path(d).resolve() for d in shard_dirs] if shard_dirs else None
         store = cls(path, dirs or _default_dirs(path, n_shards), map_size, True)
-        with store.meta.write() as txn:
-            info = store.meta.db["info"]
-            txn.put(b"schema", u64(SCHEMA_VERSION), db=info)
-            txn.put(b"genesis", zstandard.compress(genesis_bytes), db=info)
-            txn.put(b"head", u64(0), db=info)
-            txn.put(
-                b"shard_dirs",
-                json.dumps([str(d) for d in dirs] if dirs else None).encode(),
-                db=info,
-            )
+        meta = store.meta
+        with meta.write() as txn:
+            meta.put_field(txn, META_INFO, SCHEMA, SCHEMA_VERSION)
+            meta.put_field(txn, META_INFO, GENESIS, zstandard.compress(genesis_bytes))
+            meta.put_field(txn, META_INFO, HEAD, 0)
+            meta.put_field(txn, META_INFO, SHARD_DIRS, [str(d) for d in dirs] if dirs else None)
         return store
 
     @classmethod
@@ -298,20 +416,17 @@ class Store:
         probe = Env(path / "meta", "meta", map_size, False, readonly)
         try:
             with probe.read() as txn:
-                info = probe.db["info"]
-                schema = get(txn, b"schema", info)
-                found = read_u64(schema) if schema else 0
+                schema = probe.get(txn, META_INFO, SCHEMA.name)
+                found = read_u64(schema) if schema and len(schema) == 8 else 0
                 if found != SCHEMA_VERSION:
                     raise SchemaMismatch(found, SCHEMA_VERSION)
-                genesis = zstandard.decompress(need(txn, b"genesis", info, "the genesis"))
-                dirs = json.loads(need(txn, b"shard_dirs", info, "the shard directories"))
+                genesis = zstandard.decompress(probe.need_field(txn, META_INFO, GENESIS))
+                dirs = probe.need_field(txn, META_INFO, SHARD_DIRS)
         finally:
             probe.close()
-        from lazyledger.model import Genesis
-
         n = Genesis.from_bytes(genesis).n_shards
-        dirs = [Path(d) for d in dirs] if dirs else _default_dirs(path, n)
-        store = cls(path, dirs, map_size, False, readonly)
+        paths = [Path(d) for d in dirs] if dirs else _default_dirs(path, n)
+        store = cls(path, paths, map_size, False, readonly)
         if not readonly:
             store.recover()
         return store, genesis
@@ -329,56 +444,39 @@ class Store:
     # -- compression --------------------------------------------------------------------------
 
     def compress(self, data: bytes) -> bytes:
-        c = getattr(self._zc, "c", None)
-        if c is None:
-            c = self._zc.c = zstandard.ZstdCompressor(level=3)
-        return bytes(c.compress(data))
+        """What every ``zstd`` table's value goes through on its way to disk."""
+        return self._zstd.compress(data)
 
     def decompress(self, data: Buf) -> bytes:
-        d = getattr(self._zc, "d", None)
-        if d is None:
-            d = self._zc.d = zstandard.ZstdDecompressor()
-        return bytes(d.decompress(data))
+        return self._zstd.decompress(data)
 
     def decompress_many(self, values: Sequence[Buf]) -> list[bytes]:
         """:meth:`decompress` of each of ``values``."""
-        d = getattr(self._zc, "d", None)
-        if d is None:
-            d = self._zc.d = zstandard.ZstdDecompressor()
-        unzip = d.decompress
+        unzip = self._zstd.decompressor().decompress
         return [bytes(unzip(v)) for v in values]
 
     # -- head and recovery --------------------------------------------------------------------
 
     def head(self) -> int:
         with self.meta.read() as txn:
-            return read_u64(need(txn, b"head", self.meta.db["info"], "the head height"))
+            return self.meta.need_field(txn, META_INFO, HEAD)
 
     def recover(self) -> None:
         """Roll back shard writes of any block above the committed head (a torn or refused
         append), restoring each shard's own head to its last section at or below it."""
         head = self.head()
-        for shard, env in enumerate(self.shards):
+        for env in self.shards:
             with env.write() as txn:
-                raw = txn.get(b"head", db=env.db["info"])
-                written = read_u64(raw) if raw else 0
+                written = env.get_field(txn, SHARD_INFO, SHARD_HEAD) or 0
                 if written <= head:
                     continue
                 for height in range(written, head, -1):
-                    self._drop_section(txn, env, shard, height)
-                cur = txn.cursor(env.db["bodies"])
+                    drop_section(txn, env, height)
+                cur = txn.cursor(env._db(BODIES))
                 if cur.last():
-                    txn.put(b"head", bytes(cur.key()), db=env.db["info"])
+                    env.put_field(txn, SHARD_INFO, SHARD_HEAD, BODIES.key.decode(bytes(cur.key())))
                 else:
-                    txn.delete(b"head", db=env.db["info"])
-
-    def _drop_section(self, txn: Any, env: Env, shard: int, height: int) -> None:
-        txn.delete(u64(height), db=env.db["bodies"])
-        txn.delete(u64(height), db=env.db["rows"])
-        cur = txn.cursor(env.db["hosted"])
-        if cur.set_range(u64(height << 32)):
-            while cur.key() < u64((height + 1) << 32) and cur.delete():
-                pass
+                    env.delete(txn, SHARD_INFO, SHARD_HEAD.name)
 
     def map_use(self) -> dict[str, tuple[int, int]]:
         """Bytes used and map size of every environment, by directory."""
@@ -517,6 +615,38 @@ def _lock(path: Path, create: bool) -> int:
         os.close(fd)
         raise StorageError(f"{path} is open in another process (its LOCK is held)") from None
     return fd
+
+
+def write_sections(env: Env, sections: Sequence[Section]) -> None:
+    """Store one shard's sections (body, index record, hosted transactions) in one
+    transaction, appended in key order (full pages, no page rewritten). Its rollback is
+    :func:`drop_section` (run by :meth:`Store.recover`)."""
+    hosted = [(pack_position(x.height, x.shard, i), x.txs[i]) for x in sections for i in x.hosted]
+    with env.write() as txn:
+        env.put_many(txn, BODIES, [(x.height, encode_section(x.txs)) for x in sections], True)
+        env.put_many(txn, ROWS, [(x.height, x.record) for x in sections], True)
+        if hosted:
+            env.put_many(txn, HOSTED, hosted, append=True)
+        env.put_field(txn, SHARD_INFO, SHARD_HEAD, sections[-1].height)
+
+
+def drop_section(txn: lmdb.Transaction, env: Env, height: int) -> None:
+    """Undo :func:`write_sections` for the section of block ``height`` (inside a write
+    transaction of the shard's environment)."""
+    env.delete(txn, BODIES, height)
+    env.delete(txn, ROWS, height)
+    cur = txn.cursor(env._db(HOSTED))
+    if cur.set_range(HOSTED.key.encode(height << 32)):
+        while bytes(cur.key()) < HOSTED.key.encode((height + 1) << 32) and cur.delete():
+            pass
+
+
+def _decoded(table: Table[Any, Any], raw: bytes, key: bool = False) -> Any:
+    """A cache key or value read with its codec; None when malformed (derived data)."""
+    try:
+        return (table.key if key else table.value).decode(raw)
+    except StorageError:
+        return None
 
 
 def _default_dirs(path: Path, n: int) -> list[Path]:

@@ -11,6 +11,7 @@ from lazyledger import codec
 from lazyledger.materialize.rows import ROW
 from lazyledger.ops import Op
 from lazyledger.store import SCHEMA_VERSION, TABLES
+from lazyledger.tables import markdown
 
 ROOT = Path(__file__).resolve().parents[1]
 DESIGN = (ROOT / "DESIGN.md").read_text()
@@ -21,6 +22,12 @@ def test_design_states_the_storage_tables() -> None:
     for t in TABLES:
         assert re.search(rf"^\| {t.name} \| {t.env} \|", DESIGN, re.M), t.name
     assert f"schema version {SCHEMA_VERSION}" in DESIGN
+
+
+def test_design_table_list_is_the_registry_s() -> None:
+    """DESIGN.md's storage table list is, line for line, what ``lazyledger.tables`` declares:
+    names, environments, key and value codecs (regenerate it with ``tables.markdown()``)."""
+    assert markdown() in DESIGN
 
 
 def test_design_states_op_codes_codec_magics_and_row_size() -> None:

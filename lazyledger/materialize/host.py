@@ -6,13 +6,12 @@ whose backend choice changes speed only), memoised once per node in the cache en
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Callable
 
 import blake3
 import numpy as np
 
-from lazyledger.errors import BlobMissing
+from lazyledger.chain import Chain
 from lazyledger.materialize import dnn
 from lazyledger.materialize.replay import Slots
 from lazyledger.model import Transaction
@@ -22,15 +21,11 @@ from lazyledger.ops import (
     DnnClaim,
     DnnInfer,
     DnnJob,
-    JobInfo,
     Op,
     Status,
     apply_claim,
     apply_infer,
 )
-from lazyledger.store import Store, get
-
-_VERDICT = struct.Struct(">BII")
 
 TxAt = Callable[[int], Transaction]
 """The transaction at a packed position (from the hosted-transactions table)."""
@@ -41,33 +36,26 @@ def blob_hash(data: bytes) -> bytes:
 
 
 class StoreHost:
-    """Implements :class:`lazyledger.ops.DnnHost` over a store, with the verdict memo."""
+    """Implements :class:`lazyledger.ops.DnnHost` over the stored chain, with the verdict
+    memo."""
 
-    def __init__(
-        self, store: Store, tx_at: TxAt, job_position: Callable[[bytes], int | None]
-    ) -> None:
-        self.store = store
-        self.tx_at = tx_at
-        self.job_position = job_position
+    def __init__(self, chain: Chain) -> None:
+        self.chain = chain
+        self.tx_at: TxAt = chain.hosted
 
     def blob(self, key: bytes) -> bytes:
-        env = self.store.blobs
-        with env.read() as txn:
-            raw = get(txn, key, env.db["blobs"])
-        if raw is None:
-            raise BlobMissing(key)
-        return self.store.decompress(raw)
+        return self.chain.blob(key)
 
     def job(self, job: bytes) -> DnnJob:
-        pos = self.job_position(job)
+        pos = self.chain.job_position(job)
         call = self.tx_at(pos).call if pos is not None else None
         if not isinstance(call, DnnJob):
             raise LookupError(f"job {job.hex()} is not indexed")  # validation refuses these
         return call
 
     def memo(self, job: bytes, weights: bytes) -> Status | None:
-        raw = self.store.cache_get("verdicts", job + weights)
-        return None if raw is None else Status(_VERDICT.unpack(raw)[0])
+        found = self.chain.verdict(job, weights)
+        return None if found is None else Status(found[0])
 
     def verdict(self, job: bytes, weights: bytes) -> Status:
         found = self.memo(job, weights)
@@ -83,7 +71,7 @@ class StoreHost:
             correct, total = result.correct, result.total
         except (dnn.InvalidModel, dnn.InvalidBlob):
             status, correct, total = Status.JOB_INVALID, 0, 0
-        self.store.cache_put("verdicts", job + weights, _VERDICT.pack(status, correct, total))
+        self.chain.put_verdict(job, weights, (status, correct, total))
         return status
 
     def classes(self, job: bytes, claim: int, inputs: bytes, count: int) -> list[int] | Status:
@@ -135,17 +123,3 @@ class StoreHost:
             return int(status)
 
         return run
-
-
-_JOB = struct.Struct(">QIQ32s??")
-
-
-def read_job_index(raw: bytes | None) -> JobInfo | None:
-    """A job-index entry: where the job is, its bounty, owner and hidden-set state."""
-    if raw is None:
-        return None
-    return JobInfo(*_JOB.unpack(raw))
-
-
-def job_index_value(info: JobInfo) -> bytes:
-    return _JOB.pack(info.position, info.asset, info.bounty, info.owner, info.hidden, info.revealed)

@@ -182,40 +182,6 @@ Batch = tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 position, holdings listed account by account (assets ascending, non-zero values)."""
 
 
-def encode_batch(
-    ids: np.ndarray, counts: np.ndarray, assets: np.ndarray, values: np.ndarray
-) -> bytes:
-    """The stored form of a batch: n:u32, ids u32[n], counts u32[n], assets u32[m],
-    values i64[m] (little-endian)."""
-    return b"".join(
-        (
-            np.uint32(len(ids)).tobytes(),
-            ids.astype("<u4").tobytes(),
-            counts.astype("<u4").tobytes(),
-            assets.astype("<u4").tobytes(),
-            values.astype("<i8").tobytes(),
-        )
-    )
-
-
-def decode_batch(raw: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
-    """Inverse of :func:`encode_batch`; None if malformed."""
-    if len(raw) < 4:
-        return None
-    n = int(np.frombuffer(raw, "<u4", 1)[0])
-    if len(raw) < 4 + 8 * n:
-        return None
-    ids = np.frombuffer(raw, "<u4", n, 4).astype(np.int64)
-    counts = np.frombuffer(raw, "<u4", n, 4 + 4 * n).astype(np.int64)
-    m = int(counts.sum())
-    if len(raw) != 4 + 8 * n + 12 * m:
-        return None
-    at = 4 + 8 * n
-    assets = np.frombuffer(raw, "<u4", m, at).astype(np.int64)
-    values = np.frombuffer(raw, "<i8", m, at + 4 * m).astype(np.int64)
-    return ids, counts, assets, values
-
-
 class Checkpoints:
     """Stored checkpoints by (account id, position), with their holdings in flat arrays.
     Batches are mirrored as they come and merged into the sorted arrays when a reader asks."""

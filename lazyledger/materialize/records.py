@@ -29,7 +29,8 @@ from lazyledger.errors import StorageError
 from lazyledger.materialize.rows import ROW_DTYPE
 from lazyledger.model import Genesis
 from lazyledger.shards import pack_position
-from lazyledger.store import Store, u64
+from lazyledger.store import Store
+from lazyledger.tables import ROWS
 
 _HEAD = struct.Struct("<III")
 FIXED_DTYPE = np.dtype(
@@ -176,15 +177,16 @@ def read(store: Store, after: int, upto: int) -> Records:
     found: list[tuple[int, int, bytes]] = []
     for s, env in enumerate(store.shards):
         with env.read() as txn:
-            cur = txn.cursor(env.db["rows"])
-            if not cur.set_range(u64(after + 1)):
+            cur = txn.cursor(env.db[ROWS.name])
+            if not cur.set_range(ROWS.key.encode(after + 1)):
                 continue
             for key, value in cur:
-                h = int.from_bytes(key, "big")
+                h = ROWS.key.decode(bytes(key))
                 if h > upto:
                     break
                 found.append((h, s, bytes(value)))
     found.sort(key=lambda x: (x[0], x[1]))
+    # (zstd in one batch: ROWS.zstd, decoded as ROWS.value, raw bytes, by decode below)
     data = store.decompress_many([v for _, _, v in found])
     return decode([(pack_position(h, s, 0), d) for (h, s, _), d in zip(found, data, strict=True)])
 
