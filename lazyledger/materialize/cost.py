@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import attrs
 import numpy as np
 
 from lazyledger.errors import LedgerError
-
-if TYPE_CHECKING:
-    from lazyledger.ledger import Ledger
+from lazyledger.model import AccountState
 
 
 @attrs.frozen
@@ -36,6 +34,17 @@ class CostReport:
     def materialisable(self) -> bool:
         """False when some private dependency cannot be read with the keyring asked about."""
         return not self.unreadable
+
+
+class Measured(Protocol):
+    """What :meth:`CostModel.calibrate` measures (a :class:`lazyledger.Ledger`): cost reports,
+    cold materialisations, and the switch that keeps them cold."""
+
+    checkpoint_min_rows: int
+
+    def cost(self, account: bytes) -> CostReport: ...
+
+    def state(self, account: bytes) -> AccountState: ...
 
 
 @attrs.frozen
@@ -61,7 +70,7 @@ class CostModel:
         )
 
     @classmethod
-    def calibrate(cls, ledger: Ledger, accounts: Sequence[bytes], repeats: int = 3) -> CostModel:
+    def calibrate(cls, ledger: Measured, accounts: Sequence[bytes], repeats: int = 3) -> CostModel:
         """Fit the per-transaction and per-account costs from cold materialisations (no
         checkpoints) of ``accounts`` on ``ledger``; private and DNN costs keep their values."""
         saved = ledger.checkpoint_min_rows

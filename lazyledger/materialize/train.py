@@ -7,7 +7,7 @@ torch is optional: it is imported inside the functions, never at module import.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     import torch
 
     from lazyledger.crypto import Keypair
-    from lazyledger.ledger import Ledger
     from lazyledger.model import Transaction
 
 __all__ = [
@@ -171,8 +170,18 @@ def torch_predict(
     return out
 
 
+class JobSource(Protocol):
+    """Where a provider reads a job and stores its weights (a :class:`lazyledger.Ledger`)."""
+
+    def job_transaction(self, job: bytes) -> Transaction: ...
+
+    def get_blob(self, key: bytes) -> bytes: ...
+
+    def put_blob(self, data: bytes, kind: str | None = None) -> bytes: ...
+
+
 def claim_job(
-    ledger: Ledger,
+    ledger: JobSource,
     job: bytes,
     kp: Keypair,
     *,
