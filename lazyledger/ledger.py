@@ -1,90 +1,63 @@
 """The Ledger facade: create/open a store, propose and append blocks (validated, never
-executed), and materialise account states lazily from their dependency slices."""
+executed: :mod:`lazyledger.ingest`), and materialise account states lazily from their
+dependency slices (:mod:`lazyledger.materialize.engine`). What both halves read of the stored
+chain sits below them (:mod:`lazyledger.chain`)."""
 
 from __future__ import annotations
 
 import multiprocessing
 import os
-import threading
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
-import attrs
-import numpy as np
-
-from lazyledger.chain import Chain, commit_blocks
+from lazyledger.chain import Chain
 from lazyledger.crypto import Keypair
 from lazyledger.errors import (
     HeightOutOfRange,
-    InvalidBlock,
     InvalidRequest,
-    InvalidTransaction,
     NotFound,
-    PrivateStateUnavailable,
     ReadOnlyLedger,
-    StorageError,
 )
-from lazyledger.materialize import dnn, records, slots, walk
+from lazyledger.ingest import HOSTED_OPS, Ingestor, TouchProofs
+from lazyledger.materialize import dnn, records
 from lazyledger.materialize.blobs import BlobRule, JobTerms, references
 from lazyledger.materialize.cost import CostModel, CostReport
-from lazyledger.materialize.host import StoreHost, blob_hash
-from lazyledger.materialize.index import (
-    NO_CUTS,
-    Checkpoints,
-    ColumnIndex,
-    Cuts,
-    Senders,
+from lazyledger.materialize.engine import (
+    CHECKPOINT_MIN_ROWS,
+    DENSE_FRACTION,
+    DENSE_MAX_CELLS,
+    DENSE_MIN_ROWS,
+    Head,
+    Materializer,
 )
+from lazyledger.materialize.host import StoreHost, blob_hash
+from lazyledger.materialize.index import Checkpoints, ColumnIndex
 from lazyledger.materialize.keyring import Keyring
 from lazyledger.materialize.policy import CheckpointPolicy
-from lazyledger.materialize.replay import InitialArrays, Replayed, replay_rows
-from lazyledger.materialize.rows import (
-    ROW_DTYPE,
-    call_row,
-    failed_row,
-    row_ids,
-    row_of,
-)
-from lazyledger.materialize.running import RunningReplay
-from lazyledger.materialize.slice import Slice, bounded_slice, compiled_slice, seed
+from lazyledger.materialize.replay import InitialArrays
+from lazyledger.materialize.slice import Slice
 from lazyledger.materialize.snapshot import Snapshot
 from lazyledger.model import AccountState, Block, Genesis, Header, Receipt, Transaction
-from lazyledger.ops import (
-    REASONS,
-    DnnClaim,
-    DnnJob,
-    DnnReveal,
-    JobInfo,
-    Op,
-    Status,
-    job_account,
-)
-from lazyledger.shards import Position, end_of, pack_position, shard_of, unpack_position
-from lazyledger.shards.lookup import DenseIds, PrefixIndex, prefix
-from lazyledger.shards.merkle import root
-from lazyledger.store import DEFAULT_MAP_SIZE, Section, StorageStats, Store, write_sections
-from lazyledger.tables import CHECKPOINTS
+from lazyledger.ops import DnnJob, JobInfo
+from lazyledger.shards import Position, unpack_position
+from lazyledger.shards.lookup import prefix
+from lazyledger.store import DEFAULT_MAP_SIZE, StorageStats, Store
 from lazyledger.touches import TouchMap
-from lazyledger.touches import build as build_touches
 from lazyledger.validate import Validator, check_genesis
 
-TouchProofs = dict[bytes, dict[str, Any]]
-
-CHECKPOINT_MIN_ROWS = 64
-"""A materialisation that replayed at least this many transactions writes a checkpoint."""
-DENSE_FRACTION = 0.3
-"""A cold ``state`` whose slice holds more than this share of the chain's transactions (and at
-least ``DENSE_MIN_ROWS``) replays the whole chain up to that height on a dense array instead:
-past about 30% that is cheaper than gathering and replaying the slice, and gives the same
-state (see DESIGN.md, "Dense fallback")."""
-DENSE_MIN_ROWS = 4096
-DENSE_MAX_CELLS = 1 << 24
-"""The dense fallback is taken only while accounts x assets stays below this many cells."""
-HOSTED_OPS = frozenset({Op.PRIVATE, Op.DNN_JOB, Op.DNN_CLAIM, Op.DNN_INFER})
-"""Transactions also stored whole by position: replay needs more than their row."""
+__all__ = [
+    "CHECKPOINT_MIN_ROWS",
+    "DENSE_FRACTION",
+    "DENSE_MAX_CELLS",
+    "DENSE_MIN_ROWS",
+    "EXECUTORS",
+    "HOSTED_OPS",
+    "BatchExecutor",
+    "Ledger",
+    "TouchProofs",
+]
 
 
 class BatchExecutor(Protocol):
@@ -109,8 +82,9 @@ the layers above this one (``"ray"``: :mod:`lazyledger.scale.ray_executor`)."""
 
 
 class Ledger:
-    """A sharded ledger on LMDB. Blocks are validated statelessly and stored; account states
-    are computed on demand by replaying only their dependency slices."""
+    """A sharded ledger on LMDB. Blocks are validated statelessly and stored (its
+    :class:`Ingestor`); account states are computed on demand by replaying only their
+    dependency slices (its :class:`Materializer`). Both share the head and its lock."""
 
     def __init__(
         self,
@@ -126,39 +100,27 @@ class Ledger:
         self.genesis = genesis
         self.genesis_id = genesis.id
         self.n_shards = genesis.n_shards
+        self.keyring = keyring if keyring is not None else Keyring()
+        height = store.head()
+        self.head = Head(height, self.genesis_id if height == 0 else self.chain.header(height).id)
+        self.materializer = Materializer(
+            store, self.chain, genesis, self.head, checkpoint_policy, checkpoint_background
+        )
         self.validator = Validator(genesis, workers)
         self.blob_rule = BlobRule(genesis.max_blob_bytes, self.chain.held_blob, self.has_blob)
-        self.checkpoint_min_rows = CHECKPOINT_MIN_ROWS
-        self.dense_fraction, self.dense_min_rows = DENSE_FRACTION, DENSE_MIN_ROWS
-        self.keyring = keyring if keyring is not None else Keyring()
-        self.cost_model = CostModel()
-        self._genesis_arrays: InitialArrays | None = None
-        self._genesis_bounds = np.zeros(1, np.int64)
-        self._columns: ColumnIndex | None = None
-        self._checkpoints: Checkpoints | None = None
-        self._io: ThreadPoolExecutor | None = None
-        if checkpoint_policy is not None and not isinstance(checkpoint_policy, CheckpointPolicy):
-            raise InvalidRequest("checkpoint_policy must be a CheckpointPolicy")
-        self.checkpoint_policy = checkpoint_policy
-        self._policy_pool = (
-            ThreadPoolExecutor(1, thread_name_prefix="lazyledger-checkpoints")
-            if checkpoint_background
-            else None
+        self._touches: TouchMap | None = None
+        self.ingestor = Ingestor(
+            store,
+            self.chain,
+            genesis,
+            self.head,
+            self.validator,
+            self.blob_rule,
+            self.materializer,
+            self._touch_map,
         )
-        self._policy_jobs: list[Future[int]] = []
-        self._policy_lock = threading.Lock()
         self._procs: tuple[int, ProcessPoolExecutor] | None = None
         self._executors: dict[str, BatchExecutor] = {}
-        self._running: RunningReplay | None = None
-        self._write_lock = threading.Lock()
-        self._nonces: dict[bytes, int] = {}
-        self._touches: TouchMap | None = None
-        self._accounts = DenseIds()  # with the index below: derived from the stored records
-        self._accounts.add(0, b"".join(records.genesis_accounts(genesis)))
-        self._senders = Senders()
-        self._txids = PrefixIndex()
-        self._height = store.head()
-        self._head_id = self._header_id(self._height)
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -179,6 +141,8 @@ class Ledger:
         With ``checkpoint_policy``, checkpoints are written as blocks are appended, after each
         block is durable (in a background thread with ``checkpoint_background``)."""
         check_genesis(genesis)
+        if checkpoint_policy is not None and not isinstance(checkpoint_policy, CheckpointPolicy):
+            raise InvalidRequest("checkpoint_policy must be a CheckpointPolicy")
         store = Store.create(Path(path), genesis.to_bytes(), genesis.n_shards, shard_dirs, map_size)
         return cls(store, genesis, workers, keyring, checkpoint_policy, checkpoint_background)
 
@@ -220,15 +184,15 @@ class Ledger:
     def refresh(self) -> int:
         """Follow the owner's appends (a read-only handle): take its committed head and index
         the new blocks. Returns the height this handle now answers at."""
-        with self._write_lock:
+        with self.head.lock:
             head = self.store.head()
-            if head > self._height:
-                if self._columns is not None:
-                    self._extend(self._columns, records.read(self.store, self._height, head))
-                self._nonces.clear()
-                self._height = head
-                self._head_id = self._header_id(head)
-        return self._height
+            if head > self.head.height:
+                after = self.head.height
+                self.materializer.appended(lambda: records.read(self.store, after, head))
+                self.ingestor.nonces.clear()
+                self.head.height = head
+                self.head.id = self._header_id(head)
+        return self.head.height
 
     def close(self) -> None:
         if self._procs is not None:
@@ -236,10 +200,8 @@ class Ledger:
         for ex in self._executors.values():
             ex.close()
         self._executors.clear()
-        if self._policy_pool is not None:
-            self._policy_pool.shutdown(wait=True)
-        if self._io is not None:
-            self._io.shutdown()
+        self.materializer.close()
+        self.ingestor.close()
         self.validator.close()
         self.store.close()
 
@@ -254,38 +216,81 @@ class Ledger:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    # -- settings (the materialiser's) --------------------------------------------------------
+
+    @property
+    def checkpoint_min_rows(self) -> int:
+        """A materialisation that replayed at least this many transactions writes a
+        checkpoint."""
+        return self.materializer.checkpoint_min_rows
+
+    @checkpoint_min_rows.setter
+    def checkpoint_min_rows(self, value: int) -> None:
+        self.materializer.checkpoint_min_rows = value
+
+    @property
+    def dense_fraction(self) -> float:
+        """Share of the chain past which a cold ``state`` replays densely (DESIGN.md)."""
+        return self.materializer.dense_fraction
+
+    @dense_fraction.setter
+    def dense_fraction(self, value: float) -> None:
+        self.materializer.dense_fraction = value
+
+    @property
+    def dense_min_rows(self) -> int:
+        return self.materializer.dense_min_rows
+
+    @dense_min_rows.setter
+    def dense_min_rows(self, value: int) -> None:
+        self.materializer.dense_min_rows = value
+
+    @property
+    def cost_model(self) -> CostModel:
+        """The calibrated model behind :meth:`cost`'s time estimates."""
+        return self.materializer.cost_model
+
+    @cost_model.setter
+    def cost_model(self, value: CostModel) -> None:
+        self.materializer.cost_model = value
+
+    @property
+    def checkpoint_policy(self) -> CheckpointPolicy | None:
+        """The policy applied as blocks are appended (None: none)."""
+        return self.materializer.checkpoint_policy
+
+    @checkpoint_policy.setter
+    def checkpoint_policy(self, value: CheckpointPolicy | None) -> None:
+        self.materializer.checkpoint_policy = value
+
     # -- reading the chain --------------------------------------------------------------------
 
     @property
     def height(self) -> int:
         """Height of the last appended block (0: only genesis)."""
-        return self._height
+        return self.head.height
 
     @property
     def head_id(self) -> bytes:
         """Hash of the head block (the genesis hash at height 0)."""
-        return self._head_id
-
-    def _head_time(self) -> int:
-        """The head block's time (0 at genesis)."""
-        return 0 if self._height == 0 else self.header(self._height).time_ms
+        return self.head.id
 
     def _header_id(self, height: int) -> bytes:
         return self.genesis_id if height == 0 else self.header(height).id
 
     def _check_height(self, height: int | None) -> int:
         if height is None:
-            return self._height
-        if self.store.readonly and isinstance(height, int) and height > self._height:
+            return self.head.height
+        if self.store.readonly and isinstance(height, int) and height > self.head.height:
             self.refresh()
-        if not isinstance(height, int) or not 0 <= height <= self._height:
-            raise HeightOutOfRange(height, self._height)
+        if not isinstance(height, int) or not 0 <= height <= self.head.height:
+            raise HeightOutOfRange(height, self.head.height)
         return height
 
     def header(self, height: int) -> Header:
         """The header of block ``height`` (1..head)."""
-        if not isinstance(height, int) or not 1 <= height <= self._height:
-            raise HeightOutOfRange(height, self._height)
+        if not isinstance(height, int) or not 1 <= height <= self.head.height:
+            raise HeightOutOfRange(height, self.head.height)
         return self.chain.header(height)
 
     def section(self, height: int, shard: int) -> list[Transaction]:
@@ -300,14 +305,14 @@ class Ledger:
         return Block(header, tuple(tuple(self.section(height, s)) for s in range(self.n_shards)))
 
     def blocks(self, start: int = 1, stop: int | None = None) -> Iterator[Block]:
-        for h in range(start, (self._height if stop is None else stop) + 1):
+        for h in range(start, (self.head.height if stop is None else stop) + 1):
             yield self.block(h)
 
     def position(self, tx_id: bytes) -> Position:
         """Where a transaction is, by id."""
         tx_id = _id32(tx_id, "transaction")
-        self._index()
-        for packed in self._txids.get(prefix(tx_id)):  # candidates: check the whole id
+        self.materializer.index()
+        for packed in self.materializer.txids.get(prefix(tx_id)):  # candidates: check the id
             if self.chain.is_at(tx_id, packed):
                 return unpack_position(packed)
         raise NotFound("transaction", tx_id)
@@ -315,314 +320,6 @@ class Ledger:
     def transaction(self, tx_id: bytes) -> Transaction:
         h, s, i = self.position(tx_id)
         return self.section(h, s)[i]
-
-    def nonce(self, account: bytes) -> int:
-        """Transactions ``account`` has sent so far: the nonce its next transaction must carry."""
-        account = _id32(account)
-        cached = self._nonces.get(account)
-        if cached is not None:
-            return cached
-        self._index()  # (built outside the lock, which building takes)
-        with self._write_lock:  # no append may land between the read and the cache write
-            n = self._sent(account, self._height)
-            if len(self._nonces) > 1 << 20:
-                self._nonces.clear()
-            self._nonces[account] = n
-        return n
-
-    def check_transaction(self, tx: Transaction) -> None:
-        """Stateless admission check (mempool): form, signature, and a nonce not yet used."""
-        self.validator.check_transaction(tx, jobs=self.job)
-        expected = self.nonce(tx.sender)
-        if tx.nonce < expected:
-            raise InvalidTransaction(f"nonce {tx.nonce} already used (next is {expected})")
-        self.blob_rule.check(tx, self.job_terms)  # BlobUnavailable: publish the blob first
-
-    # -- writing ------------------------------------------------------------------------------
-
-    def propose(self, txs: Iterable[Transaction], proposer: Keypair) -> Block:
-        """The next block holding ``txs`` (grouped by shard, given order kept), signed by
-        ``proposer``. It is not appended; pass it to :meth:`append`."""
-        sections: list[list[Transaction]] = [[] for _ in range(self.n_shards)]
-        for tx in txs:
-            sections[shard_of(tx.sender, self.n_shards)].append(tx)
-        header = Header(
-            self.genesis.chain_id,
-            self._height + 1,
-            self._head_id,
-            tuple(root([t.id for t in sec]) for sec in sections),
-            tuple(len(sec) for sec in sections),
-            proposer.public_key,
-            time_ms=max(time.time_ns() // 1_000_000, self._head_time()),
-        )
-        with self._write_lock:
-            touch_root = self._touch_map().stage().add_block(header.height, sections)
-        header = attrs.evolve(header, touch_root=touch_root)
-        header = attrs.evolve(header, signature=proposer.sign(header.body))
-        return Block(header, tuple(tuple(s) for s in sections))
-
-    def append(self, block: Block | bytes) -> Header:
-        """Validate ``block`` statelessly and store it atomically. Nothing is executed: a
-        transfer that overdraws is accepted here and fails at materialisation."""
-        return self.append_many([block])[0]
-
-    def append_many(self, blocks: Iterable[Block | bytes]) -> list[Header]:
-        """Validate consecutive blocks and store them with one commit per environment (a group
-        commit: a follower catching up pays the disk's sync cost once per batch, not once per
-        block). All or nothing: if any block is invalid, none is stored."""
-        if self.store.readonly:
-            raise ReadOnlyLedger("appending blocks")
-        decoded = [_as_block(b) for b in blocks]
-        self._index()  # (built outside the lock, which building takes)
-        with self._write_lock:
-            height, head, parent_time = self._height, self._head_id, self._head_time()
-            nonces: dict[bytes, int] = {}
-            jobs: dict[bytes, JobInfo] = {}  # job-index entries this batch creates or updates
-
-            def job_of(job: bytes) -> JobInfo | None:
-                return jobs[job] if job in jobs else self.job(job)
-
-            terms: dict[bytes, DnnJob] = {}  # the calls of jobs this batch creates
-
-            def terms_of(job: bytes) -> DnnJob | None:
-                return terms[job] if job in terms else self.job_terms(job)
-
-            def blobs(tx: Transaction) -> None:
-                self.blob_rule.check(tx, terms_of)
-
-            checked: list[tuple[Block, dict[bytes, int]]] = []
-
-            def nonce_of(a: bytes) -> int:
-                for known in (nonces, self._nonces):
-                    if a in known:
-                        return known[a]
-                return self._sent(a, self._height)
-
-            signatures = []
-            touches = self._touch_map().stage()
-            for block in decoded:
-                height += 1
-                counts, finish = self.validator.check_block_deferred(
-                    block, head, height, nonce_of, job_of, parent_time, blobs, touches.add_block
-                )
-                parent_time = block.header.time_ms
-                signatures.append(finish)
-                nonces.update(counts)
-                for pos, tx in block.transactions():  # index updates seen by later blocks
-                    c = tx.call
-                    if isinstance(c, DnnJob):
-                        at = pack_position(*pos)
-                        info = JobInfo(at, c.asset, c.bounty, tx.sender, c.hidden, False)
-                        jobs[job_account(tx.id)] = info
-                        terms[job_account(tx.id)] = c
-                    elif isinstance(c, DnnReveal):
-                        revealed = job_of(c.job)
-                        assert revealed is not None  # validated
-                        jobs[c.job] = attrs.evolve(revealed, revealed=True)
-                head = block.header.id
-                checked.append((block, counts))
-            if not checked:
-                return []
-            next_id = len(self._accounts)
-            new_ids: dict[bytes, int] = {}  # dense ids first seen in this batch
-            new_names: list[bytes] = []  # the same accounts, in id order
-
-            def account_id(a: bytes) -> int:
-                found = new_ids.get(a)
-                if found is None:
-                    found = self._account_id(a)
-                    if found is None:
-                        found = new_ids[a] = next_id + len(new_names)
-                        new_names.append(a)
-                return found
-
-            staged: list[Section] = []
-            for b, _ in checked:
-                for s, sec in enumerate(b.sections):
-                    if not sec:
-                        continue
-                    first = next_id + len(new_names)
-                    rows, senders = [], []
-                    for tx in sec:
-                        rows.append(row_of(tx, self.genesis, job_of, account_id))
-                        senders.append(account_id(tx.sender))
-                    names = new_names[first - next_id :]
-                    record = records.encode(rows, senders, [tx.id for tx in sec], first, names)
-                    hosted = tuple(i for i, row in enumerate(rows) if row[0] in HOSTED_OPS)
-                    staged.append(Section(b.header.height, s, sec, record, hosted))
-            try:
-                # Shard sections are stored while the signature checks still run; only the
-                # metadata commit (after every signature passed) makes the blocks part of the
-                # chain, and a refusal rolls the shard writes back.
-                self._write(checked, staged, jobs, signatures)
-            except BaseException:
-                self.store.recover()  # drop the shard writes: the commit point was not reached
-                raise
-            touches.commit()
-            self._nonces.update(nonces)
-            if self._columns is not None:
-                found = records.decode(
-                    [(pack_position(x.height, x.shard, 0), x.record) for x in staged]
-                )
-                self._extend(self._columns, found)
-            self._height, self._head_id = height, head
-        # the blocks are durable: checkpoint work starts only now
-        policy = self.checkpoint_policy
-        if policy is not None:
-            due = [b.height for b, _ in checked if policy.due(b.height)]
-            if due and self._policy_pool is not None:
-                self._policy_jobs = [j for j in self._policy_jobs if not j.done()]
-                self._policy_jobs.append(self._policy_pool.submit(self._apply, policy, due))
-            elif due:
-                self._apply(policy, due)
-        return [b.header for b, _ in checked]
-
-    def _touch_map(self) -> TouchMap:
-        """The touch commitment at the head (built from the stored blocks on first use, then
-        kept up to date by appends and refreshes). Call it holding the write lock."""
-        if self._touches is None:
-            self._touches = TouchMap()
-        touches = self._touches
-        if touches.height < self._height:
-            stage = touches.stage()
-            for h in range(touches.height + 1, self._height + 1):
-                stage.add_block(h, self.block(h).sections, root=False)
-            stage.commit()
-        return touches
-
-    def touch_proofs(self, wanted: Mapping[bytes, int], height: int | None = None) -> TouchProofs:
-        """Prefix proofs (``touches.TouchMap.prove``) of the first ``k`` touches of each
-        account in ``wanted`` (account -> k), against the ``touch_root`` of block ``height``.
-        At the head this reads the kept map; at an earlier height it rebuilds the map from
-        blocks 1..height (cost in proportion to the chain, not the slice)."""
-        h = self._check_height(height)
-        with self._write_lock:
-            if h == self._height:
-                touches = self._touch_map()
-                return {a: touches.prove(a, k) for a, k in wanted.items()}
-        past = build_touches((x, self.block(x).sections) for x in range(1, h + 1))
-        return {a: past.prove(a, k) for a, k in wanted.items()}
-
-    def _account_id(self, account: bytes) -> int | None:
-        """The dense id ingestion gave ``account`` (None: it never appeared)."""
-        self._index()
-        return self._accounts.id_of(account)
-
-    def _write(
-        self,
-        checked: list[tuple[Block, dict[bytes, int]]],
-        staged: Sequence[Section],
-        jobs: dict[bytes, JobInfo],
-        signatures: Sequence[Callable[[], None]] = (),
-    ) -> None:
-        """Shard sections first (in parallel: their commits wait on the disk, not the GIL),
-        then, once ``signatures`` all pass, the headers and the job index in the metadata
-        environment: the commit point."""
-        work = [(s, [x for x in staged if x.shard == s]) for s in range(self.n_shards)]
-        work = [(s, w) for s, w in work if w]
-        if self._io is None:
-            self._io = ThreadPoolExecutor(max(2, self.n_shards), thread_name_prefix="lazyledger-io")
-        shards = self.store.shards
-        pending = [self._io.submit(write_sections, shards[s], w) for s, w in work]
-        try:
-            for finish in signatures:
-                finish()
-        finally:
-            for f in pending:
-                f.result()
-        commit_blocks(self.store, [b.header for b, _ in checked], jobs, checked[-1][0].height)
-
-    # -- materialisation ----------------------------------------------------------------------
-
-    def _index(self) -> tuple[ColumnIndex, Checkpoints]:
-        """The columnar index and checkpoint mirror, built on first use from the stored section
-        records and checkpoints (derived data, with the dense ids, senders and tx id lookup
-        beside them; kept current by :meth:`append_many`)."""
-        columns, checkpoints = self._columns, self._checkpoints
-        if columns is not None and checkpoints is not None:
-            return columns, checkpoints
-        with self._write_lock:  # no append may land between the scan and the first extend
-            if self._columns is None:
-                columns = ColumnIndex()
-                self._extend(columns, records.read(self.store, 0, self._height))
-                self._columns = columns
-            if self._checkpoints is None:
-                self._checkpoints = self._load_checkpoints()
-            return self._columns, self._checkpoints
-
-    def _extend(self, columns: ColumnIndex, found: records.Records) -> None:
-        """Index section records that follow the indexed ones in global order: their new
-        dense ids, rows, senders and transaction ids."""
-        if not len(found):
-            return
-        expect = len(self._accounts) + np.cumsum(found.new) - found.new
-        bad = np.flatnonzero(found.firsts != expect)
-        if len(bad):
-            at = int(found.positions[bad[0]])
-            raise StorageError(f"the section record at {at:#x} gives ids out of order")
-        self._accounts.add(len(self._accounts), found.names)
-        columns.extend_rows(
-            found.positions, found.counts, records.replay_rows(found, self._accounts.names)
-        )
-        positions = columns.pos[columns.n - len(found) : columns.n]
-        self._senders.extend(found.fixed["sender"], positions)
-        self._txids.add(found.txids, positions)
-
-    def _load_checkpoints(self) -> Checkpoints:
-        """The stored checkpoints, each checked (a damaged one is left out: no cut there)."""
-        out = Checkpoints()
-        for (position, _), batch in self.store.cache_entries(CHECKPOINTS):
-            out.add(position, *batch)
-        return out
-
-    def _genesis_sorted(self) -> InitialArrays:
-        """Genesis balances as arrays sorted by dense id (for seeding slices)."""
-        if self._genesis_arrays is None:
-            g = InitialArrays.of(self.genesis.balances, self._account_id)
-            order = np.argsort(g.ids, kind="stable")
-            self._genesis_arrays = InitialArrays(g.ids[order], g.assets[order], g.values[order])
-            top = int(g.ids.max(initial=-1)) + 1  # genesis accounts hold the first dense ids
-            self._genesis_bounds = np.searchsorted(g.ids[order], np.arange(top + 1))
-        return self._genesis_arrays
-
-    def _slice(
-        self,
-        needs: dict[bytes, int],
-        use_checkpoints: bool = True,
-        extra: int | None = None,
-    ) -> Slice:
-        """The slice giving each account's state before ``needs[account]`` (a packed position),
-        plus the row at position ``extra`` (a receipt's transaction) and what it needs."""
-        columns, checkpoints = self._index()
-        cuts = checkpoints.arrays() if use_checkpoints else NO_CUTS
-        walks: list[tuple[int, int, int]] = []
-        for account, p in needs.items():
-            aid = self._account_id(account)
-            if aid is not None:
-                walks.append((aid, columns.start(aid, columns.count_before(p)), p))
-        rows: list[int] = []
-        if extra is not None:
-            g = columns.count_before(extra)
-            rows.append(g)
-            walks += [(a, before, extra) for a, before in columns.prev(g)]
-        return compiled_slice(columns, walks, cuts, rows)
-
-    def _cut_holdings(self, cuts: Cuts, key: int) -> dict[int, int]:
-        """Holdings of the virtual account ``key`` (id << 31 | cut) at its cut."""
-        account_id, cut = key >> 31, key & ((1 << 31) - 1)
-        if cut:
-            return cuts.holdings(cut)
-        g = self._genesis_sorted()
-        lo, hi = np.searchsorted(g.ids, [account_id, account_id + 1])
-        return dict(zip(g.assets[lo:hi].tolist(), g.values[lo:hi].tolist(), strict=True))
-
-    def _seed(self, sl: Slice) -> InitialArrays:
-        genesis = self._genesis_sorted()
-        return seed(sl, genesis, self._genesis_bounds)
-
-    def _hosted(self, pos: int) -> Transaction:
-        """A private or DNN transaction by position (kept apart so replay never decodes blocks)."""
-        return self.chain.hosted(pos)
 
     def job(self, job: bytes) -> JobInfo | None:
         """What the job index holds of job account ``job`` (None: no such job)."""
@@ -637,10 +334,49 @@ class Ledger:
         found = self.job(job)
         if found is None:
             raise NotFound("job", bytes(job))
-        return self._hosted(found.position)
+        return self.chain.hosted(found.position)
 
-    def _host(self) -> StoreHost:
-        return StoreHost(self.chain)
+    # -- writing (the ingestor) ---------------------------------------------------------------
+
+    def nonce(self, account: bytes) -> int:
+        """Transactions ``account`` has sent so far: the nonce its next transaction must carry."""
+        return self.ingestor.nonce(_id32(account))
+
+    def check_transaction(self, tx: Transaction) -> None:
+        """Stateless admission check (mempool): form, signature, and a nonce not yet used."""
+        self.ingestor.check_transaction(tx)
+
+    def propose(self, txs: Iterable[Transaction], proposer: Keypair) -> Block:
+        """The next block holding ``txs`` (grouped by shard, given order kept), signed by
+        ``proposer``. It is not appended; pass it to :meth:`append`."""
+        return self.ingestor.propose(txs, proposer)
+
+    def append(self, block: Block | bytes) -> Header:
+        """Validate ``block`` statelessly and store it atomically. Nothing is executed: a
+        transfer that overdraws is accepted here and fails at materialisation."""
+        return self.append_many([block])[0]
+
+    def append_many(self, blocks: Iterable[Block | bytes]) -> list[Header]:
+        """Validate consecutive blocks and store them with one commit per environment (a group
+        commit: a follower catching up pays the disk's sync cost once per batch, not once per
+        block). All or nothing: if any block is invalid, none is stored."""
+        if self.store.readonly:
+            raise ReadOnlyLedger("appending blocks")
+        return self.ingestor.append_many(blocks)
+
+    def touch_proofs(self, wanted: Mapping[bytes, int], height: int | None = None) -> TouchProofs:
+        """Prefix proofs (``touches.TouchMap.prove``) of the first ``k`` touches of each
+        account in ``wanted`` (account -> k), against the ``touch_root`` of block ``height``.
+        At the head this reads the kept map; at an earlier height it rebuilds the map from
+        blocks 1..height (cost in proportion to the chain, not the slice)."""
+        return self.ingestor.touch_proofs(wanted, self._check_height(height))
+
+    def _touch_map(self) -> TouchMap:
+        """The touch commitment at the head (built from the stored blocks on first use, then
+        kept up to date by appends and refreshes). Call it holding the head's lock."""
+        if self._touches is None:
+            self._touches = TouchMap()
+        return self.ingestor.follow(self._touches)
 
     # -- blobs --------------------------------------------------------------------------------
 
@@ -689,64 +425,15 @@ class Ledger:
                 seen.setdefault(ref.blob, None)
         return list(seen)
 
-    def _open_private(
-        self, rows: dict[int, bytes], keyring: Keyring
-    ) -> tuple[dict[int, bytes], list[tuple[int, bytes]]]:
-        """``rows`` with every private row replaced by the row of the call it stands for, and the
-        (position, id) of those this keyring cannot read. Decrypted calls stay in memory."""
-        out = rows
-        unreadable: list[tuple[int, bytes]] = []
-        for pos, row in rows.items():
-            if row[0] != Op.PRIVATE:
-                continue
-            if out is rows:
-                out = dict(rows)
-            tx = self._hosted(pos)
-            opened = keyring.open(tx, self.genesis)
-            if opened is None:
-                unreadable.append((pos, tx.id))
-            elif isinstance(opened, Status):
-                out[pos] = failed_row(row, opened)
-            else:
-                # the sealed call's accounts are within the envelope's (checked on opening)
-                out[pos] = call_row(tx.sender, opened, self.genesis, row_ids(row).__getitem__)
-        unreadable.sort()
-        return out, unreadable
-
-    def _unreadable(self, sl: Slice, keyring: Keyring) -> list[tuple[int, bytes]]:
-        private = np.flatnonzero(sl.rows["op"] == Op.PRIVATE)
-        if not len(private):
-            return []
-        found = {int(sl.positions[i]): sl.rows[i].tobytes() for i in private.tolist()}
-        return self._open_private(found, keyring)[1]
-
-    def _replay(
-        self, sl: Slice, keyring: Keyring, initial: InitialArrays | None = None
-    ) -> Replayed:
-        """Replay a slice from ``initial`` (default: its cuts' holdings), private rows opened
-        with ``keyring`` (PrivateStateUnavailable if one cannot be)."""
-        rows = sl.rows
-        private = np.flatnonzero(rows["op"] == Op.PRIVATE)
-        if len(private):
-            found = {int(sl.positions[i]): rows[i].tobytes() for i in private.tolist()}
-            opened, unreadable = self._open_private(found, keyring)
-            if unreadable:
-                raise PrivateStateUnavailable(None, [x for _, x in unreadable], None)
-            rows = rows.copy()
-            for i in private.tolist():
-                rows[i] = np.frombuffer(opened[int(sl.positions[i])], ROW_DTYPE)[0]
-        positions = sl.positions
-        host = self._host().replay_host(rows, lambda i: int(positions[i]))
-        return replay_rows(rows, self._seed(sl) if initial is None else initial, host)
+    # -- materialisation (the materialiser) ---------------------------------------------------
 
     def slice(
         self, account: bytes, height: int | None = None, *, use_checkpoints: bool = True
     ) -> list[Position]:
         """Positions of the transactions replayed to materialise ``account`` at ``height``, in
         global order (cut at stored checkpoints unless ``use_checkpoints`` is False)."""
-        h = self._check_height(height)
-        sl = self._slice({_id32(account): end_of(h)}, use_checkpoints)
-        return [unpack_position(p) for p in sl.positions.tolist()]
+        account = _id32(account)
+        return self.materializer.slice(account, self._check_height(height), use_checkpoints)
 
     def state(
         self, account: bytes, height: int | None = None, *, keyring: Keyring | None = None
@@ -757,132 +444,7 @@ class Ledger:
         them and the last height at which the state is known."""
         account = _id32(account)
         h = self._check_height(height)
-        keyring = self.keyring if keyring is None else keyring
-        end = end_of(h)
-        nonce = self._sent(account, h)
-        aid = self._account_id(account)
-        if aid is None:  # never seen: not in genesis, never touched
-            return AccountState(nonce, {})
-        columns, checkpoints = self._index()
-        cuts = checkpoints.arrays()
-        cut = walk.cut_index(cuts.ids, cuts.pos, aid, end)
-        n = columns.count_before(end)
-        first = columns.start(aid, n)
-        if first < 0 or columns.pos[first] < (cuts.pos[cut - 1] if cut else 0):
-            # no touch since the cut (a checkpoint, or genesis): the cut is the state
-            held = self._cut_holdings(cuts, (aid << 31) | cut)
-            return AccountState.split(nonce, {a: v for a, v in sorted(held.items()) if v})
-        big = max(self.dense_min_rows, int(self.dense_fraction * n))
-        within = None
-        if n > big and len(self._accounts) * (len(self.genesis.assets) + 2) < DENSE_MAX_CELLS:
-            walks = [(aid, first, end)]
-            within = bounded_slice(columns, walks, cuts, limit=big)
-            if within is None:  # most of the chain: one dense replay of it is cheaper
-                dense = self._dense_holdings(aid, n)
-                if dense is not None:
-                    if n >= self.checkpoint_min_rows:
-                        self._write_checkpoint(account, aid, end, dense)
-                    return AccountState.split(nonce, dense)
-        sl = within if within is not None else self._slice({account: end})
-        key = sl.key_of(aid, end)
-        held = self._cut_holdings(sl.cuts, key)
-        if not len(sl):  # the cut (a checkpoint, or genesis) is the state
-            return AccountState.split(nonce, {a: v for a, v in sorted(held.items()) if v})
-        private = bool((sl.rows["op"] == Op.PRIVATE).any())
-        try:
-            replayed = self._replay(sl, keyring)
-        except PrivateStateUnavailable as e:
-            last = self._last_known(account, h, keyring)
-            raise PrivateStateUnavailable(account, e.blocking, last) from None
-        vid = sl.vid(key)
-        held = replayed.holdings(account, held, vid) if vid is not None else held
-        if len(sl) >= self.checkpoint_min_rows and not private:
-            # Only states derived from public data are cached: a checkpoint built on a decrypted
-            # call would hand private information to an outsider's later query.
-            self._write_checkpoint(account, aid, end, held)
-        return AccountState.split(nonce, {a: v for a, v in sorted(held.items()) if v})
-
-    def _dense_holdings(self, account_id: int, n: int) -> dict[int, int] | None:
-        """The holdings of ``account_id`` after the first ``n`` rows, from one dense replay of
-        them (:class:`RunningReplay`); None if a private or DNN row reaches the account (the
-        dense replay does not open or run those: the slice path does)."""
-        columns, _ = self._index()
-        running = RunningReplay(self._genesis_sorted())
-        running.advance(columns.rows[:n])
-        if account_id < len(running.taint) and running.taint[account_id]:
-            return None
-        _, _, assets, values = running.snapshot(np.array([account_id], np.int64))
-        return dict(zip(assets.tolist(), values.tolist(), strict=True))
-
-    def _sent(self, account: bytes, height: int) -> int:
-        """Transactions ``account`` sent in blocks 1..height (from the in-memory sender chains:
-        O(1) at the head)."""
-        aid = self._account_id(account)
-        if aid is None:
-            return 0
-        return self._senders.sent_before(aid, end_of(height))
-
-    def _last_known(self, account: bytes, height: int, keyring: Keyring) -> int:
-        """The greatest height <= ``height`` whose slice this keyring can read entirely (slices
-        grow with height, so readability is monotone and a bisection finds it)."""
-        lo, hi = 0, height  # known(lo) holds: genesis needs nothing
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            if self._unreadable(self._slice({account: end_of(mid)}), keyring):
-                hi = mid - 1
-            else:
-                lo = mid
-        return lo
-
-    def _write_checkpoint(
-        self, account: bytes, account_id: int, position: int, held: dict[int, int]
-    ) -> None:
-        items = sorted((a, v) for a, v in held.items() if v)
-        self._write_checkpoints(
-            position,
-            np.array([account_id], np.int64),
-            np.array([len(items)], np.int64),
-            np.array([a for a, _ in items], np.int64),
-            np.array([v for _, v in items], np.int64),
-        )
-
-    def _write_checkpoints(
-        self,
-        position: int,
-        ids: np.ndarray,
-        counts: np.ndarray,
-        assets: np.ndarray,
-        values: np.ndarray,
-    ) -> None:
-        """Store a batch of checkpoints taken at ``position`` (holdings listed account by
-        account) as one cache entry, and mirror it in memory."""
-        self.store.cache_put(CHECKPOINTS, (position, int(ids[0])), (ids, counts, assets, values))
-        _, checkpoints = self._index()
-        checkpoints.add(position, ids, counts, assets, values)
-
-    def checkpoint_count(self) -> int:
-        """Checkpoints held: (account, position) pairs whose state is stored."""
-        _, checkpoints = self._index()
-        return len(checkpoints)
-
-    def _batch(
-        self, ids: Sequence[int], end: int, keyring: Keyring
-    ) -> tuple[Slice, list[dict[int, int]]]:
-        """One closure and one replay for several accounts (dense ids) before ``end``: the
-        slice and each account's holdings there."""
-        columns, checkpoints = self._index()
-        limit = columns.count_before(end)
-        walks = [(k, columns.start(k, limit), end) for k in ids]
-        sl = compiled_slice(columns, walks, checkpoints.arrays())
-        keys = [sl.key_of(k, end) for k in ids]
-        held = [self._cut_holdings(sl.cuts, key) for key in keys]
-        if not len(sl):
-            return sl, held
-        replayed = self._replay(sl, keyring)
-        vids = slots.find_slots(sl.table, sl.keys, np.array(keys, np.int64)).tolist()
-        return sl, [
-            replayed.holdings(b"", h, v) if v >= 0 else h for h, v in zip(held, vids, strict=True)
-        ]
+        return self.materializer.state(account, h, self.keyring if keyring is None else keyring)
 
     def states(
         self,
@@ -918,17 +480,7 @@ class Ledger:
                     f"executor must be None, a name or a BatchExecutor, got {type(executor)!r}"
                 )
             return executor.states(self, wanted, h, keyring, workers)
-        nonces = {a: self._sent(a, h) for a in wanted}
-        known = {a: k for a in wanted if (k := self._account_id(a)) is not None}
-        order = sorted(set(known.values()))
-        try:
-            _, held = self._batch(order, end_of(h), keyring)
-        except PrivateStateUnavailable:
-            return {a: self.state(a, h, keyring=keyring) for a in wanted}  # names the blockers
-        by_id = dict(zip(order, held, strict=True))
-        return {
-            a: AccountState.split(nonces[a], by_id[known[a]] if a in known else {}) for a in wanted
-        }
+        return self.materializer.states(wanted, h, keyring)
 
     def _process_states(
         self, wanted: list[bytes], height: int, keyring: Keyring, workers: int | None
@@ -956,66 +508,10 @@ class Ledger:
             found.update(f.result())
         return {a: found[a] for a in wanted}
 
-    def drop_checkpoints(self) -> int:
-        """Delete every stored checkpoint (derived data: results never change, only the cost
-        of later queries); returns how many there were."""
-        if self.readonly:
-            raise ReadOnlyLedger("dropping checkpoints")
-        cache = self.store.cache
-        with self._write_lock, cache.write() as txn:
-            n = int(txn.stat(cache.db["checkpoints"])["entries"])
-            txn.drop(cache.db["checkpoints"], delete=False)
-            self._checkpoints = None if self._columns is None else Checkpoints()
-        return n
-
-    def run_checkpoint_policy(self, policy: CheckpointPolicy | None = None) -> int:
-        """Apply ``policy`` (default: the ledger's) at every due height of the stored chain, in
-        order; returns the number of checkpoints written."""
-        if self.readonly:
-            raise ReadOnlyLedger("running a checkpoint policy")
-        policy = policy if policy is not None else self.checkpoint_policy
-        if not isinstance(policy, CheckpointPolicy):
-            raise InvalidRequest("run_checkpoint_policy needs a CheckpointPolicy")
-        return self._apply(policy, range(policy.every, self._height + 1, policy.every))
-
-    def wait_checkpoints(self) -> None:
-        """Wait until background checkpoint work queued so far is done (re-raising its error)."""
-        jobs, self._policy_jobs = self._policy_jobs, []
-        for job in jobs:
-            job.result()
-
-    def _apply(self, policy: CheckpointPolicy, heights: Iterable[int]) -> int:
-        """Checkpoint what ``policy`` picks at each of ``heights``; returns how many. One
-        running eager replay serves every due height (see :mod:`..materialize.running`)."""
-        columns, checkpoints = self._index()
-        written = 0
-        with self._policy_lock:
-            for h in sorted(set(heights)):
-                end = end_of(h)
-                hi = columns.count_before(end)
-                running = self._running
-                if running is None or running.done > hi:
-                    running = self._running = RunningReplay(self._genesis_sorted())
-                running.advance(columns.rows[running.done : hi])
-                lo = columns.count_before(end_of(max(0, h - policy.every)))
-                picked = policy.pick(columns.ids(lo, hi).reshape(-1))
-                if checkpoints.at_position(end):  # (a state query or an earlier run wrote one)
-                    picked = picked[~checkpoints.arrays().has(picked, end)]
-                batch = running.snapshot(picked)
-                if len(batch[0]):
-                    self._write_checkpoints(end, *batch)
-                    written += len(batch[0])
-        return written
-
     def receipt(self, tx_id: bytes, *, keyring: Keyring | None = None) -> Receipt:
         """Whether a transaction applied, materialised from the slice it depends on."""
         keyring = self.keyring if keyring is None else keyring
-        h, s, i = self.position(tx_id)
-        pos = pack_position(h, s, i)
-        sl = self._slice({}, extra=pos)
-        replayed = self._replay(sl, keyring)
-        status = int(replayed.status[int(np.searchsorted(sl.positions, pos))])
-        return Receipt(status == 0, REASONS[status], (h, s, i))
+        return self.materializer.receipt(self.position(tx_id), keyring)
 
     def cost(
         self, account: bytes, height: int | None = None, *, keyring: Keyring | None = None
@@ -1025,37 +521,7 @@ class Ledger:
         read), and an estimated time from the calibrated ``cost_model``."""
         account = _id32(account)
         h = self._check_height(height)
-        keyring = self.keyring if keyring is None else keyring
-        sl = self._slice({account: end_of(h)})
-        private = sl.positions[sl.rows["op"] == Op.PRIVATE].tolist()
-        # opened, not just matched by recipient key: a wrapped key that does not open for this
-        # keyring (a sender may corrupt one recipient's entry) leaves the call unreadable
-        unreadable = [tx_id for _, tx_id in self._unreadable(sl, keyring)]
-        shards = {unpack_position(p)[1] for p in sl.positions.tolist()}
-        checks = self._pending_checks(sl)
-        accounts = sl.accounts()
-        return CostReport(
-            account=account,
-            height=h,
-            slice_txs=len(sl),
-            slice_shards=len(shards),
-            slice_accounts=accounts,
-            private_txs=len(private),
-            unreadable=unreadable,
-            dnn_checks=checks,
-            estimated_seconds=self.cost_model.estimate(len(sl), accounts, len(private), checks),
-        )
-
-    def _pending_checks(self, sl: Slice) -> int:
-        """Claims in the slice whose verdict this node has not memoised (an upper bound on the
-        checks materialising them runs: a claim on a closed job needs none)."""
-        host = self._host()
-        n = 0
-        for pos in sl.positions[sl.rows["op"] == Op.DNN_CLAIM].tolist():
-            call = self._hosted(pos).call
-            assert isinstance(call, DnnClaim)
-            n += host.memo(call.job, call.weights) is None
-        return n
+        return self.materializer.cost(account, h, self.keyring if keyring is None else keyring)
 
     def replay_all(self, height: int | None = None, *, keyring: Keyring | None = None) -> Snapshot:
         """The eager baseline: replay every transaction of blocks 1..height and return the state
@@ -1063,61 +529,54 @@ class Ledger:
         mapping. Eager replay needs every private transaction: an unreadable one raises
         PrivateStateUnavailable."""
         h = self._check_height(height)
-        keyring = self.keyring if keyring is None else keyring
-        columns, _ = self._index()
-        n = columns.count_before(end_of(h))
-        rows, positions = columns.rows[:n], columns.pos[:n]
-        op = rows["op"]
-        senders = rows["id0"].astype(np.int64)
-        others: dict[bytes, int] = {}  # nonces of senders without a dense id
-        extra: list[int] = []  # dense ids of senders not in their row's first column
-        named: dict[int, bytes] = {}
+        return self.materializer.replay_all(h, self.keyring if keyring is None else keyring)
 
-        def sent_by(account: bytes, count: int = 1) -> None:
-            k = self._account_id(account)
-            if k is None:
-                others[account] = others.get(account, 0) + count
-            else:
-                extra.extend([k] * count)
-                named[k] = account
+    # -- checkpoints (the materialiser) -------------------------------------------------------
 
-        mint = op == Op.MINT
-        assets, counts = np.unique(rows["asset"][mint], return_counts=True)
-        for asset, count in zip(assets.tolist(), counts.tolist(), strict=True):
-            sent_by(self.genesis.assets[asset], count)  # a mint's sender is the asset's issuer
-        private = np.flatnonzero(op == Op.PRIVATE).tolist()
-        if private:
-            found = {int(positions[i]): rows[i].tobytes() for i in private}
-            opened, unreadable = self._open_private(found, keyring)
-            if unreadable:
-                raise PrivateStateUnavailable(None, [x for _, x in unreadable], None)
-            rows = rows.copy()
-            for i in private:
-                rows[i] = np.frombuffer(opened[int(positions[i])], ROW_DTYPE)[0]
-                sent_by(self._hosted(int(positions[i])).sender)
-        plain = ~(mint | (op == Op.PRIVATE))
-        ids = np.concatenate([rows["id0"], rows["id1"]]).astype(np.int64)
-        gen = self._genesis_sorted()
-        top = int(max(ids.max(initial=-1), gen.ids.max(initial=-1), *extra, -1)) + 1
-        nonces = np.bincount(
-            np.concatenate([senders[plain], np.array(extra, np.int64)]), minlength=top
-        )
-        seen = np.zeros(top, bool)
-        seen[ids] = True
-        names = np.zeros(top, "V32")
-        names[rows["id0"]] = rows["acc0"]
-        names[rows["id1"]] = rows["acc1"]
-        for account in self.genesis.balances:
-            k = self._account_id(account)
-            if k is not None:
-                seen[k] = True
-                names[k] = np.frombuffer(account, "V32")[0]
-        for k, account in named.items():
-            seen[k] = True
-            names[k] = np.frombuffer(account, "V32")[0]
-        host = self._host().replay_host(rows, lambda i: int(positions[i]))
-        replayed = replay_rows(rows, gen, host)
-        return Snapshot(names, seen, nonces, replayed, self.genesis.balances, others)
+    def checkpoint_count(self) -> int:
+        """Checkpoints held: (account, position) pairs whose state is stored."""
+        return self.materializer.checkpoint_count()
+
+    def drop_checkpoints(self) -> int:
+        """Delete every stored checkpoint (derived data: results never change, only the cost
+        of later queries); returns how many there were."""
+        if self.readonly:
+            raise ReadOnlyLedger("dropping checkpoints")
+        return self.materializer.drop_checkpoints()
+
+    def run_checkpoint_policy(self, policy: CheckpointPolicy | None = None) -> int:
+        """Apply ``policy`` (default: the ledger's) at every due height of the stored chain, in
+        order; returns the number of checkpoints written."""
+        if self.readonly:
+            raise ReadOnlyLedger("running a checkpoint policy")
+        return self.materializer.run_checkpoint_policy(policy)
+
+    def wait_checkpoints(self) -> None:
+        """Wait until background checkpoint work queued so far is done (re-raising its error)."""
+        self.materializer.wait_checkpoints()
+
+    # -- the index, for tests and benchmarks (the materialiser's) -----------------------------
+
+    def _index(self) -> tuple[ColumnIndex, Checkpoints]:
+        return self.materializer.index()
+
+    def _account_id(self, account: bytes) -> int | None:
+        """The dense id ingestion gave ``account`` (None: it never appeared)."""
+        return self.materializer.account_id(account)
+
+    def _sent(self, account: bytes, height: int) -> int:
+        return self.materializer.sent(account, height)
+
+    def _slice(
+        self, needs: dict[bytes, int], use_checkpoints: bool = True, extra: int | None = None
+    ) -> Slice:
+        return self.materializer.slice_for(needs, use_checkpoints, extra)
+
+    def _genesis_sorted(self) -> InitialArrays:
+        return self.materializer.genesis_sorted()
+
+    def _host(self) -> StoreHost:
+        return self.materializer.host()
 
 
 _WORKER: list[Ledger] = []
@@ -1144,11 +603,3 @@ def _id32(value: object, what: str = "account") -> bytes:
         )
         raise InvalidRequest(f"{what} id must be 32 bytes, got {shown}")
     return bytes(value)
-
-
-def _as_block(block: Block | bytes) -> Block:
-    if isinstance(block, bytes | bytearray | memoryview):
-        return Block.from_bytes(bytes(block))
-    if not isinstance(block, Block):
-        raise InvalidBlock(f"expected a Block or its bytes, got {type(block).__name__}")
-    return block
