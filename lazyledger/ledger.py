@@ -166,6 +166,8 @@ class Ledger:
         :meth:`refresh` (a query naming a higher height refreshes first)."""
         if readonly and checkpoint_policy is not None:
             raise ReadOnlyLedger("a checkpoint policy")
+        if checkpoint_policy is not None and not isinstance(checkpoint_policy, CheckpointPolicy):
+            raise InvalidRequest("checkpoint_policy must be a CheckpointPolicy")
         store, genesis = Store.open(Path(path), map_size, readonly)
         return cls(
             store,

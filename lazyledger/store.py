@@ -400,7 +400,7 @@ class Store:
         meta = store.meta
         with meta.write() as txn:
             meta.put_field(txn, META_INFO, SCHEMA, SCHEMA_VERSION)
-            meta.put_field(txn, META_INFO, GENESIS, zstandard.compress(genesis_bytes))
+            meta.put_field(txn, META_INFO, GENESIS, genesis_bytes)
             meta.put_field(txn, META_INFO, HEAD, 0)
             meta.put_field(txn, META_INFO, SHARD_DIRS, [str(d) for d in dirs] if dirs else None)
         return store
@@ -420,7 +420,7 @@ class Store:
                 found = read_u64(schema) if schema and len(schema) == 8 else 0
                 if found != SCHEMA_VERSION:
                     raise SchemaMismatch(found, SCHEMA_VERSION)
-                genesis = zstandard.decompress(probe.need_field(txn, META_INFO, GENESIS))
+                genesis = probe.need_field(txn, META_INFO, GENESIS)
                 dirs = probe.need_field(txn, META_INFO, SHARD_DIRS)
         finally:
             probe.close()

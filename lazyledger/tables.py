@@ -14,6 +14,7 @@ from typing import Any, Generic, TypeVar
 
 import attrs
 import numpy as np
+import zstandard
 
 from lazyledger.errors import StorageError
 from lazyledger.model import Header, Transaction
@@ -138,6 +139,26 @@ class Info(Codec[bytes]):
 
     def decode(self, raw: bytes) -> bytes:
         return bytes(raw)
+
+
+@attrs.frozen
+class Zstd(Codec[bytes]):
+    """Bytes stored as one zstd frame (``zstandard.compress``, level 3; the genesis)."""
+
+    name: str
+
+    @property
+    def doc(self) -> str:  # type: ignore[override]
+        return f"{self.name} (zstd)"
+
+    def encode(self, value: bytes) -> bytes:
+        return zstandard.compress(value, 3)
+
+    def decode(self, raw: bytes) -> bytes:
+        try:
+            return zstandard.decompress(raw)
+        except zstandard.ZstdError:
+            raise StorageError(f"the {self.name} is not a zstd frame") from None
 
 
 class HeaderCodec(Codec[Header]):
@@ -285,8 +306,7 @@ class JsonDirs(Codec["list[str] | None"]):
 
 
 SCHEMA = Field("schema", U64("schema"))
-GENESIS = Field("genesis", Raw("genesis (zstd)"))
-"""The genesis bytes, compressed with ``zstandard.compress`` (level 3) when the store is made."""
+GENESIS = Field("genesis", Zstd("genesis"))
 HEAD = Field("head", U64("head"))
 SHARD_DIRS = Field("shard_dirs", JsonDirs())
 SHARD_HEAD = Field("head", U64("head"), "head:u64, the last height written to this shard")

@@ -55,6 +55,10 @@ def test_a_bad_policy_is_refused_before_anything_is_created(
     with pytest.raises(ll.InvalidRequest, match="CheckpointPolicy"):
         ll.Ledger.create(tmp_path / "c", genesis, checkpoint_policy="hubs")  # type: ignore[arg-type]
     assert not (tmp_path / "c").exists()
+    ll.Ledger.create(tmp_path / "c", genesis).close()
+    with pytest.raises(ll.InvalidRequest, match="CheckpointPolicy"):
+        ll.Ledger.open(tmp_path / "c", checkpoint_policy=3)  # type: ignore[arg-type]
+    ll.Ledger.open(tmp_path / "c").close()  # no handle was left open
 
 
 @pytest.mark.parametrize("batch", [1, 3])

@@ -91,6 +91,7 @@ def test_checkpoint_batches_round_trip(holdings: list[list[tuple[int, int]]]) ->
         (tables.SHARD_DIRS.codec, b"not json"),
         (tables.SHARD_DIRS.codec, b'{"a": 1}'),
         (tables.SHARD_DIRS.codec, b"[1, 2]"),
+        (tables.GENESIS.codec, b"not a zstd frame"),
     ],
 )
 def test_malformed_bytes_are_a_storage_error(codec: Codec[Any], raw: bytes) -> None:

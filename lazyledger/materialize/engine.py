@@ -113,7 +113,7 @@ class Materializer:
     def index(self) -> tuple[ColumnIndex, Checkpoints]:
         """The columnar index and checkpoint mirror, built on first use from the stored section
         records and checkpoints (derived data, with the dense ids, senders and tx id lookup
-        beside them; kept current by :meth:`append_many`)."""
+        beside them; kept current by ingestion through :meth:`appended`)."""
         columns, checkpoints = self._columns, self._checkpoints
         if columns is not None and checkpoints is not None:
             return columns, checkpoints
