@@ -57,6 +57,7 @@ from lazyledger.materialize.snapshot import Snapshot
 from lazyledger.model import AccountState, Block, Genesis, Header, Receipt, Transaction
 from lazyledger.ops import (
     REASONS,
+    REGISTRY,
     DnnClaim,
     DnnJob,
     DnnReveal,
@@ -94,7 +95,7 @@ state (see DESIGN.md, "Dense fallback")."""
 DENSE_MIN_ROWS = 4096
 DENSE_MAX_CELLS = 1 << 24
 """The dense fallback is taken only while accounts x assets stays below this many cells."""
-HOSTED_OPS = frozenset({Op.PRIVATE, Op.DNN_JOB, Op.DNN_CLAIM, Op.DNN_INFER})
+HOSTED_OPS = REGISTRY.stored_whole
 """Transactions also stored whole by position: replay needs more than their row."""
 
 

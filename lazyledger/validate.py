@@ -14,9 +14,9 @@ from lazyledger.errors import (
     InvalidGenesis,
     InvalidTransaction,
 )
-from lazyledger.materialize.rows import JobLookup
 from lazyledger.model import Block, Genesis, Header, Transaction
 from lazyledger.ops import MAX, RESERVED_ASSETS, DnnClaim, DnnInfer, DnnReveal, JobInfo
+from lazyledger.ops.dnn import JobLookup
 from lazyledger.shards import MAX_SECTION_TXS, MAX_SHARDS, shard_of
 from lazyledger.shards.merkle import root
 

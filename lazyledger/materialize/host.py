@@ -65,6 +65,10 @@ class StoreHost:
             raise LookupError(f"job {job.hex()} is not indexed")  # validation refuses these
         return call
 
+    def terms(self, job: bytes) -> tuple[int, int]:
+        found = self.job(job)
+        return found.asset, found.bounty
+
     def memo(self, job: bytes, weights: bytes) -> Status | None:
         raw = self.store.cache_get("verdicts", job + weights)
         return None if raw is None else Status(_VERDICT.unpack(raw)[0])

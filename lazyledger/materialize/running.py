@@ -19,9 +19,9 @@ from numba import njit
 
 from lazyledger.materialize import kernel
 from lazyledger.materialize.replay import InitialArrays
-from lazyledger.ops import Op
+from lazyledger.ops import REGISTRY
 
-_OPAQUE = np.array([Op.PRIVATE, Op.DNN_CLAIM, Op.DNN_INFER], np.uint8)
+_OPAQUE = np.array(sorted(REGISTRY.opaque), np.uint8)
 
 
 @njit(cache=True)
