@@ -84,7 +84,9 @@ def _result(name: str, side: str) -> Result:
 def test_report_targets_follow_the_declarations(side: str) -> None:
     results = [_result(name, side) for name in TARGETED]
     rows = report.targets(results)
-    declared = [(t.issue, f"{r.name}.{t.metric}") for r in results for t in SCENARIOS[r.name].targets]
+    declared = [
+        (t.issue, f"{r.name}.{t.metric}") for r in results for t in SCENARIOS[r.name].targets
+    ]
     assert [(issue, how) for issue, table in rows.items() for _, _, how, _ in table] == sorted(
         declared, key=lambda x: (x[0] is None, x[0] or 0)
     )
