@@ -14,6 +14,7 @@ import pytest
 from lazyledger.bench import report
 from lazyledger.bench.model import PROFILES, Result, Scenario, Target
 from lazyledger.bench.scenarios import MODULES, SCENARIOS, defaults
+from lazyledger.cli import main
 
 TARGETED = [name for name, sc in SCENARIOS.items() if sc.targets]
 
@@ -101,3 +102,16 @@ def test_report_names_no_scenario() -> None:
     source = Path(report.__file__).read_text()
     for name in SCENARIOS:
         assert not re.search(rf"[\"']{name}[\"']", source), name
+
+
+def test_a_scenario_run_only_when_named(tmp_path: Path) -> None:
+    """``touch`` is in no default run; named, it runs and reports every metric it declares."""
+    assert all("touch" not in defaults(p) for p in PROFILES)
+    out = tmp_path / "run"
+    assert main(["bench", "--tiny", "--scenario", "touch", "--out", str(out), "--no-progress"]) == 0
+    (run,) = json.loads((out / "results.json").read_text())
+    assert run["status"] == "ok", run["notes"]
+    assert all(run["metrics"][m] is not None for m in SCENARIOS["touch"].metrics)
+    assert [row["mean_block"] for row in run["series"]["ingestion"]] == [15, 200]
+    assert run["series"]["proofs"][0]["proofs"] == SCENARIOS["touch"].params["tiny"]["sample"]
+    assert (out / "touch_ingestion.csv").is_file()

@@ -21,6 +21,7 @@ from lazyledger.bench.scenarios import (
     shapes,
     slice_fraction,
     storage,
+    touch,
 )
 
 MODULES: tuple[ModuleType, ...] = (
@@ -36,6 +37,7 @@ MODULES: tuple[ModuleType, ...] = (
     dnn,
     private,
     node,
+    touch,
 )
 
 
