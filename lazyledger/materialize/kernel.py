@@ -46,7 +46,7 @@ def cache_dir() -> Path:
     return Path(xdg) / "lazyledger"
 
 
-_ARGS = "bal, s_a0, s_a1, s_b0, s_b1, amount, min_out, i"
+_ARGS = "bal, s_a0[i], s_a1[i], s_b0[i], s_b1[i], amount[i], min_out[i]"
 
 
 def _source(registry: Registry) -> str:

@@ -240,9 +240,10 @@ class OpSpec:
     """One operation, declared once: everything else (codec decoding, validation, the private
     call rules, the replay kernel's dispatch, hosted and light-client sets) derives from it.
 
-    ``kernel`` is a Numba function ``(bal, s_a0, s_a1, s_b0, s_b1, amount, min_out, i) ->
-    status`` over the row columns (see :data:`ROW_BODY`); the library composes every
-    registered kernel into the replay kernel. It must agree with ``apply`` bit for bit (the
+    ``kernel`` is a Numba function ``(bal, a0, a1, b0, b1, amount, min_out) -> status`` of a
+    row's four balance slots and two integers (see :data:`ROW_BODY`) that updates ``bal``
+    only if it succeeds; the library composes every registered kernel into the replay kernel
+    (:mod:`lazyledger.materialize.kernel`). It must agree with ``apply`` bit for bit (the
     conformance test checks every registered op). An op without a kernel is applied by a
     Python host at replay (``hosted``: DNN claims and inferences) or opened first (private)."""
 

@@ -276,26 +276,23 @@ def row_infer(ctx: Context, call: DnnInfer) -> bytes:
 
 
 @njit(cache=True, inline="always")
-def kernel_job(bal, s_a0, s_a1, s_b0, s_b1, amount, min_out, i):  # type: ignore[no-untyped-def]
+def kernel_job(bal, a0, a1, b0, b1, v, m):  # type: ignore[no-untyped-def]
     """Escrow the bounty (acc0, asset) -> (acc1, asset) and open the job (acc1, asset2)."""
-    src = s_a0[i]
-    dst = s_a1[i]
-    v = amount[i]
-    if bal[src] < v:
+    if bal[a0] < v:
         return _INSUFFICIENT
-    if bal[dst] > _MAX - v:
+    if bal[a1] > _MAX - v:
         return _OVERFLOW
-    bal[src] -= v
-    bal[dst] += v
-    bal[s_b1[i]] = JOB_OPEN
+    bal[a0] -= v
+    bal[a1] += v
+    bal[b1] = JOB_OPEN
     return _APPLIED
 
 
 @njit(cache=True, inline="always")
-def kernel_reveal(bal, s_a0, s_a1, s_b0, s_b1, amount, min_out, i):  # type: ignore[no-untyped-def]
+def kernel_reveal(bal, a0, a1, b0, b1, v, m):  # type: ignore[no-untyped-def]
     """Close an open job (its status slot (acc1, asset2)) to new claims."""
-    if bal[s_b1[i]] == JOB_OPEN:
-        bal[s_b1[i]] = JOB_CLOSED
+    if bal[b1] == JOB_OPEN:
+        bal[b1] = JOB_CLOSED
     return _APPLIED
 
 

@@ -117,9 +117,9 @@ def failed_body(status: Status, acc0: bytes, acc1: bytes) -> bytes:
 
 
 @njit(cache=True, inline="always")
-def kernel_fail(bal, s_a0, s_a1, s_b0, s_b1, amount, min_out, i):  # type: ignore[no-untyped-def]
+def kernel_fail(bal, a0, a1, b0, b1, v, m):  # type: ignore[no-untyped-def]
     """The status the row carries; no balance changes."""
-    return min_out[i]
+    return m
 
 
 SPECS = (

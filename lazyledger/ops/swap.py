@@ -163,30 +163,28 @@ def kernel_swap_output(amount_in: np.int64, r_in: np.int64, r_out: np.int64) -> 
 
 
 @njit(cache=True, inline="always")
-def kernel_swap(bal, s_a0, s_a1, s_b0, s_b1, amount, min_out, i):  # type: ignore[no-untyped-def]
+def kernel_swap(bal, a0, a1, b0, b1, v, m):  # type: ignore[no-untyped-def]
     """(acc0, asset) pays into the pool (acc1, asset); (acc0, asset2) gets the pool's
     (acc1, asset2) output."""
-    v = amount[i]
-    pay = s_a0[i]
-    have = bal[pay]
+    have = bal[a0]
     if have < v:
         return _INSUFFICIENT
-    r_in = bal[s_a1[i]]
-    r_out = bal[s_b1[i]]
+    r_in = bal[a1]
+    r_out = bal[b1]
     out = kernel_swap_output(v, r_in, r_out)
-    got = bal[s_b0[i]]
+    got = bal[b0]
     if out < 1:
         return _NO_OUTPUT
     if out >= r_out:
         return _DRAINS
-    if out < min_out[i]:
+    if out < m:
         return _BELOW_MIN
     if r_in > _MAX - v or got > _MAX - out:
         return _OVERFLOW
-    bal[pay] = have - v
-    bal[s_a1[i]] = r_in + v
-    bal[s_b1[i]] = r_out - out
-    bal[s_b0[i]] = got + out
+    bal[a0] = have - v
+    bal[a1] = r_in + v
+    bal[b1] = r_out - out
+    bal[b0] = got + out
     return _APPLIED
 
 

@@ -161,40 +161,35 @@ def row_transfer_if(ctx: Context, call: TransferIf) -> bytes:
 
 
 @njit(cache=True, inline="always")
-def kernel_transfer(bal, s_a0, s_a1, s_b0, s_b1, amount, min_out, i):  # type: ignore[no-untyped-def]
+def kernel_transfer(bal, a0, a1, b0, b1, v, m):  # type: ignore[no-untyped-def]
     """(acc0, asset) pays ``amount`` to (acc1, asset)."""
-    src = s_a0[i]
-    dst = s_a1[i]
-    v = amount[i]
-    have = bal[src]
+    have = bal[a0]
     if have < v:
         return _INSUFFICIENT
-    if src == dst:
+    if a0 == a1:
         return _APPLIED
-    if bal[dst] > _MAX - v:
+    if bal[a1] > _MAX - v:
         return _OVERFLOW
-    bal[src] = have - v
-    bal[dst] += v
+    bal[a0] = have - v
+    bal[a1] += v
     return _APPLIED
 
 
 @njit(cache=True, inline="always")
-def kernel_mint(bal, s_a0, s_a1, s_b0, s_b1, amount, min_out, i):  # type: ignore[no-untyped-def]
+def kernel_mint(bal, a0, a1, b0, b1, v, m):  # type: ignore[no-untyped-def]
     """``amount`` more in (acc0, asset)."""
-    dst = s_a0[i]
-    v = amount[i]
-    if bal[dst] > _MAX - v:
+    if bal[a0] > _MAX - v:
         return _OVERFLOW
-    bal[dst] += v
+    bal[a0] += v
     return _APPLIED
 
 
 @njit(cache=True, inline="always")
-def kernel_transfer_if(bal, s_a0, s_a1, s_b0, s_b1, amount, min_out, i):  # type: ignore[no-untyped-def]
+def kernel_transfer_if(bal, a0, a1, b0, b1, v, m):  # type: ignore[no-untyped-def]
     """A transfer, if the register (acc0, asset2) holds ``min_out``."""
-    if bal[s_b0[i]] != min_out[i]:
+    if bal[b0] != m:
         return _CONDITION_FALSE
-    return kernel_transfer(bal, s_a0, s_a1, s_b0, s_b1, amount, min_out, i)
+    return kernel_transfer(bal, a0, a1, b0, b1, v, m)
 
 
 SPECS = (
