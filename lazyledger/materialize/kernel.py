@@ -24,7 +24,7 @@ import blake3
 from lazyledger.ops import REGISTRY, Registry
 from lazyledger.ops.swap import kernel_swap_output as swap_output
 
-__all__ = ["compose", "replay", "swap_output"]
+__all__ = ["compose", "current", "replay", "swap_output"]
 
 ReplayKernel = Callable[..., int]
 """``replay(op, s_a0, s_a1, s_b0, s_b1, amount, min_out, bal, status, start) -> int``: apply
@@ -118,3 +118,14 @@ def compose(registry: Registry) -> ReplayKernel:
 
 replay = compose(REGISTRY)
 """The replay kernel of the built-in ops (see :data:`ReplayKernel`)."""
+_current: tuple[int, ReplayKernel] = (REGISTRY.version, replay)
+
+
+def current() -> ReplayKernel:
+    """The replay kernel of every op this process runs (built-ins and adopted embedder ops)."""
+    global _current
+    version, found = _current
+    if version != REGISTRY.version:
+        found = compose(REGISTRY)
+        _current = (REGISTRY.version, found)
+    return found

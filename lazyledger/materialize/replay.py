@@ -218,7 +218,7 @@ def replay_rows(
     op = rows["op"]
     args = (op, *columns, rows["amount"], rows["min_out"], balances, status)
     view = Slots(out)
-    replay = kernel.replay
+    replay = kernel.current()
     done = replay(*args, 0)
     while done != m:
         if host is None or int(op[done]) not in HOSTED:

@@ -24,6 +24,8 @@ from lazyledger.ops import REGISTRY, Context, Status
 from lazyledger.ops.base import FAIL, ROW_BODY
 from lazyledger.ops.dnn import JobLookup
 from lazyledger.ops.private import failed_body
+from lazyledger.ops.registry import BUILTIN_CODES
+from lazyledger.errors import InvalidOpSpec
 
 __all__ = ["FAIL", "ROW", "ROW_DTYPE", "JobLookup", "call_row", "failed_row", "row_of"]
 
@@ -62,7 +64,11 @@ def _with_ids(body: bytes, ids: AccountIds) -> bytes:
 
 
 def _body_of(tx: Transaction, genesis: Genesis, jobs: JobLookup) -> bytes:
-    return REGISTRY.row_body(Context(genesis, tx.sender, tx.id, jobs=jobs), tx.call)
+    body = REGISTRY.row_body(Context(genesis, tx.sender, tx.id, jobs=jobs), tx.call)
+    if tx.call.OP not in BUILTIN_CODES and body[26:58] != tx.sender:
+        # nonces and the sender index read a row's first account as its sender
+        raise InvalidOpSpec(f"op {tx.call.OP}: its replay row must name the sender as acc0")
+    return body
 
 
 def failed_row(row: bytes, status: Status) -> bytes:

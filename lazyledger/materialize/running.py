@@ -99,9 +99,10 @@ class RunningReplay:
             rows["min_out"],
             flat,
         )
-        done = kernel.replay(*args, status, 0)
+        replay = kernel.current()
+        done = replay(*args, status, 0)
         while done < len(rows):  # an opaque row: skipped here, its accounts tainted below
-            done = kernel.replay(*args, status, done + 1)
+            done = replay(*args, status, done + 1)
         _taint(op, id0, id1, _OPAQUE, self.taint)
         self.done += len(rows)
 

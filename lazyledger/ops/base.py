@@ -5,6 +5,7 @@ Amounts and balances are integers in ``[0, MAX]``. A failing operation changes n
 
 from __future__ import annotations
 
+import inspect
 import re
 import struct
 from collections.abc import Callable, Sequence
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self
 import attrs
 import blake3
 
-from lazyledger.errors import InvalidTransaction
+from lazyledger.errors import InvalidOpSpec, InvalidTransaction
 
 if TYPE_CHECKING:
     from lazyledger.model import Genesis
@@ -90,6 +91,14 @@ JOB_OPEN, JOB_CLOSED, JOB_WON = 1, 2, 3
 REGISTER_BASE = 0xFFFE_0000
 MAX_REGISTER = 0xFFFF
 """Storage keys REGISTER_BASE + r hold inference results (class id + 1; 0 means empty)."""
+
+
+def chain_runs(genesis: Genesis, code: int) -> bool:
+    """Whether a chain runs operation ``code``: a built-in, or an op its genesis declares."""
+    return code in _BUILTIN_CODES or any(c == code for c, _ in genesis.ops)
+
+
+_BUILTIN_CODES = frozenset(int(op) for op in Op)
 
 
 class Call(Protocol):
@@ -266,9 +275,33 @@ class OpSpec:
     balances, genesis and its arguments)."""
 
     def __attrs_post_init__(self) -> None:
-        if not 0 < self.code < 256:
-            raise ValueError(f"op {self.name}: code {self.code} outside 1..255")
+        if not isinstance(self.code, int) or not 0 < self.code < 256:
+            raise InvalidOpSpec(f"op {self.name}: code {self.code!r} outside 1..255")
         if self.call is not None and getattr(self.call, "OP", None) != self.code:
-            raise ValueError(f"op {self.name}: its call class declares another code")
+            raise InvalidOpSpec(f"op {self.name}: its call class declares another code")
         if self.light and (self.kernel is None or self.apply is None):
-            raise ValueError(f"op {self.name}: a light-client op needs a kernel and apply")
+            raise InvalidOpSpec(f"op {self.name}: a light-client op needs a kernel and apply")
+
+    def definition(self) -> bytes:
+        """A hash of everything that fixes this op's bytes and meaning: code, name, argument
+        layout, flags, and the source of its call class, ``apply``, ``row`` and ``kernel``.
+        Genesis records it for embedder ops; a changed definition is another chain."""
+        h = blake3.blake3(derive_key_context="lazyledger 2026 op definition v1")
+        layout = getattr(self.call, "LAYOUT", None)
+        flags = (self.hosted, self.stored_whole, self.sealable, self.light)
+        h.update(f"{self.code}|{self.name}|{getattr(layout, 'format', '-')}|{flags}".encode())
+        for part in (self.call, self.apply, self.row, getattr(self.kernel, "py_func", None)):
+            if part is None:
+                h.update(b"|-")
+                continue
+            try:
+                source = inspect.getsource(part)
+            except (OSError, TypeError):
+                raise InvalidOpSpec(f"op {self.name}: no source for {part!r}") from None
+            h.update(b"|" + source.encode())
+        return h.digest()
+
+    @property
+    def declared(self) -> tuple[int, bytes]:
+        """``(code, definition())``: what ``Genesis.ops`` records of this op."""
+        return self.code, self.definition()

@@ -11,7 +11,16 @@ import attrs
 from numba import njit
 
 from lazyledger.errors import InvalidTransaction
-from lazyledger.ops.base import FAIL, Context, Op, OpSpec, Status, check_account, row_body
+from lazyledger.ops.base import (
+    FAIL,
+    Context,
+    Op,
+    OpSpec,
+    Status,
+    chain_runs,
+    check_account,
+    row_body,
+)
 
 if TYPE_CHECKING:
     from lazyledger.model import Genesis
@@ -95,6 +104,8 @@ def resolve_private(genesis: Genesis, sender: bytes, envelope: Private, inner: C
     who can read it: a malformed or unauthorised call fails, as does one that touches accounts
     outside the declared (public) access set."""
     call = cast("Call", inner)
+    if not chain_runs(genesis, call.OP):
+        return Status.PRIVATE_INVALID
     try:
         call.check(genesis, sender)
     except InvalidTransaction:

@@ -1,16 +1,23 @@
-"""The op registry: every :class:`OpSpec` a ledger knows, by code. Decoding, validation, the
-private-call rules, replay dispatch and the light client's op set all read it."""
+"""The op registry: every :class:`OpSpec` this process knows, by code. Decoding, validation, the
+private-call rules, replay dispatch and the light client's op set all read it.
+
+The registry is process-wide, like a codec table: the built-in ops, plus the embedder ops of
+every ledger opened in the process (:func:`adopt`). A chain runs only the built-ins and the ops
+its genesis declares (validation refuses the rest), so one process can hold ledgers of chains
+with different ops, as long as no two give one code different definitions."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+import threading
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
-import blake3
-
-from lazyledger.errors import InvalidTransaction
+from lazyledger.errors import InvalidOpSpec, InvalidTransaction, OpsMismatch
 from lazyledger.ops import dnn, private, swap, transfer
 from lazyledger.ops.base import Balances, Context, OpSpec, Status
+
+if TYPE_CHECKING:
+    from lazyledger.model import Genesis
 
 
 class Registry:
@@ -18,13 +25,20 @@ class Registry:
 
     def __init__(self, specs: Iterable[OpSpec]) -> None:
         self.specs: dict[int, OpSpec] = {}
+        self.version = 0
+        """Bumped by every :meth:`add` (the replay kernel is recomposed on change)."""
+        self._definitions: dict[int, bytes] = {}
         names: set[str] = set()
         for spec in specs:
             if spec.code in self.specs or spec.name in names:
-                raise ValueError(f"op {spec.name} (code {spec.code}) is registered twice")
+                raise InvalidOpSpec(f"op {spec.name} (code {spec.code}) is registered twice")
             self.specs[spec.code] = spec
             names.add(spec.name)
+        self._derive()
+
+    def _derive(self) -> None:
         self.specs = dict(sorted(self.specs.items()))
+        self.names = {s.name: s.code for s in self.specs.values()}
         self.hosted = frozenset(c for c, s in self.specs.items() if s.hosted)
         self.stored_whole = frozenset(c for c, s in self.specs.items() if s.stored_whole)
         self.sealable = frozenset(c for c, s in self.specs.items() if s.sealable)
@@ -39,9 +53,30 @@ class Registry:
     def __len__(self) -> int:
         return len(self.specs)
 
-    def extended(self, extra: Iterable[OpSpec]) -> Registry:
-        """This registry plus ``extra`` (an embedding chain's own ops)."""
-        return Registry([*self.specs.values(), *extra])
+    def add(self, spec: OpSpec) -> None:
+        """Register an embedder op: it needs a call class, ``apply``, ``row`` and ``kernel``
+        (no Python host or sealed form for embedder ops), a free code and a free name. Adding
+        the same definition again is a no-op; another definition under a taken code is
+        :class:`OpsMismatch`."""
+        definition = spec.definition()
+        known = self.specs.get(spec.code)
+        if known is not None:
+            if self._definitions.get(spec.code) == definition:
+                return
+            raise OpsMismatch(
+                f"op code {spec.code} already runs {known.name!r} in this process"
+                f" (another definition than {spec.name!r})"
+            )
+        if spec.name in self.names:
+            raise OpsMismatch(f"op name {spec.name!r} is taken by code {self.names[spec.name]}")
+        if spec.call is None or spec.apply is None or spec.row is None or spec.kernel is None:
+            raise InvalidOpSpec(f"op {spec.name}: an embedder op needs call, apply, row and kernel")
+        if spec.hosted or spec.stored_whole:
+            raise InvalidOpSpec(f"op {spec.name}: embedder ops run in the kernel (not hosted)")
+        self.specs[spec.code] = spec
+        self._definitions[spec.code] = definition
+        self._derive()
+        self.version += 1
 
     def spec(self, op: int) -> OpSpec:
         found = self.specs.get(op)
@@ -78,17 +113,40 @@ class Registry:
             raise TypeError(f"no replay row for {type(call).__name__}")
         return fn(ctx, call)
 
-    def digest(self) -> bytes:
-        """A hash of every op's code, name, layout and flags (what genesis would record)."""
-        h = blake3.blake3()
-        for spec in self.specs.values():
-            layout = getattr(spec.call, "LAYOUT", None)
-            fmt = layout.format if layout is not None else "-"
-            flags = (spec.hosted, spec.stored_whole, spec.sealable, spec.light)
-            h.update(f"{spec.code}:{spec.name}:{fmt}:{flags}\n".encode())
-        return h.digest()
-
 
 BUILTIN: tuple[OpSpec, ...] = (*transfer.SPECS, *swap.SPECS, *dnn.SPECS, *private.SPECS)
+BUILTIN_CODES = frozenset(spec.code for spec in BUILTIN)
+"""Codes taken by built-in operations (and the row-only FAIL)."""
 REGISTRY = Registry(BUILTIN)
-"""The built-in operations."""
+"""The operations this process runs: the built-ins and every adopted embedder op."""
+_ADOPT = threading.Lock()
+
+
+def adopt(genesis: Genesis, ops: Sequence[OpSpec] | None) -> tuple[OpSpec, ...]:
+    """Check that ``ops`` are exactly the embedder ops ``genesis`` declares (code and
+    definition) and register them in this process; :class:`OpsMismatch` names any difference."""
+    given = tuple(ops or ())
+    declared = dict(genesis.ops)
+    offered = {}
+    for spec in given:
+        if not isinstance(spec, OpSpec):
+            raise InvalidOpSpec(f"ops must be OpSpec declarations, got {type(spec).__name__}")
+        offered[spec.code] = spec
+    missing = sorted(set(declared) - set(offered))
+    extra = sorted(set(offered) - set(declared))
+    if missing or extra:
+        raise OpsMismatch(
+            f"genesis declares embedder ops {sorted(declared)}; given {sorted(offered)}"
+            + (f" (missing {missing})" if missing else "")
+            + (f" (not declared {extra})" if extra else "")
+        )
+    for code, spec in sorted(offered.items()):
+        if spec.definition() != declared[code]:
+            raise OpsMismatch(
+                f"op {spec.name} (code {code}) is not the definition genesis declares"
+                " (its layout, flags or source changed)"
+            )
+    with _ADOPT:
+        for _, spec in sorted(offered.items()):
+            REGISTRY.add(spec)
+    return tuple(spec for _, spec in sorted(offered.items()))

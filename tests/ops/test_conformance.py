@@ -22,6 +22,7 @@ from lazyledger.ops import (
     Context,
     OpSpec,
     balances_of,
+    examples,
     job_account,
 )
 from lazyledger.ops.base import widths
@@ -86,6 +87,8 @@ def random_state(rng: random.Random) -> dict[bytes, dict[int, int]]:
     return held
 
 
+for example in examples.OPS:  # the embedder examples are checked like built-ins
+    REGISTRY.add(example)
 KERNEL_OPS = [s for s in REGISTRY if s.kernel is not None and s.call is not None]
 OTHER_OPS = [s for s in REGISTRY if s.kernel is None]
 
