@@ -12,6 +12,7 @@ block       = "LLB" v:u8 | header:u32-len | n x section
 genesis     = "LLG" v:u8 | chain_id | n_shards:u16 | max_blob_bytes:u64 | authorities:u16-len x 32
               | assets:u32-len x (id:u32 issuer:32) | pools:u32-len x (pool:32 a:u32 b:u32)
               | balances:u32-len x (account:32 k:u16 x (asset:u32 amount:u64))
+              [v3 only: | ops:u16-len x (code:u8 definition:32)]  sorted by code
 """
 
 from __future__ import annotations
@@ -36,8 +37,10 @@ HEADER_VERSION = 3
 HEADER_MAGIC = b"LLH" + bytes([HEADER_VERSION])
 BLOCK_MAGIC = b"LLB" + bytes([VERSION])
 GENESIS_VERSION = 2
-"""Genesis is at version 2 (version 1 had no ``max_blob_bytes``)."""
+"""Genesis is at version 2 (version 1 had no ``max_blob_bytes``); a chain that declares
+embedder-defined ops encodes it at version 3, which appends them."""
 GENESIS_MAGIC = b"LLG" + bytes([GENESIS_VERSION])
+GENESIS_OPS_MAGIC = b"LLG" + bytes([GENESIS_VERSION + 1])
 
 _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")
@@ -266,7 +269,8 @@ def decode_block(data: bytes) -> Block:
 
 def encode_genesis(g: Genesis) -> bytes:
     try:
-        parts = [GENESIS_MAGIC, _chain_id_bytes(g.chain_id, InvalidGenesis), _U16.pack(g.n_shards)]
+        magic = GENESIS_OPS_MAGIC if g.ops else GENESIS_MAGIC
+        parts = [magic, _chain_id_bytes(g.chain_id, InvalidGenesis), _U16.pack(g.n_shards)]
         parts.append(_U64.pack(g.max_blob_bytes))
         parts.append(_U16.pack(len(g.authorities)))
         parts.extend(g.authorities)
@@ -279,15 +283,21 @@ def encode_genesis(g: Genesis) -> bytes:
             held = g.balances[acc]
             parts.append(acc + _U16.pack(len(held)))
             parts.extend(struct.pack(">IQ", a, held[a]) for a in sorted(held))
-    except (struct.error, TypeError, AttributeError) as e:
+        if g.ops:
+            parts.append(_U16.pack(len(g.ops)))
+            for code, digest in g.ops:
+                if len(digest) != 32:
+                    raise InvalidGenesis(f"op {code}: its definition hash is not 32 bytes")
+                parts.append(bytes([code]) + digest)
+    except (struct.error, TypeError, AttributeError, ValueError) as e:
         raise InvalidGenesis(f"genesis field out of range: {e}") from None
     return b"".join(parts)
 
 
 def decode_genesis(data: bytes) -> Genesis:
     data = bytes(data)
-    if data[:4] != GENESIS_MAGIC:
-        raise InvalidGenesis(f"not a version-{GENESIS_VERSION} genesis (bad magic)")
+    if data[:4] not in (GENESIS_MAGIC, GENESIS_OPS_MAGIC):
+        raise InvalidGenesis(f"not a version-{GENESIS_VERSION} or -3 genesis (bad magic)")
     try:
         chain_id, at = _read_chain_id(data, 4, InvalidGenesis)
         (n_shards,) = _U16.unpack_from(data, at)
@@ -323,11 +333,20 @@ def decode_genesis(data: bytes) -> Genesis:
                 held[a] = v
                 at += 12
             balances[acc] = held
+        ops = []
+        if data[:4] == GENESIS_OPS_MAGIC:
+            (n,) = _U16.unpack_from(data, at)
+            at += 2
+            for _ in range(n):
+                if at + 33 > len(data):
+                    raise struct.error
+                ops.append((data[at], data[at + 1 : at + 33]))
+                at += 33
     except struct.error:
         raise InvalidGenesis("truncated genesis") from None
     if at != len(data):
         raise InvalidGenesis(f"{len(data) - at} trailing bytes after genesis")
-    g = Genesis(chain_id, n_shards, authorities, assets, balances, pools, max_blob_bytes)
+    g = Genesis(chain_id, n_shards, authorities, assets, balances, pools, max_blob_bytes, ops)
     if encode_genesis(g) != data:
         raise InvalidGenesis("genesis bytes are not canonical")
     return g

@@ -44,6 +44,15 @@ class InvalidGenesis(LedgerError):
     """The genesis description is inconsistent."""
 
 
+class InvalidOpSpec(LedgerError, ValueError):
+    """An operation's declaration is inconsistent (see ``OpSpec``)."""
+
+
+class OpsMismatch(LedgerError):
+    """The operations a ledger is opened with are not the ones its genesis declares, or an
+    embedder op conflicts with one this process already runs (same code, other definition)."""
+
+
 class StorageError(LedgerError):
     """The on-disk store cannot be used as asked (missing, wrong schema, full)."""
 

@@ -22,7 +22,7 @@ from lazyledger.materialize.blobs import BlobRule
 from lazyledger.materialize.engine import Head, Materializer
 from lazyledger.materialize.rows import row_of
 from lazyledger.model import Block, Genesis, Header, Transaction
-from lazyledger.ops import DnnJob, DnnReveal, JobInfo, Op, job_account
+from lazyledger.ops import REGISTRY, DnnJob, DnnReveal, JobInfo, job_account
 from lazyledger.shards import pack_position, shard_of
 from lazyledger.shards.merkle import root
 from lazyledger.store import Section, Store, write_sections
@@ -32,7 +32,7 @@ from lazyledger.validate import Validator
 
 TouchProofs = dict[bytes, dict[str, Any]]
 
-HOSTED_OPS = frozenset({Op.PRIVATE, Op.DNN_JOB, Op.DNN_CLAIM, Op.DNN_INFER})
+HOSTED_OPS = REGISTRY.stored_whole
 """Transactions also stored whole by position: replay needs more than their row."""
 
 

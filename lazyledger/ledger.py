@@ -17,6 +17,7 @@ from lazyledger.crypto import Keypair
 from lazyledger.errors import (
     HeightOutOfRange,
     InvalidRequest,
+    LedgerError,
     NotFound,
     ReadOnlyLedger,
 )
@@ -40,7 +41,8 @@ from lazyledger.materialize.replay import InitialArrays
 from lazyledger.materialize.slice import Slice
 from lazyledger.materialize.snapshot import Snapshot
 from lazyledger.model import AccountState, Block, Genesis, Header, Receipt, Transaction
-from lazyledger.ops import DnnJob, JobInfo
+from lazyledger.ops import DnnJob, JobInfo, OpSpec
+from lazyledger.ops.registry import adopt
 from lazyledger.shards import Position, unpack_position
 from lazyledger.shards.lookup import prefix
 from lazyledger.store import DEFAULT_MAP_SIZE, StorageStats, Store
@@ -98,6 +100,8 @@ class Ledger:
         self.store = store
         self.chain = Chain(store)
         self.genesis = genesis
+        self.ops: tuple[OpSpec, ...] = ()
+        """The embedder ops this chain runs (its genesis declares them)."""
         self.genesis_id = genesis.id
         self.n_shards = genesis.n_shards
         self.keyring = keyring if keyring is not None else Keyring()
@@ -136,15 +140,20 @@ class Ledger:
         keyring: Keyring | None = None,
         checkpoint_policy: CheckpointPolicy | None = None,
         checkpoint_background: bool = False,
+        ops: Sequence[OpSpec] | None = None,
     ) -> Ledger:
         """Create a new ledger at ``path`` (shards may live in ``shard_dirs``, one per shard).
         With ``checkpoint_policy``, checkpoints are written as blocks are appended, after each
-        block is durable (in a background thread with ``checkpoint_background``)."""
+        block is durable (in a background thread with ``checkpoint_background``). ``ops`` are
+        the embedder-defined operations the genesis declares (``Genesis.ops``)."""
         check_genesis(genesis)
         if checkpoint_policy is not None and not isinstance(checkpoint_policy, CheckpointPolicy):
             raise InvalidRequest("checkpoint_policy must be a CheckpointPolicy")
+        adopted = adopt(genesis, ops)
         store = Store.create(Path(path), genesis.to_bytes(), genesis.n_shards, shard_dirs, map_size)
-        return cls(store, genesis, workers, keyring, checkpoint_policy, checkpoint_background)
+        led = cls(store, genesis, workers, keyring, checkpoint_policy, checkpoint_background)
+        led.ops = adopted
+        return led
 
     @classmethod
     def open(
@@ -157,26 +166,29 @@ class Ledger:
         checkpoint_policy: CheckpointPolicy | None = None,
         checkpoint_background: bool = False,
         readonly: bool = False,
+        ops: Sequence[OpSpec] | None = None,
     ) -> Ledger:
         """Reopen a ledger; a block whose append was interrupted is rolled back.
 
         ``readonly=True`` opens a reader beside the owning process (any number of them, in
         other processes): it takes no lock, never writes (checkpoints it derives stay in its
         memory), answers at the height it last saw, and follows the owner's appends with
-        :meth:`refresh` (a query naming a higher height refreshes first)."""
+        :meth:`refresh` (a query naming a higher height refreshes first). ``ops`` must be
+        exactly the embedder ops the genesis declares (else :class:`OpsMismatch`)."""
         if readonly and checkpoint_policy is not None:
             raise ReadOnlyLedger("a checkpoint policy")
         if checkpoint_policy is not None and not isinstance(checkpoint_policy, CheckpointPolicy):
             raise InvalidRequest("checkpoint_policy must be a CheckpointPolicy")
-        store, genesis = Store.open(Path(path), map_size, readonly)
-        return cls(
-            store,
-            Genesis.from_bytes(genesis),
-            workers,
-            keyring,
-            checkpoint_policy,
-            checkpoint_background,
-        )
+        store, raw = Store.open(Path(path), map_size, readonly)
+        genesis = Genesis.from_bytes(raw)
+        try:
+            adopted = adopt(genesis, ops)
+        except LedgerError:
+            store.close()
+            raise
+        led = cls(store, genesis, workers, keyring, checkpoint_policy, checkpoint_background)
+        led.ops = adopted
+        return led
 
     @property
     def readonly(self) -> bool:
@@ -498,7 +510,7 @@ class Ledger:
                 n,
                 mp_context=multiprocessing.get_context("spawn"),  # LMDB handles never cross a fork
                 initializer=_worker_open,
-                initargs=(str(self.store.path),),
+                initargs=(str(self.store.path), self.ops),
             )
             self._procs = (n, pool)
         distinct = sorted(set(wanted))
@@ -585,8 +597,8 @@ _WORKER: list[Ledger] = []
 """A worker process's read-only handle (see ``Ledger.states(executor="process")``)."""
 
 
-def _worker_open(path: str) -> None:
-    _WORKER.append(Ledger.open(path, readonly=True))
+def _worker_open(path: str, ops: tuple[OpSpec, ...]) -> None:
+    _WORKER.append(Ledger.open(path, readonly=True, ops=ops))
 
 
 def _worker_states(

@@ -52,6 +52,10 @@ def _counts(items: Iterable[int]) -> tuple[int, ...]:
     return tuple(items)
 
 
+def _declared(items: Iterable[tuple[int, bytes]]) -> tuple[tuple[int, bytes], ...]:
+    return tuple(sorted((int(code), bytes(digest)) for code, digest in items))
+
+
 def _sections(
     items: Iterable[Iterable[Transaction]],
 ) -> tuple[tuple[Transaction, ...], ...]:
@@ -76,6 +80,9 @@ class Genesis:
     max_blob_bytes: int = DEFAULT_MAX_BLOB_BYTES
     """The largest blob (spec, dataset, weights) a transaction may reference: a block naming a
     larger one is invalid, and ``put_blob`` refuses it."""
+    ops: tuple[tuple[int, bytes], ...] = attrs.field(default=(), converter=_declared)
+    """The embedder-defined operations this chain runs, as (code, definition hash) pairs
+    (``OpSpec.declared``), sorted by code; a ledger opens only with exactly these ops."""
 
     def to_bytes(self) -> bytes:
         from lazyledger.codec import encode_genesis

@@ -14,9 +14,11 @@ from lazyledger.errors import (
     InvalidGenesis,
     InvalidTransaction,
 )
-from lazyledger.materialize.rows import JobLookup
 from lazyledger.model import Block, Genesis, Header, Transaction
 from lazyledger.ops import MAX, RESERVED_ASSETS, DnnClaim, DnnInfer, DnnReveal, JobInfo
+from lazyledger.ops.base import chain_runs
+from lazyledger.ops.dnn import JobLookup
+from lazyledger.ops.registry import BUILTIN_CODES
 from lazyledger.shards import MAX_SECTION_TXS, MAX_SHARDS, shard_of
 from lazyledger.shards.merkle import root
 
@@ -51,6 +53,11 @@ def check_genesis(g: Genesis) -> None:
             raise InvalidGenesis("pool ids must be 32 bytes")
         if a == b or a not in g.assets or b not in g.assets:
             raise InvalidGenesis(f"pool {pool.hex()[:16]} must pair two distinct known assets")
+    for code, _ in g.ops:
+        if code in BUILTIN_CODES:
+            raise InvalidGenesis(f"op code {code} is a built-in operation's")
+    if len({code for code, _ in g.ops}) != len(g.ops):
+        raise InvalidGenesis("genesis declares an op code twice")
     for account, held in g.balances.items():
         if len(account) != 32:
             raise InvalidGenesis("accounts must be 32 bytes")
@@ -94,6 +101,8 @@ class Validator:
             )
         if tx.sender in self.pools:
             raise InvalidTransaction("a pool account cannot send transactions")
+        if not chain_runs(self.genesis, tx.call.OP):
+            raise InvalidTransaction(f"operation {tx.call.OP} is not declared by this chain")
         tx.call.check(self.genesis, tx.sender)
         call = tx.call
         if isinstance(call, DnnClaim | DnnInfer | DnnReveal) and jobs is not None:

@@ -27,7 +27,7 @@ PUBLIC = {
 }  # fmt: skip
 ATTRIBUTES = {
     "blob_rule", "checkpoint_min_rows", "checkpoint_policy", "cost_model", "dense_fraction",
-    "dense_min_rows", "genesis", "genesis_id", "keyring", "n_shards", "store", "validator",
+    "dense_min_rows", "genesis", "genesis_id", "keyring", "n_shards", "ops", "store", "validator",
 }  # fmt: skip
 
 

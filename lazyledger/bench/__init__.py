@@ -1,8 +1,9 @@
 """The materialisation-cost benchmark suite behind ``lazyledger bench``.
 
-Named scenarios (:mod:`lazyledger.bench.scenarios`) measure lazy against eager work side by side
-in one run; :mod:`lazyledger.bench.report` writes the results folder (JSON, CSV, Markdown, PNG
-plots and a manifest). Nothing here is a timed assertion."""
+Named scenarios, one module each under :mod:`lazyledger.bench.scenarios`, measure lazy against
+eager work side by side in one run and declare their parameters per profile, metrics, targets
+and plot; :mod:`lazyledger.bench.report` writes the results folder (JSON, CSV, Markdown, PNG
+plots and a manifest) from those declarations. Nothing here is a timed assertion."""
 
 from lazyledger.bench.model import Result, Settings
 from lazyledger.bench.suite import run_suite

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import attrs
 
+from lazyledger.bench.model import Context, Params
 from lazyledger.bench.timing import progress
 from lazyledger.crypto import Keypair
 from lazyledger.ledger import Ledger
@@ -103,6 +104,21 @@ def workload_blocks(
         ]
     finally:
         led.close()
+
+
+def uniform_blocks(ctx: Context, p: Params) -> tuple[Genesis, list[bytes]]:
+    """Genesis and signed block bytes of the uniform workload sized by ``p`` (accounts, shards,
+    blocks, per_block), built once per run and shared by the scenarios that ask for it."""
+    key = ("uniform", p["accounts"], p["shards"], p["blocks"], p["per_block"], ctx.settings.seed)
+    if key not in ctx.blocks_cache:
+        wl = Workload(
+            "uniform", n_accounts=p["accounts"], n_shards=p["shards"], seed=ctx.settings.seed
+        )
+        blocks = workload_blocks(
+            ctx.path("sign-uniform"), wl, p["blocks"], p["per_block"], desc="sign blocks", on=ctx.on
+        )
+        ctx.blocks_cache[key] = (wl.genesis(), blocks)
+    return ctx.blocks_cache[key]
 
 
 @attrs.frozen

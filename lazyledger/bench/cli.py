@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from lazyledger.bench.model import PROFILES
 from lazyledger.bench.scenarios import EXPECTED_SECONDS, SCENARIOS, defaults
 
 RESULTS = Path("bench") / "results"
@@ -23,6 +24,9 @@ def add_parser(subparsers: Any) -> None:
     size = p.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="small sizes: about a minute")
     size.add_argument("--tiny", action="store_true", help="smoke-test sizes: seconds (tests)")
+    size.add_argument(
+        "--profile", choices=PROFILES, help="size profile by name (default full; --quick, --tiny)"
+    )
     p.add_argument(
         "--scenario",
         action="append",
@@ -42,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from lazyledger.bench.model import Settings
     from lazyledger.bench.suite import run_suite
 
-    profile = "tiny" if args.tiny else "quick" if args.quick else "full"
+    profile = args.profile or ("tiny" if args.tiny else "quick" if args.quick else "full")
     if args.list:
         for name, sc in SCENARIOS.items():
             print(f"{name:15} {sc.title}\n{'':15} {sc.params[profile]}")

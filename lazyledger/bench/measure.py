@@ -11,13 +11,37 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import numpy as np
+
 from lazyledger.bench.model import Value
 from lazyledger.bench.timing import percentiles, progress, sample
 from lazyledger.ledger import Ledger
+from lazyledger.materialize.replay import replay_rows
+from lazyledger.materialize.rows import ROW_DTYPE
 from lazyledger.model import Genesis
 
 NEVER = 1 << 62
 """A ``checkpoint_min_rows`` that no slice reaches: queries write no checkpoint (stay cold)."""
+
+
+def warm_kernel() -> float:
+    """Load (or compile) the Numba replay kernel; seconds taken."""
+    rows = np.zeros(2, dtype=ROW_DTYPE)
+    rows["op"] = 1
+    rows["amount"] = 1
+    rows["acc0"][0] = np.void(b"\x01" * 32)
+    rows["acc1"][0] = np.void(b"\x02" * 32)
+    rows["acc0"][1] = np.void(b"\x02" * 32)
+    rows["acc1"][1] = np.void(b"\x01" * 32)
+    t0 = time.perf_counter()
+    replay_rows(rows, {b"\x01" * 32: {0: 5}})
+    return time.perf_counter() - t0
+
+
+def agree(led: Ledger, accounts: Sequence[bytes]) -> bool:
+    """Whether lazy ``state`` equals the eager ``replay_all`` for every one of ``accounts``."""
+    everyone = led.replay_all()
+    return all(led.state(a) == everyone[a] for a in accounts)
 
 
 def checkpoint_count(led: Ledger) -> int:

@@ -11,8 +11,8 @@ import traceback
 from pathlib import Path
 
 from lazyledger.bench import report
-from lazyledger.bench.model import Result, Settings
-from lazyledger.bench.scenarios import SCENARIOS, Context
+from lazyledger.bench.model import Context, Result, Settings
+from lazyledger.bench.scenarios import SCENARIOS
 
 
 def run_suite(settings: Settings, argv: list[str] | None = None) -> Path:

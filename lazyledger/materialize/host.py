@@ -53,6 +53,10 @@ class StoreHost:
             raise LookupError(f"job {job.hex()} is not indexed")  # validation refuses these
         return call
 
+    def terms(self, job: bytes) -> tuple[int, int]:
+        found = self.job(job)
+        return found.asset, found.bounty
+
     def memo(self, job: bytes, weights: bytes) -> Status | None:
         found = self.chain.verdict(job, weights)
         return None if found is None else Status(found[0])

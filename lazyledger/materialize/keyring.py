@@ -47,7 +47,7 @@ class Keyring:
         if plaintext is None:
             return None
         try:
-            inner: PublicCall | None = unpack_public_call(plaintext)
+            inner = unpack_public_call(plaintext)
         except InvalidTransaction:
-            inner = None
+            return Status.PRIVATE_INVALID
         return resolve_private(genesis, tx.sender, envelope, inner)

@@ -14,17 +14,12 @@ from lazyledger.materialize.keyring import Keyring
 from lazyledger.model import AccountState, Block, Genesis, Transaction
 from lazyledger.ops import (
     REASONS,
+    REGISTRY,
+    Context,
     DnnClaim,
-    DnnInfer,
     DnnJob,
-    DnnReveal,
     Private,
     Status,
-    apply,
-    apply_claim,
-    apply_infer,
-    apply_job,
-    apply_reveal,
     genesis_balances,
     job_account,
 )
@@ -58,6 +53,10 @@ class ReferenceHost:
         correct = int((predicted == y).sum())
         passed = correct * 1000 >= terms.threshold_permille * len(y)
         return Status.APPLIED if passed else Status.CLAIM_REJECTED
+
+    def terms(self, job: bytes) -> tuple[int, int]:
+        found = self.jobs[job]
+        return found.asset, found.bounty
 
     def classes(self, job: bytes, claim: int, inputs: bytes, count: int) -> list[int] | Status:
         try:
@@ -117,16 +116,11 @@ def _apply(
         opened = keyring.open(tx, genesis)
         if opened is None:
             raise PrivateStateUnavailable(None, [tx.id], None)
-        return opened if isinstance(opened, Status) else apply(state, genesis, tx.sender, opened)
-    if isinstance(call, DnnJob):
+        if isinstance(opened, Status):
+            return opened
+        call = opened
+    elif isinstance(call, DnnJob):
         host.jobs[job_account(tx.id)] = call
-        return apply_job(state, tx.sender, job_account(tx.id), call)
-    if isinstance(call, DnnClaim):
+    elif isinstance(call, DnnClaim):
         host.claims[position] = call
-        job = host.jobs[call.job]
-        return apply_claim(state, tx.sender, call, (job.asset, job.bounty), position, host)
-    if isinstance(call, DnnInfer):
-        return apply_infer(state, tx.sender, call, host)
-    if isinstance(call, DnnReveal):
-        return apply_reveal(state, call)
-    return apply(state, genesis, tx.sender, call)
+    return REGISTRY.apply(state, Context(genesis, tx.sender, tx.id, position, host), call)

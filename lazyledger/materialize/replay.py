@@ -8,7 +8,6 @@ in the rows: there is no per-transaction Python here."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import cast
 
 import attrs
 import numpy as np
@@ -16,11 +15,11 @@ import numpy as np
 from lazyledger.errors import LedgerError
 from lazyledger.materialize import kernel, slots
 from lazyledger.materialize.rows import ROW_DTYPE
-from lazyledger.ops import Op
+from lazyledger.ops import REGISTRY, Op
 
-HOSTED = frozenset({Op.DNN_CLAIM, Op.DNN_INFER})
-_INFER = int(Op.DNN_INFER)  # a plain int: Numba types an IntEnum argument slowly
+HOSTED = REGISTRY.hosted
 """Row operations the kernel leaves to a Python host (they need blobs and model checks)."""
+_INFER = int(Op.DNN_INFER)  # a plain int: Numba types an IntEnum argument slowly
 
 Holdings = Mapping[int, int]
 
@@ -219,7 +218,7 @@ def replay_rows(
     op = rows["op"]
     args = (op, *columns, rows["amount"], rows["min_out"], balances, status)
     view = Slots(out)
-    replay = cast("Callable[..., int]", kernel.replay)
+    replay = kernel.current()
     done = replay(*args, 0)
     while done != m:
         if host is None or int(op[done]) not in HOSTED:

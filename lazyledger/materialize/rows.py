@@ -20,31 +20,18 @@ from collections.abc import Callable
 import numpy as np
 
 from lazyledger.model import Genesis, Transaction
-from lazyledger.ops import (
-    JOB_STATUS,
-    REGISTER_BASE,
-    DnnClaim,
-    DnnInfer,
-    DnnJob,
-    DnnReveal,
-    JobInfo,
-    Mint,
-    Private,
-    PublicCall,
-    Status,
-    Swap,
-    Transfer,
-    TransferIf,
-    job_account,
-    other_asset,
-)
+from lazyledger.ops import REGISTRY, Context, Status
+from lazyledger.ops.base import FAIL, ROW_BODY
+from lazyledger.ops.dnn import JobLookup
+from lazyledger.ops.private import failed_body
+from lazyledger.ops.registry import BUILTIN_CODES
+from lazyledger.errors import InvalidOpSpec
 
-_BODY = struct.Struct("<BBIIqq32s32s")
+__all__ = ["FAIL", "ROW", "ROW_DTYPE", "JobLookup", "call_row", "failed_row", "row_of"]
+
 _IDS = struct.Struct("<II")
 ROW = struct.Struct("<BBIIqq32s32sII")
-FAIL = 4
-"""Row-only op: the transaction fails with status ``min_out`` and changes nothing (a private
-call that its readers found invalid)."""
+assert ROW.size == ROW_BODY.size + _IDS.size
 
 ROW_DTYPE = np.dtype(
     [
@@ -63,8 +50,6 @@ ROW_DTYPE = np.dtype(
 assert ROW_DTYPE.itemsize == ROW.size
 
 
-JobLookup = Callable[[bytes], "JobInfo | None"]
-"""The job index: what ingestion recorded of a job account."""
 AccountIds = Callable[[bytes], int]
 """An account's dense id."""
 
@@ -79,55 +64,28 @@ def _with_ids(body: bytes, ids: AccountIds) -> bytes:
 
 
 def _body_of(tx: Transaction, genesis: Genesis, jobs: JobLookup) -> bytes:
-    c = tx.call
-    if isinstance(c, Private):
-        a = c.accounts
-        return _BODY.pack(c.OP, 0, 0, 0, 0, 0, a[0], a[-1])
-    if isinstance(c, DnnJob):
-        return _BODY.pack(c.OP, 0, c.asset, JOB_STATUS, c.bounty, 0, tx.sender, job_account(tx.id))
-    if isinstance(c, DnnClaim):
-        found = jobs(c.job)
-        if found is None:
-            raise TypeError("claim for a job that is not indexed")  # validation refuses these
-        return _BODY.pack(c.OP, 0, found.asset, JOB_STATUS, found.bounty, 0, tx.sender, c.job)
-    if isinstance(c, DnnReveal):
-        return _BODY.pack(c.OP, 0, JOB_STATUS, JOB_STATUS, 0, 0, tx.sender, c.job)
-    if isinstance(c, DnnInfer):
-        return _BODY.pack(
-            c.OP, 0, REGISTER_BASE + c.register, JOB_STATUS, c.count, 0, tx.sender, c.job
-        )
-    return _call_body(tx.sender, c, genesis)
+    body = REGISTRY.row_body(Context(genesis, tx.sender, tx.id, jobs=jobs), tx.call)
+    if tx.call.OP not in BUILTIN_CODES and body[26:58] != tx.sender:
+        # nonces and the sender index read a row's first account as its sender
+        raise InvalidOpSpec(f"op {tx.call.OP}: its replay row must name the sender as acc0")
+    return body
 
 
 def failed_row(row: bytes, status: Status) -> bytes:
     """A row (same access set and ids) that fails with ``status``."""
     acc0, acc1 = row_accounts(row)
-    return _BODY.pack(FAIL, 0, 0, 0, 0, int(status), acc0, acc1) + row[90:98]
+    return failed_body(status, acc0, acc1) + row[90:98]
 
 
-def call_row(sender: bytes, c: PublicCall, genesis: Genesis, ids: AccountIds) -> bytes:
+def call_row(sender: bytes, c: object, genesis: Genesis, ids: AccountIds) -> bytes:
     """The replay row of a call that may also travel sealed, sent by ``sender``."""
-    return _with_ids(_call_body(sender, c, genesis), ids)
+    return _with_ids(REGISTRY.row_body(Context(genesis, sender), c), ids)
 
 
 def row_ids(row: bytes) -> dict[bytes, int]:
     """Account -> dense id, for the accounts of a row."""
     id0, id1 = _IDS.unpack_from(row, 90)
     return {row[26:58]: id0, row[58:90]: id1}
-
-
-def _call_body(sender: bytes, c: PublicCall, genesis: Genesis) -> bytes:
-    if isinstance(c, TransferIf):
-        reg = REGISTER_BASE + c.register
-        return _BODY.pack(c.OP, 0, c.asset, reg, c.amount, c.equals + 1, sender, c.to)
-    if isinstance(c, Transfer):
-        return _BODY.pack(c.OP, 0, c.asset, c.asset, c.amount, 0, sender, c.to)
-    if isinstance(c, Mint):
-        return _BODY.pack(c.OP, 0, c.asset, c.asset, c.amount, 0, c.to, c.to)
-    if isinstance(c, Swap):
-        out = other_asset(genesis, c.pool, c.asset_in)
-        return _BODY.pack(c.OP, 0, c.asset_in, out, c.amount_in, c.min_out, sender, c.pool)
-    raise TypeError(f"no replay row for {type(c).__name__}")  # pragma: no cover
 
 
 def row_accounts(row: bytes) -> tuple[bytes, bytes]:

@@ -19,9 +19,9 @@ from numba import njit
 
 from lazyledger.materialize import kernel
 from lazyledger.materialize.replay import InitialArrays
-from lazyledger.ops import Op
+from lazyledger.ops import REGISTRY
 
-_OPAQUE = np.array([Op.PRIVATE, Op.DNN_CLAIM, Op.DNN_INFER], np.uint8)
+_OPAQUE = np.array(sorted(REGISTRY.opaque), np.uint8)
 
 
 @njit(cache=True)
@@ -99,9 +99,10 @@ class RunningReplay:
             rows["min_out"],
             flat,
         )
-        done = kernel.replay(*args, status, 0)
+        replay = kernel.current()
+        done = replay(*args, status, 0)
         while done < len(rows):  # an opaque row: skipped here, its accounts tainted below
-            done = kernel.replay(*args, status, done + 1)
+            done = replay(*args, status, done + 1)
         _taint(op, id0, id1, _OPAQUE, self.taint)
         self.done += len(rows)
 

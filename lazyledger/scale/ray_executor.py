@@ -20,6 +20,7 @@ from lazyledger.errors import InvalidRequest, LedgerError, ReplicaBehind, Replic
 from lazyledger.ledger import Ledger
 from lazyledger.materialize.keyring import Keyring
 from lazyledger.model import AccountState
+from lazyledger.ops import OpSpec
 
 RAY_ADDRESS_ENV = "LAZYLEDGER_RAY_ADDRESS"
 """Environment variable naming the Ray cluster to join (e.g. ``ray://head:10001`` or
@@ -102,7 +103,9 @@ class RayExecutor:
         if self._key != key:
             self._kill(ray)
             cls = ray.remote(scheduling_strategy="SPREAD")(ReplicaWorker)
-            self._actors = [cls.remote(default, self.replicas, ledger.genesis_id) for _ in range(n)]
+            self._actors = [
+                cls.remote(default, self.replicas, ledger.genesis_id, ledger.ops) for _ in range(n)
+            ]
             for found in self._get(ray, [a.ready.remote() for a in self._actors]):
                 if found is not None:
                     self._kill(ray)
@@ -176,7 +179,13 @@ class ReplicaWorker:
     """A Ray actor's state: a read-only handle on this machine's replica. Errors come back as
     values (LedgerError instances), so the caller raises them with their type and fields."""
 
-    def __init__(self, default: str, replicas: dict[str, str], genesis_id: bytes) -> None:
+    def __init__(
+        self,
+        default: str,
+        replicas: dict[str, str],
+        genesis_id: bytes,
+        ops: tuple[OpSpec, ...] = (),
+    ) -> None:
         self.path = default
         self.ledger: Ledger | None = None
         self.error: LedgerError | None = None
@@ -186,7 +195,7 @@ class ReplicaWorker:
             ip: str = ray.util.get_node_ip_address()  # type: ignore[no-untyped-call]
             here = (ip, ray.get_runtime_context().get_node_id())
             self.path = next((replicas[k] for k in here if k in replicas), default)
-            led = Ledger.open(self.path, readonly=True)
+            led = Ledger.open(self.path, readonly=True, ops=ops)
         except LedgerError as e:
             self.error = e
             return

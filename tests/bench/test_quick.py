@@ -32,9 +32,16 @@ def test_files_exist_and_parse(results: Path) -> None:
     assert manifest["settings"]["profile"] == "tiny"
     with (results / "metrics.csv").open() as f:
         assert len(list(csv.DictReader(f))) > 0
-    for plot in ("chain_length", "slice_fraction", "ingestion", "replay", "shapes", "storage"):
+    runs = {r["name"]: r for r in json.loads((results / "results.json").read_text())}
+    drawn = {n for n, sc in SCENARIOS.items() if sc.plot and runs.get(n, {}).get("status") == "ok"}
+    assert drawn >= {"chain_length", "slice_fraction", "ingestion", "replay", "shapes", "storage"}
+    for plot in drawn:
         assert (results / f"{plot}.png").stat().st_size > 0, plot
-    assert "## Issue 2 targets" in (results / "report.md").read_text()
+    report = (results / "report.md").read_text()
+    assert "## Issue 2 targets" in report and "## Issue 9 targets" in report
+    for name, run in runs.items():  # every declared target of a scenario that ran is judged
+        for t in SCENARIOS[name].targets if run["status"] == "ok" else ():
+            assert f"| {name}.{t.metric} |" in report, (name, t.metric)
 
 
 def test_every_metric_present(results: Path) -> None:

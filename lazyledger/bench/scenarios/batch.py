@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import importlib.util
 import time
-from typing import Any
 
 from lazyledger.bench import chains
 from lazyledger.bench.measure import NEVER
-from lazyledger.bench.model import Result
+from lazyledger.bench.model import Context, Params, Result, Scenario
 from lazyledger.scale import RayExecutor
 from lazyledger.workloads import EthereumShape, sample_accounts
 
-Params = dict[str, Any]
 METRICS = (
     "accounts",
     "one_by_one_accounts_s",
@@ -33,7 +31,7 @@ METRICS = (
 )
 
 
-def batch(ctx: Any, p: Params) -> Result:
+def run(ctx: Context, p: Params) -> Result:
     """See the module docstring."""
     r = Result("batch", "Batch materialisation: one by one, states(), worker processes, Ray", p)
     seed = ctx.settings.seed
@@ -100,3 +98,16 @@ def batch(ctx: Any, p: Params) -> Result:
         + ("" if ray_s is not None else " Ray is not installed here: no Ray figure.")
     )
     return r
+
+
+SCENARIO = Scenario(
+    "batch",
+    "Batch materialisation: one by one, states(), worker processes, Ray (issue 13)",
+    run,
+    {
+        "tiny": {"mean_block": 200, "txs": 4000, "accounts": 200},
+        "quick": {"mean_block": 200, "txs": 50_000, "accounts": 2000},
+        "full": {"mean_block": 200, "txs": 200_000, "accounts": 5000},
+    },
+    METRICS,
+)

@@ -23,15 +23,13 @@ import numpy as np
 
 from lazyledger.bench import chains
 from lazyledger.bench.measure import NEVER
-from lazyledger.bench.model import Result
+from lazyledger.bench.model import Context, Params, Result, Scenario, Target
 from lazyledger.bench.timing import progress
 from lazyledger.ledger import Ledger
 from lazyledger.materialize.index import NO_CUTS
 from lazyledger.materialize.policy import CheckpointPolicy
 from lazyledger.shards import end_of
 from lazyledger.workloads import EthereumShape, sample_accounts
-
-Params = dict[str, Any]
 
 METRICS = (
     "txs",
@@ -47,17 +45,22 @@ METRICS = (
     "ingest_small_tx_s",
     "ingest_large_tx_s",
 )
-TARGETS = {
-    "cold_over_ideal": 1.3,
-    "walk_share": 0.30,
-    "replay_all_tx_s": 3e6,
-    "policy_cost": 1.0,
-    "policy_slice_p50": 0.01,
-    "policy_slice_p90": 0.05,
-    "queries_over_replay_all": 0.10,
-    "ingest_small_tx_s": 10_000,
-    "ingest_large_tx_s": 25_000,
-}
+TARGETS = (
+    *(
+        Target(f"cold_over_ideal_p{q}", "<=", 1.3, f"cold state / ideal, p{q} account", issue=9)
+        for q in (50, 90)
+    ),
+    *(
+        Target(f"walk_share_p{q}", "<=", 0.30, f"slice walk's share of cold state, p{q}", issue=9)
+        for q in (50, 90)
+    ),
+    Target("replay_all_tx_s", ">=", 3e6, "eager replay_all, tx/s", issue=9),
+    Target("ingest_small_tx_s", ">=", 10_000, "ingestion of ~15-tx blocks, tx/s", issue=9),
+    Target("ingest_large_tx_s", ">=", 25_000, "ingestion of ~200-tx blocks, tx/s", issue=9),
+)
+"""Issue 9's targets on the headline metrics; the policy targets (a policy costing <= 1
+``replay_all`` leaves slice p50 <= 1% and p90 <= 5%, and 1,000 queries take <= 10% of a
+``replay_all``) are stated in the notes and judged on the ``policies`` series."""
 
 
 def _best(fn: Any, reps: int) -> float:
@@ -82,7 +85,7 @@ def _policy(spec: list[Any]) -> CheckpointPolicy:
     )
 
 
-def _ingest(ctx: Any, n: int, mean_block: int, seed: int) -> float:
+def _ingest(ctx: Context, n: int, mean_block: int, seed: int) -> float:
     """tx/s appending pre-signed Ethereum-like blocks of ~``mean_block`` txs, one durable
     commit per block (signing and proposing happen before the clock runs)."""
     src = chains.ethereum_chain(
@@ -105,7 +108,7 @@ def _ingest(ctx: Any, n: int, mean_block: int, seed: int) -> float:
         return n / (time.perf_counter() - t0)
 
 
-def realistic(ctx: Any, p: Params) -> Result:
+def run(ctx: Context, p: Params) -> Result:
     """See the module docstring."""
     r = Result("realistic", "Lazy vs eager on an Ethereum-like chain (hubs, heavy tails)", p)
     seed = ctx.settings.seed
@@ -126,15 +129,17 @@ def realistic(ctx: Any, p: Params) -> Result:
     r.put("ingest_small_tx_s", _ingest(ctx, p["ingest_txs"], 15, seed), "tx/s")
     r.put("ingest_large_tx_s", _ingest(ctx, p["ingest_txs"], 200, seed), "tx/s")
     r.notes.append(
-        f"targets (issue 9): cold/ideal <= {TARGETS['cold_over_ideal']} at p50 and p90, walk "
-        f"share <= {TARGETS['walk_share']:.0%}, replay_all >= 3M tx/s; a policy costing <= 1 "
-        "replay_all leaves slice p50 <= 1% and p90 <= 5%, and 1,000 queries take <= 10% of a "
-        "replay_all; ingestion >= 10k tx/s (15-tx blocks) and >= 25k tx/s (200-tx blocks)."
+        "targets (issue 9): cold/ideal <= 1.3 at p50 and p90, walk share <= 30%, replay_all "
+        ">= 3M tx/s; a policy costing <= 1 replay_all leaves slice p50 <= 1% and p90 <= 5%, "
+        "and 1,000 queries take <= 10% of a replay_all; ingestion >= 10k tx/s (15-tx blocks) "
+        "and >= 25k tx/s (200-tx blocks)."
     )
     return r
 
 
-def _measure(ctx: Any, p: Params, r: Result, led: Ledger, accounts: list[bytes], seed: int) -> None:
+def _measure(
+    ctx: Context, p: Params, r: Result, led: Ledger, accounts: list[bytes], seed: int
+) -> None:
     n = sum(sum(led.header(h).shard_counts) for h in range(1, led.height + 1))
     r.put("txs", n)
     r.put("accounts", len(accounts))
@@ -203,3 +208,47 @@ def _measure(ctx: Any, p: Params, r: Result, led: Ledger, accounts: list[bytes],
         name = row["policy"].replace(":", "_")
         for key in ("cost_over_replay_all", "slice_p50", "slice_p90", "queries_over_replay_all"):
             r.put(f"{name}_{key}", row[key])
+
+
+SCENARIO = Scenario(
+    "realistic",
+    "Lazy vs eager on an Ethereum-like chain: slices, policies, small blocks (issue 9)",
+    run,
+    {
+        "tiny": {
+            "shards": 4,
+            "mean_block": 15,
+            "txs": 4000,
+            "sample": 40,
+            "reps": 3,
+            "eager_reps": 3,
+            "queries": 100,
+            "policies": [["hubs", 50, 20], ["epochs", 20]],
+            "ingest_txs": 1000,
+        },
+        "quick": {
+            "shards": 4,
+            "mean_block": 200,
+            "txs": 100_000,
+            "sample": 100,
+            "reps": 5,
+            "eager_reps": 5,
+            "queries": 1000,
+            "policies": [["hubs", 100, 5], ["epochs", 20], ["epochs", 100]],
+            "ingest_txs": 10_000,
+        },
+        "full": {
+            "shards": 4,
+            "mean_block": 200,
+            "txs": 1_000_000,
+            "sample": 200,
+            "reps": 5,
+            "eager_reps": 5,
+            "queries": 1000,
+            "policies": [["hubs", 500, 20], ["epochs", 20], ["epochs", 100]],
+            "ingest_txs": 20_000,
+        },
+    },
+    METRICS,
+    targets=TARGETS,
+)
