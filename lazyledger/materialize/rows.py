@@ -19,13 +19,13 @@ from collections.abc import Callable
 
 import numpy as np
 
+from lazyledger.errors import InvalidOpSpec
 from lazyledger.model import Genesis, Transaction
 from lazyledger.ops import REGISTRY, Context, Status
 from lazyledger.ops.base import FAIL, ROW_BODY
 from lazyledger.ops.dnn import JobLookup
 from lazyledger.ops.private import failed_body
 from lazyledger.ops.registry import BUILTIN_CODES
-from lazyledger.errors import InvalidOpSpec
 
 __all__ = ["FAIL", "ROW", "ROW_DTYPE", "JobLookup", "call_row", "failed_row", "row_of"]
 
