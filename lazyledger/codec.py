@@ -18,11 +18,26 @@ genesis     = "LLG" v:u8 | chain_id | n_shards:u16 | max_blob_bytes:u64 | author
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from lazyledger.errors import InvalidBlock, InvalidGenesis, InvalidTransaction, LedgerError
-from lazyledger.model import Block, Genesis, Header, Transaction
-from lazyledger.ops import unpack_call
+from lazyledger.model import Block, Call, Genesis, Header, Transaction
+
+CallDecoder = Callable[[int, bytes], Call]
+_DECODERS: list[CallDecoder] = []
+
+
+def set_call_decoder(decoder: CallDecoder) -> None:
+    """Install what turns ``op, args`` into a call: the op registry (:mod:`lazyledger.ops`)
+    installs itself on import, so this layer names no operation."""
+    _DECODERS[:] = [decoder]
+
+
+def unpack_call(op: int, data: bytes) -> Call:
+    if not _DECODERS:
+        raise InvalidTransaction("no operation registry is loaded (import lazyledger.ops)")
+    return _DECODERS[0](op, data)
+
 
 VERSION = 1
 MAX_CHAIN_ID = 64

@@ -5,23 +5,44 @@ Canonical bytes live in :mod:`lazyledger.codec`; ids are blake3 digests of those
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import attrs
 import blake3
 
 from lazyledger.crypto import account_of
-from lazyledger.ops import (
-    MAX_REGISTER,
-    REGISTER_BASE,
-    RESERVED_ASSETS,
-    AnyCall,
-    DnnJob,
-    job_account,
-)
 
 if TYPE_CHECKING:
     from lazyledger.shards import Position
+
+RESERVED_ASSETS = 0xF000_0000
+"""Asset ids from here up are contract storage, not assets: genesis may not issue them."""
+REGISTER_BASE = 0xFFFE_0000
+MAX_REGISTER = 0xFFFF
+"""Storage keys REGISTER_BASE + r hold inference results (class id + 1; 0 means empty)."""
+
+
+class Call(Protocol):
+    """The operation and arguments a transaction carries (declared by an ``ops.OpSpec``).
+    A call whose access set depends on its transaction's id also has
+    ``access_of_tx(sender, tx_id)``."""
+
+    @property
+    def OP(self) -> int: ...
+
+    def pack(self) -> bytes: ...
+
+    def access(self, sender: bytes) -> tuple[bytes, ...]: ...
+
+    def check(self, genesis: Genesis, sender: bytes) -> None: ...
+
+
+def job_account(job_tx_id: bytes) -> bytes:
+    """The account that escrows a DNN job's bounty and records its result."""
+    return blake3.blake3(
+        job_tx_id, derive_key_context="lazyledger 2026 dnn job account v1"
+    ).digest()
+
 
 DEFAULT_MAX_BLOB_BYTES = 256 << 20
 """Genesis default for ``max_blob_bytes``: room for a verdict-rule-2 model of 2**27 int8
@@ -109,7 +130,7 @@ class Transaction:
     chain_id: str
     public_key: bytes
     nonce: int
-    call: AnyCall
+    call: Call
     signature: bytes = attrs.field(repr=lambda s: s.hex()[:16])
     raw: bytes = attrs.field(default=b"", eq=False, repr=False)
     id: bytes = attrs.field(init=False, eq=False, repr=False)
@@ -130,8 +151,9 @@ class Transaction:
 
     def access(self) -> tuple[bytes, ...]:
         """Accounts this transaction may read or write."""
-        if isinstance(self.call, DnnJob):
-            return (self.sender, job_account(self.id))
+        by_id = getattr(self.call, "access_of_tx", None)
+        if by_id is not None:
+            return by_id(self.sender, self.id)  # type: ignore[no-any-return]
         return self.call.access(self.sender)
 
     def to_bytes(self) -> bytes:
@@ -219,7 +241,7 @@ class Block:
 @attrs.frozen(slots=True)
 class AccountState:
     """A materialised account: its nonce (transactions sent), its non-zero balances, and its
-    non-zero contract storage (job status, inference registers; see ``ops.RESERVED_ASSETS``)."""
+    non-zero contract storage (job status, inference registers; see ``RESERVED_ASSETS``)."""
 
     nonce: int
     balances: dict[int, int] = attrs.field(factory=dict)

@@ -81,6 +81,8 @@ EMPTY_ROOT = DEFAULTS[DEPTH]
 _DEFAULTS = np.frombuffer(b"".join(DEFAULTS), np.uint8).reshape(DEPTH + 1, 32)
 _ZERO = bytes(32)
 """``touch_root`` when no account was ever touched (genesis)."""
+_CHUNK = 4096
+"""Buckets written to the bucket tree per kernel call when a map is built whole."""
 
 
 def _split(n: int) -> int:
@@ -230,6 +232,51 @@ class TouchMap:
         self.buckets: dict[int, list[bytes]] = {}
         self._tree: np.ndarray | None = None
         self._open: TouchStage | None = None
+
+    @classmethod
+    def from_columns(
+        cls, id0: np.ndarray, id1: np.ndarray, positions: np.ndarray, names: np.ndarray, height: int
+    ) -> TouchMap:
+        """The map after block ``height`` from the columnar index: rows (in global order) with
+        the dense ids of their access sets (``id1 == id0`` for a one-account access set), their
+        packed positions, and the account of each dense id (``names``, 32-byte ``V32``). Leaves,
+        mountain ranges and the bucket tree are hashed by the Numba BLAKE3 kernels; the result
+        equals :func:`build` over the same blocks (tested)."""
+        one = id1 == id0
+        ids = np.concatenate([id0.astype(np.int64), id1[~one].astype(np.int64)])
+        pos = np.concatenate([positions, positions[~one]]).astype(np.int64)
+        order = np.lexsort((pos, ids))
+        ids, pos = ids[order], pos[order]
+        found, starts, counts = np.unique(ids, return_index=True, return_counts=True)
+        peaks, first, roots = hashtree.mountains(hashtree.leaf_hashes(pos), starts, counts)
+        touches = cls()
+        touches.height = height
+        accounts = names[found]
+        by_account = np.argsort(accounts)  # bucket members sorted by account
+        raw = pos.tobytes()
+        for j in by_account.tolist():
+            a = accounts[j].tobytes()
+            lo, n = int(starts[j]), int(counts[j])
+            held = array("Q")  # (packed positions are below 2**63: same bytes as int64)
+            held.frombytes(raw[8 * lo : 8 * (lo + n)])
+            touches.positions[a] = held
+            touches.peaks[a] = [p.tobytes() for p in peaks[first[j] : first[j + 1]]]
+            touches.entries[a] = entry(a, n, roots[j].tobytes())
+            touches.buckets.setdefault(bucket_of(a), []).append(a)
+        tree = touches.tree()
+        order_b = sorted(touches.buckets)
+        for lo in range(0, len(order_b), _CHUNK):
+            chunk = order_b[lo : lo + _CHUNK]
+            hashes = np.frombuffer(
+                b"".join(
+                    bucket_hash(touches.entries[a] for a in touches.buckets[b]) for b in chunk
+                ),
+                np.uint8,
+            ).reshape(len(chunk), 32)
+            room = len(chunk) * (DEPTH + 1)
+            rows, values = np.empty(room, np.int64), np.empty((room, 32), np.uint8)
+            hashtree.update(tree, DEPTH, np.array(chunk, np.int64), hashes, _DEFAULTS, rows, values)
+        return touches
 
     def tree(self) -> np.ndarray:
         """The bucket tree; a row of zeros is its level's default (no page is touched until

@@ -176,6 +176,50 @@ def test_a_rebuild_in_one_stage_gives_the_same_root() -> None:
     assert once.entries == step.entries and once.buckets == step.buckets
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_a_map_built_from_index_columns_equals_one_built_from_blocks(seed: int) -> None:
+    """:meth:`TouchMap.from_columns` (Numba leaves, mountains and tree, from dense ids) against
+    :func:`build` (block by block): roots, entries, peaks, buckets, touch lists, proofs."""
+    rng = random.Random(seed)
+    crowd = rng.randbytes(3)  # accounts sharing a 20-bit bucket
+    accounts = [rng.randbytes(32) for _ in range(25)] + [
+        crowd + rng.randbytes(29) for _ in range(5)
+    ]
+    blocks, ids, names = [], {}, []
+    id0, id1, pos = [], [], []
+    for h in range(1, rng.randrange(2, 40)):
+        sections = []
+        for s in range(3):
+            section = []
+            for i in range(rng.randrange(0, 6)):
+                hub = accounts[0] if rng.random() < 0.4 else rng.choice(accounts)
+                access = (hub,) if rng.random() < 0.2 else (hub, rng.choice(accounts))
+                section.append(FakeTx(access))
+                for a in access:
+                    if a not in ids:
+                        ids[a] = len(names)
+                        names.append(a)
+                id0.append(ids[access[0]])
+                id1.append(ids[access[-1]])
+                pos.append(pack_position(h, s, i))
+            sections.append(section)
+        blocks.append((h, sections))
+    once = t.build(blocks)  # type: ignore[arg-type]
+    cols = t.TouchMap.from_columns(
+        np.array(id0, np.uint32),
+        np.array(id1, np.uint32),
+        np.array(pos, np.int64),
+        np.array([np.frombuffer(a, "V32")[0] for a in names], "V32"),
+        len(blocks),
+    )
+    assert cols.root == once.root and cols.height == once.height
+    assert cols.entries == once.entries and cols.buckets == once.buckets
+    assert cols.peaks == once.peaks and cols.positions == once.positions
+    for a in accounts[:5]:
+        if once.count(a):
+            assert cols.prove(a, 1) == once.prove(a, 1)
+
+
 def test_the_numba_parent_hash_is_blake3() -> None:
     rng = random.Random(4)
     for _ in range(300):

@@ -19,13 +19,13 @@ from collections.abc import Callable
 
 import numpy as np
 
+from lazyledger.errors import InvalidOpSpec
 from lazyledger.model import Genesis, Transaction
 from lazyledger.ops import REGISTRY, Context, Status
 from lazyledger.ops.base import FAIL, ROW_BODY
 from lazyledger.ops.dnn import JobLookup
 from lazyledger.ops.private import failed_body
 from lazyledger.ops.registry import BUILTIN_CODES
-from lazyledger.errors import InvalidOpSpec
 
 __all__ = ["FAIL", "ROW", "ROW_DTYPE", "JobLookup", "call_row", "failed_row", "row_of"]
 
@@ -65,9 +65,13 @@ def _with_ids(body: bytes, ids: AccountIds) -> bytes:
 
 def _body_of(tx: Transaction, genesis: Genesis, jobs: JobLookup) -> bytes:
     body = REGISTRY.row_body(Context(genesis, tx.sender, tx.id, jobs=jobs), tx.call)
-    if tx.call.OP not in BUILTIN_CODES and body[26:58] != tx.sender:
-        # nonces and the sender index read a row's first account as its sender
-        raise InvalidOpSpec(f"op {tx.call.OP}: its replay row must name the sender as acc0")
+    if tx.call.OP not in BUILTIN_CODES:
+        # nonces and the sender index read a row's first account as its sender; slices and
+        # touch commitments read the row's accounts as the access set
+        if body[26:58] != tx.sender:
+            raise InvalidOpSpec(f"op {tx.call.OP}: its replay row must name the sender as acc0")
+        if {body[26:58], body[58:90]} != set(tx.access()):
+            raise InvalidOpSpec(f"op {tx.call.OP}: its replay row must name its access set")
     return body
 
 

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import anyio.to_thread
+import attrs
 import httpx
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -240,7 +241,7 @@ def _position(p: tuple[int, int, int]) -> list[int]:
 def _tx_json(tx: Transaction) -> dict[str, Any]:
     call = {
         k: (v.hex() if isinstance(v, bytes) else v)
-        for k, v in ((f, getattr(tx.call, f)) for f in tx.call.__slots__ if f != "__weakref__")
+        for k, v in ((f.name, getattr(tx.call, f.name)) for f in attrs.fields(type(tx.call)))  # type: ignore[arg-type]
         if isinstance(v, bytes | int | str)
     }
     return {

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from lazyledger.model import MAX_REGISTER, REGISTER_BASE, RESERVED_ASSETS, Call, job_account
 from lazyledger.ops.base import (
     FAIL,
     JOB_CLOSED,
@@ -16,18 +17,13 @@ from lazyledger.ops.base import (
     JOB_STATUS,
     JOB_WON,
     MAX,
-    MAX_REGISTER,
     REASONS,
-    REGISTER_BASE,
-    RESERVED_ASSETS,
     Balances,
-    Call,
     Context,
     DnnHost,
     Op,
     OpSpec,
     Status,
-    job_account,
 )
 from lazyledger.ops.dnn import (
     DnnClaim,

@@ -82,15 +82,10 @@ REASONS: dict[int, str] = {
     Status.BAD_INFER_INPUT: "the inference input does not fit the model or the register count",
 }
 
-RESERVED_ASSETS = 0xF000_0000
-"""Asset ids from here up are contract storage, not assets: genesis may not issue them."""
 JOB_STATUS = 0xFFFF_FFFF
 """Storage key of a job account: 0 unfunded, 1 open, 2 closed (hidden validation set revealed
 with no winner), 3 + packed position of the winning claim."""
 JOB_OPEN, JOB_CLOSED, JOB_WON = 1, 2, 3
-REGISTER_BASE = 0xFFFE_0000
-MAX_REGISTER = 0xFFFF
-"""Storage keys REGISTER_BASE + r hold inference results (class id + 1; 0 means empty)."""
 
 
 def chain_runs(genesis: Genesis, code: int) -> bool:
@@ -99,25 +94,6 @@ def chain_runs(genesis: Genesis, code: int) -> bool:
 
 
 _BUILTIN_CODES = frozenset(int(op) for op in Op)
-
-
-class Call(Protocol):
-    """The operation and arguments a transaction carries."""
-
-    OP: ClassVar[int]
-
-    def pack(self) -> bytes: ...
-
-    def access(self, sender: bytes) -> tuple[bytes, ...]: ...
-
-    def check(self, genesis: Genesis, sender: bytes) -> None: ...
-
-
-def job_account(job_tx_id: bytes) -> bytes:
-    """The account that escrows a DNN job's bounty and records its result."""
-    return blake3.blake3(
-        job_tx_id, derive_key_context="lazyledger 2026 dnn job account v1"
-    ).digest()
 
 
 def check_amount(name: str, value: int) -> None:

@@ -15,13 +15,13 @@ import numpy as np
 from numba import njit
 
 from lazyledger.errors import InvalidTransaction
+from lazyledger.model import REGISTER_BASE, job_account
 from lazyledger.ops.base import (
     JOB_CLOSED,
     JOB_OPEN,
     JOB_STATUS,
     JOB_WON,
     MAX,
-    REGISTER_BASE,
     Balances,
     Context,
     DnnHost,
@@ -33,7 +33,6 @@ from lazyledger.ops.base import (
     check_amount,
     check_asset,
     check_hash,
-    job_account,
     pack_fields,
     row_body,
     unpack_fields,
@@ -81,6 +80,9 @@ class DnnJob:
 
     def access(self, sender: bytes) -> tuple[bytes, ...]:
         raise TypeError("a job's access set needs its transaction id: use Transaction.access()")
+
+    def access_of_tx(self, sender: bytes, tx_id: bytes) -> tuple[bytes, ...]:
+        return (sender, job_account(tx_id))
 
     def check(self, genesis: Genesis, sender: bytes) -> None:
         for name in ("spec", "train", "validation"):

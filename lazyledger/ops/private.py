@@ -23,8 +23,7 @@ from lazyledger.ops.base import (
 )
 
 if TYPE_CHECKING:
-    from lazyledger.model import Genesis
-    from lazyledger.ops.base import Call
+    from lazyledger.model import Call, Genesis
 
 C = TypeVar("C")
 

@@ -11,10 +11,9 @@ import numpy as np
 from numba import njit
 
 from lazyledger.errors import InvalidTransaction
+from lazyledger.model import MAX_REGISTER, REGISTER_BASE
 from lazyledger.ops.base import (
     MAX,
-    MAX_REGISTER,
-    REGISTER_BASE,
     Balances,
     Context,
     Fixed,

@@ -189,6 +189,106 @@ def parent_hash(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     return out
 
 
+@njit(cache=True, inline="always")
+def _words(buf: np.ndarray, m: np.ndarray, at: int) -> None:
+    for i in range(16):
+        m[i] = (
+            np.uint64(buf[at + 4 * i])
+            | (np.uint64(buf[at + 4 * i + 1]) << _S8)
+            | (np.uint64(buf[at + 4 * i + 2]) << _S16)
+            | (np.uint64(buf[at + 4 * i + 3]) << _S24)
+        )
+
+
+@njit(cache=True, inline="always")
+def _out(cv: np.ndarray, out: np.ndarray, row: int) -> None:
+    for i in range(8):
+        w = cv[i]
+        out[row, 4 * i] = w & np.uint64(0xFF)
+        out[row, 4 * i + 1] = (w >> _S8) & np.uint64(0xFF)
+        out[row, 4 * i + 2] = (w >> _S16) & np.uint64(0xFF)
+        out[row, 4 * i + 3] = (w >> _S24) & np.uint64(0xFF)
+
+
+@njit(cache=True)
+def _node_into(
+    left: np.ndarray, lr: int, right: np.ndarray, rr: int, out: np.ndarray, row: int,
+    buf: np.ndarray, m: np.ndarray,
+) -> None:  # fmt: skip
+    """out[row] = blake3(0x01 || left[lr] || right[rr])."""
+    buf[0] = 1
+    for j in range(32):
+        buf[1 + j] = left[lr, j]
+        buf[33 + j] = right[rr, j]
+    cv = _IV.copy()
+    _words(buf, m, 0)
+    _compress(cv, m, _FULL, _CHUNK_START)
+    m[:] = 0
+    m[0] = np.uint64(buf[64])
+    _compress(cv, m, _ONE, _END_ROOT)
+    _out(cv, out, row)
+
+
+@njit(cache=True)
+def leaf_hashes(positions: np.ndarray) -> np.ndarray:
+    """blake3(0x00 || position:u64 big-endian) of each position (a touch tree's leaves)."""
+    n = positions.shape[0]
+    out = np.empty((n, 32), np.uint8)
+    m = np.zeros(16, np.uint64)
+    one_block = np.uint64(1 | 2 | 8)  # CHUNK_START | CHUNK_END | ROOT
+    for k in range(n):
+        p = np.uint64(positions[k])
+        # bytes: 0x00, then p big-endian; little-endian words of the 64-byte block
+        b = np.zeros(12, np.uint64)
+        for j in range(8):
+            b[1 + j] = (p >> np.uint64(8 * (7 - j))) & np.uint64(0xFF)
+        m[0] = b[0] | (b[1] << _S8) | (b[2] << _S16) | (b[3] << _S24)
+        m[1] = b[4] | (b[5] << _S8) | (b[6] << _S16) | (b[7] << _S24)
+        m[2] = b[8]
+        cv = _IV.copy()
+        _compress(cv, m, np.uint64(9), one_block)
+        _out(cv, out, k)
+    return out
+
+
+@njit(cache=True)
+def mountains(
+    leaves: np.ndarray, starts: np.ndarray, counts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per run ``leaves[starts[j] : starts[j] + counts[j]]``: the peaks of its Merkle mountain
+    range (largest first; run ``j``'s are rows ``first[j]..first[j + 1]`` of the peaks) and its
+    root (the peaks bagged right to left: the RFC 6962 root of the run)."""
+    a = starts.shape[0]
+    first = np.zeros(a + 1, np.int64)
+    for j in range(a):
+        c = counts[j]
+        bits = 0
+        while c:
+            bits += c & 1
+            c >>= 1
+        first[j + 1] = first[j] + bits
+    peaks = np.empty((first[a], 32), np.uint8)
+    roots = np.empty((a, 32), np.uint8)
+    stack = np.empty((65, 32), np.uint8)
+    buf = np.empty(65, np.uint8)
+    m = np.empty(16, np.uint64)
+    for j in range(a):
+        top = 0
+        for k in range(counts[j]):
+            stack[top, :] = leaves[starts[j] + k, :]
+            n = k
+            while n & 1:  # merge equal-sized mountains: node(older peak, newer)
+                _node_into(stack, top - 1, stack, top, stack, top - 1, buf, m)
+                top -= 1
+                n >>= 1
+            top += 1
+        peaks[first[j] : first[j + 1], :] = stack[:top, :]
+        roots[j, :] = stack[top - 1, :]
+        for t in range(top - 2, -1, -1):  # bag right to left
+            _node_into(stack, t, roots, j, roots, j, buf, m)
+    return peaks, first, roots
+
+
 def update_python(
     tree: np.ndarray,
     depth: int,
