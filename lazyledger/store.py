@@ -53,7 +53,6 @@ SCHEMA_VERSION = 6
 DEFAULT_MAP_SIZE = 64 << 30
 
 _U64 = struct.Struct(">Q")
-_HOLDING = struct.Struct(">IQ")
 
 
 _OPEN: set[str] = set()
@@ -66,20 +65,6 @@ def u64(n: int) -> bytes:
 
 Buf = bytes | memoryview
 """What LMDB hands back (always ``bytes`` here: transactions are opened with buffers=False)."""
-
-
-def get(txn: lmdb.Transaction, key: bytes, db: Any) -> bytes | None:
-    """``txn.get`` typed as bytes."""
-    value = txn.get(key, db=db)
-    return None if value is None else bytes(value)
-
-
-def need(txn: lmdb.Transaction, key: bytes, db: Any, what: str) -> bytes:
-    """A value that must exist; its absence means the store is damaged."""
-    value = txn.get(key, db=db)
-    if value is None:
-        raise StorageError(f"the store is missing {what} (key {key.hex()})")
-    return bytes(value)
 
 
 def read_u64(b: Buf, at: int = 0) -> int:
@@ -99,16 +84,6 @@ def unseal(key: bytes, stored: Buf | None) -> bytes | None:
     data = bytes(stored)
     value = data[:-16]
     return value if blake3.blake3(key + value).digest()[:16] == data[-16:] else None
-
-
-def encode_holdings(held: dict[int, int]) -> bytes:
-    items = sorted((a, v) for a, v in held.items() if v)
-    return struct.pack(">H", len(items)) + b"".join(_HOLDING.pack(a, v) for a, v in items)
-
-
-def decode_holdings(data: Buf) -> dict[int, int]:
-    (n,) = struct.unpack_from(">H", data)
-    return dict(_HOLDING.unpack_from(data, 2 + 12 * i) for i in range(n))
 
 
 @attrs.frozen

@@ -151,6 +151,11 @@ class Materializer:
             out.add(position, *batch)
         return out
 
+    def account_id(self, account: bytes) -> int | None:
+        """The dense id ingestion gave ``account`` (None: it never appeared)."""
+        self.index()
+        return self.accounts.id_of(account)
+
     def genesis_sorted(self) -> InitialArrays:
         """Genesis balances as arrays sorted by dense id (for seeding slices)."""
         if self._genesis_arrays is None:
@@ -564,8 +569,3 @@ class Materializer:
         host = self.host().replay_host(rows, lambda i: int(positions[i]))
         replayed = replay_rows(rows, gen, host)
         return Snapshot(names, seen, nonces, replayed, self.genesis.balances, others)
-
-    def account_id(self, account: bytes) -> int | None:
-        """The dense id ingestion gave ``account`` (None: it never appeared)."""
-        self.index()
-        return self.accounts.id_of(account)
