@@ -41,7 +41,7 @@ from lazyledger.model import AccountState, Block, Genesis, Header, Receipt, Tran
 from lazyledger.ops import REGISTRY, Context, balances_of, genesis_balances
 from lazyledger.shards import pack_position, shard_of
 from lazyledger.shards.merkle import verify as verify_path
-from lazyledger.touches import MAX_COUNT, check_account
+from lazyledger.touches import MAX_COUNT, check_account, decode_proof
 from lazyledger.transactions import transfer
 from lazyledger.validate import Validator
 
@@ -189,22 +189,15 @@ def _touch_proofs(raw: Any) -> dict[bytes, _TouchProof]:
             raise MalformedAnswer("a touch proof must be an object")
         try:
             account = _hex(item["account"], "touch proof account")
-            count = _count(item["count"], "touch proof count")
-            right = _proof_hashes(item["right"], "touch proof right hashes")
-            path = _proof_hashes(item["path"], "touch proof path")
-            bucket = item["bucket"]
+            count, right, others, path = decode_proof(item["proof"])
         except KeyError as e:
             raise MalformedAnswer(f"a touch proof lacks {e}") from None
-        if not isinstance(bucket, list):
-            raise MalformedAnswer("touch proof bucket must be a list")
-        others: list[tuple[bytes, int, bytes]] = []
-        for row in bucket:
-            if not isinstance(row, list) or len(row) != 3:
-                raise MalformedAnswer("a bucket entry must be [account, count, root]")
-            other, root_hash = _hex(row[0], "bucket account"), _hex(row[2], "bucket root")
-            others.append((other, _count(row[1], "bucket count"), root_hash))
+        except ValueError as e:
+            raise MalformedAnswer(str(e)) from None
         if len(account) != 32:
             raise MalformedAnswer("a touch proof's account must be 32 bytes")
+        if count > MAX_COUNT or any(n > MAX_COUNT for _, n, _ in others):
+            raise MalformedAnswer(f"a touch count above {MAX_COUNT}")
         if account in found:
             raise BadProof(f"two touch proofs for account {account.hex()[:16]}")
         found[account] = _TouchProof(count, right, others, path)

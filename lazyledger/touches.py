@@ -29,6 +29,8 @@ entries do not name it.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import itertools
 from array import array
 from bisect import insort
@@ -215,6 +217,52 @@ def check_account(
     if climb(b, bucket_hash(ordered), path) != touch_root:
         return "the touch proof does not reach the header's touch_root"
     return None
+
+
+def encode_proof(proof: dict[str, Any]) -> str:
+    """A prefix proof as :meth:`TouchMap.prove` gives it, in its compact transport form: base64
+    of ``count:u64 | r:u8 | r x hash:32 | b:u16 | b x (account:32 count:u64 root:32) | DEPTH x
+    hash:32`` (right hashes, the bucket's other entries, the path from the bucket up). Its
+    size is ``8 + 1 + 32r + 2 + 72b + 32 * DEPTH`` bytes before base64."""
+    parts = [int(proof["count"]).to_bytes(8, "big"), bytes([len(proof["right"])])]
+    parts += [bytes.fromhex(h) for h in proof["right"]]
+    parts.append(len(proof["bucket"]).to_bytes(2, "big"))
+    for other, count, root in proof["bucket"]:
+        parts += [bytes.fromhex(other), int(count).to_bytes(8, "big"), bytes.fromhex(root)]
+    parts += [bytes.fromhex(h) for h in proof["path"]]
+    return base64.b64encode(b"".join(parts)).decode()
+
+
+def decode_proof(text: str) -> tuple[int, list[bytes], list[tuple[bytes, int, bytes]], list[bytes]]:
+    """(count, right hashes, the bucket's other entries, path) of an :func:`encode_proof`
+    string; ValueError names what is malformed (bad base64, a length that does not add up)."""
+    if not isinstance(text, str):
+        raise ValueError("a touch proof must be a base64 string")
+    try:
+        data = base64.b64decode(text, validate=True)
+    except binascii.Error:
+        raise ValueError("a touch proof is not base64") from None
+    if len(data) < 9:
+        raise ValueError("a touch proof is truncated")
+    count, r = int.from_bytes(data[:8], "big"), data[8]
+    at = 9 + 32 * r
+    if len(data) < at + 2:
+        raise ValueError("a touch proof is truncated")
+    right = [data[9 + 32 * i : 41 + 32 * i] for i in range(r)]
+    b = int.from_bytes(data[at : at + 2], "big")
+    at += 2
+    if len(data) != at + 72 * b + 32 * DEPTH:
+        raise ValueError(
+            f"a touch proof of {len(data)} bytes does not hold {r} right hashes,"
+            f" {b} bucket entries and a {DEPTH}-hash path"
+        )
+    others = []
+    for _ in range(b):
+        count_at = int.from_bytes(data[at + 32 : at + 40], "big")
+        others.append((data[at : at + 32], count_at, data[at + 40 : at + 72]))
+        at += 72
+    path = [data[at + 32 * d : at + 32 * d + 32] for d in range(DEPTH)]
+    return count, right, others, path
 
 
 class TouchMap:

@@ -8,8 +8,10 @@ only the touch commitment can tell."""
 
 from __future__ import annotations
 
+import base64
 import copy
 import random
+import zlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -21,6 +23,7 @@ from lazyledger.model import Header, Transaction
 from lazyledger.node.accountant import prove_slice, prove_state
 from lazyledger.ops import Mint, Swap, Transfer, TransferIf, apply, balances_of, genesis_balances
 from lazyledger.shards.merkle import proof as merkle_proof
+from lazyledger.touches import decode_proof
 from lazyledger.workloads import Workload
 
 Answer = dict[str, Any]
@@ -150,26 +153,29 @@ def tampered_proofs(
     touches = honest["proof"]["touches"]
     for k in range(len(touches)):
         edits: list[tuple[str, Callable[[dict[str, Any]], None]]] = [
-            ("count+1", lambda t: t.update(count=t["count"] + 1)),
-            ("count-1", lambda t: t.update(count=t["count"] - 1)),
-            ("count str", lambda t: t.update(count=str(t["count"]))),
-            ("path flip", lambda t: t["path"].__setitem__(3, "00" * 32)),
-            ("path short", lambda t: t["path"].pop()),
-            ("path 31", lambda t: t["path"].__setitem__(0, "11" * 31)),
-            ("path type", lambda t: t.update(path={"0": 1})),
-            ("right add", lambda t: t["right"].append("22" * 32)),
-            ("right none", lambda t: t.update(right=None)),
-            ("bucket add", lambda t: t["bucket"].append([t["account"], 1, "33" * 32])),
-            ("bucket bad", lambda t: t["bucket"].append(["44" * 32, 1])),
+            ("count+1", _on_proof(lambda p: p.update(count=p["count"] + 1))),
+            ("count-1", _on_proof(lambda p: p.update(count=p["count"] - 1))),
+            ("count huge", _on_proof(lambda p: p.update(count=2**64 - 1))),
+            ("path flip", _on_proof(lambda p: p["path"].__setitem__(3, b"\0" * 32))),
+            ("path short", _on_proof(lambda p: p["path"].pop())),
+            ("path 31", _on_proof(lambda p: p["path"].__setitem__(0, b"\x11" * 31))),
+            ("right add", _on_proof(lambda p: p["right"].append(b"\x22" * 32))),
+            ("bucket add", _on_proof(lambda p: p["bucket"].append([p["account"], 1, b"3" * 32]))),
+            ("truncated", lambda t: t.update(proof=t["proof"][:-8])),
+            ("trailing", lambda t: t.update(proof=_raw(base64.b64decode(t["proof"]) + b"\0"))),
+            ("not base64", lambda t: t.update(proof="*" + t["proof"][1:])),
+            ("proof type", lambda t: t.update(proof=[1, 2])),
+            ("flip a byte", lambda t: t.update(proof=_flip(t["proof"]))),
             ("account", lambda t: t.update(account="55" * 32)),
             ("not an object", lambda t: t.clear()),
         ]
-        if touches[k]["right"]:
-            edits.append(("right flip", lambda t: t["right"].__setitem__(0, "66" * 32)))
-            edits.append(("right drop", lambda t: t["right"].pop()))
-        if touches[k]["bucket"]:
-            edits.append(("bucket drop", lambda t: t["bucket"].pop()))
-            edits.append(("bucket count", lambda t: t["bucket"][0].__setitem__(1, 7)))
+        decoded = _decode(touches[k])
+        if decoded["right"]:
+            edits.append(("right flip", _on_proof(lambda p: p["right"].__setitem__(0, b"f" * 32))))
+            edits.append(("right drop", _on_proof(lambda p: p["right"].pop())))
+        if decoded["bucket"]:
+            edits.append(("bucket drop", _on_proof(lambda p: p["bucket"].pop())))
+            edits.append(("bucket count", _on_proof(lambda p: p["bucket"][0].__setitem__(1, 7))))
         for name, edit in rng.sample(edits, 4):
             a = copy.deepcopy(honest)
             edit(a["proof"]["touches"][k])
@@ -184,6 +190,42 @@ def tampered_proofs(
         a = copy.deepcopy(honest)
         a["proof"]["touches"] = value
         yield f"touches {value!r}", h, a
+
+
+def _decode(t: dict[str, Any]) -> dict[str, Any]:
+    count, right, others, path = decode_proof(t["proof"])
+    bucket = [[x, n, r] for x, n, r in others]
+    return {"account": bytes.fromhex(t["account"]), "count": count, "right": right,
+            "bucket": bucket, "path": path}  # fmt: skip
+
+
+def _raw(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def _encode(p: dict[str, Any]) -> str:
+    """The compact form of a (possibly tampered) decoded proof, written as the format says."""
+    parts = [p["count"].to_bytes(8, "big"), bytes([len(p["right"])]), *p["right"]]
+    parts.append(len(p["bucket"]).to_bytes(2, "big"))
+    for x, n, r in p["bucket"]:
+        parts += [x, n.to_bytes(8, "big"), r]
+    return _raw(b"".join([*parts, *p["path"]]))
+
+
+def _on_proof(edit: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:
+    def run(t: dict[str, Any]) -> None:
+        p = _decode(t)
+        edit(p)
+        t["proof"] = _encode(p)
+
+    return run
+
+
+def _flip(text: str) -> str:
+    data = bytearray(base64.b64decode(text))
+    at = zlib.crc32(text.encode()) % len(data)
+    data[at] ^= 0x40
+    return _raw(bytes(data))
 
 
 def test_honest_answers_verify(chain: tuple[ll.Ledger, Workload]) -> None:

@@ -5,8 +5,9 @@ from genesis), each slice transaction in canonical bytes with its Merkle audit p
 shard root of its block header, those headers, and for every account the slice touches (and the
 account asked for) the proof that the slice holds a prefix of its touch list (all of it, for
 the account asked for) against the ``touch_root`` of the header at the answer's height
-(:mod:`lazyledger.touches`). :class:`lazyledger.client.LightClient` checks it; the JSON shape
-is documented in :mod:`lazyledger.client`."""
+(:mod:`lazyledger.touches`, each proof in its compact form, ``touches.encode_proof``).
+:class:`lazyledger.client.LightClient` checks it; the JSON shape is documented in
+:mod:`lazyledger.client`."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from typing import Any
 from lazyledger.ledger import Ledger
 from lazyledger.model import Transaction
 from lazyledger.shards.merkle import proof
+from lazyledger.touches import encode_proof
 
 
 def prove_state(ledger: Ledger, account: bytes, height: int | None = None) -> dict[str, Any]:
@@ -53,7 +55,9 @@ def prove_state(ledger: Ledger, account: bytes, height: int | None = None) -> di
             "genesis_id": ledger.genesis_id.hex(),
             "headers": [ledger.header(x).to_bytes().hex() for x in heights],
             "txs": txs,
-            "touches": [touches[a] for a in sorted(touches)],
+            "touches": [
+                {"account": a.hex(), "proof": encode_proof(touches[a])} for a in sorted(touches)
+            ],
         },
     }
 

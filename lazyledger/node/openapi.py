@@ -108,15 +108,13 @@ PROOF = _obj(
     touches={
         "type": "array",
         "items": _obj(
-            ["account", "count", "right", "bucket", "path"],
+            ["account", "proof"],
             account=HEX32,
-            count={"type": "integer", "minimum": 0},
-            right={"type": "array", "items": HEX32},
-            bucket={
-                "type": "array",
-                "items": {"type": "array", "minItems": 3, "maxItems": 3},
+            proof={
+                "type": "string",
+                "description": "base64 of count:u64 | r:u8 | r x hash:32 | b:u16 | "
+                "b x (account:32 count:u64 root:32) | 20 x hash:32 (lazyledger.touches)",
             },
-            path={"type": "array", "items": HEX32},
         ),
     },
 )
