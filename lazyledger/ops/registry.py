@@ -12,7 +12,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from lazyledger import codec
+from lazyledger.codec import set_call_decoder
 from lazyledger.errors import InvalidOpSpec, InvalidTransaction, OpsMismatch
 from lazyledger.ops import dnn, private, swap, transfer
 from lazyledger.ops.base import Balances, Context, OpSpec, Status
@@ -120,7 +120,7 @@ BUILTIN_CODES = frozenset(spec.code for spec in BUILTIN)
 """Codes taken by built-in operations (and the row-only FAIL)."""
 REGISTRY = Registry(BUILTIN)
 """The operations this process runs: the built-ins and every adopted embedder op."""
-codec.set_call_decoder(REGISTRY.unpack_call)
+set_call_decoder(REGISTRY.unpack_call)
 _ADOPT = threading.Lock()
 
 
