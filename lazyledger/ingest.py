@@ -27,7 +27,6 @@ from lazyledger.shards import pack_position, shard_of
 from lazyledger.shards.merkle import root
 from lazyledger.store import Section, Store, write_sections
 from lazyledger.touches import TouchMap
-from lazyledger.touches import build as build_touches
 from lazyledger.validate import Validator
 
 TouchProofs = dict[bytes, dict[str, Any]]
@@ -272,13 +271,13 @@ class Ingestor:
     def touch_proofs(self, wanted: Mapping[bytes, int], h: int) -> TouchProofs:
         """Prefix proofs (``touches.TouchMap.prove``) of the first ``k`` touches of each
         account in ``wanted`` (account -> k), against the ``touch_root`` of block ``h``. At the
-        head this reads the kept map; at an earlier height it rebuilds the map from blocks
-        1..h (cost in proportion to the chain, not the slice)."""
+        head this reads the kept map; at an earlier height it builds the map from the index's
+        rows up to ``h`` (in proportion to the chain, not the slice)."""
         with self.head.lock:
             if h == self.head.height:
                 touches = self.touch_map()
                 return {a: touches.prove(a, k) for a, k in wanted.items()}
-        past = build_touches((x, self.sections(x)) for x in range(1, h + 1))
+        past = self.materializer.touches(h)
         return {a: past.prove(a, k) for a, k in wanted.items()}
 
 

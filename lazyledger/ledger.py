@@ -381,15 +381,17 @@ class Ledger:
     def touch_proofs(self, wanted: Mapping[bytes, int], height: int | None = None) -> TouchProofs:
         """Prefix proofs (``touches.TouchMap.prove``) of the first ``k`` touches of each
         account in ``wanted`` (account -> k), against the ``touch_root`` of block ``height``.
-        At the head this reads the kept map; at an earlier height it rebuilds the map from
-        blocks 1..height (cost in proportion to the chain, not the slice)."""
+        At the head this reads the kept map; at an earlier height it builds the map from the
+        index's rows up to that height (Numba hashing; in proportion to the chain, not the
+        slice)."""
         return self.ingestor.touch_proofs(wanted, self._check_height(height))
 
     def _touch_map(self) -> TouchMap:
-        """The touch commitment at the head (built from the stored blocks on first use, then
-        kept up to date by appends and refreshes). Call it holding the head's lock."""
+        """The touch commitment at the head (built from the index on first use, then kept up
+        to date by appends and refreshes). Call it holding the head's lock."""
         if self._touches is None:
-            self._touches = TouchMap()
+            h = self.head.height
+            self._touches = self.materializer.touches(h, held=True) if h else TouchMap()
         return self.ingestor.follow(self._touches)
 
     # -- blobs --------------------------------------------------------------------------------

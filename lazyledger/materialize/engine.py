@@ -34,6 +34,7 @@ from lazyledger.shards import Position, end_of, pack_position, unpack_position
 from lazyledger.shards.lookup import DenseIds, PrefixIndex
 from lazyledger.store import Store
 from lazyledger.tables import CHECKPOINTS
+from lazyledger.touches import TouchMap
 
 CHECKPOINT_MIN_ROWS = 64
 """A materialisation that replayed at least this many transactions writes a checkpoint."""
@@ -118,13 +119,27 @@ class Materializer:
         if columns is not None and checkpoints is not None:
             return columns, checkpoints
         with self.head.lock:  # no append may land between the scan and the first extend
-            if self._columns is None:
-                columns = ColumnIndex()
-                self.extend(columns, records.read(self.store, 0, self.head.height))
-                self._columns = columns
-            if self._checkpoints is None:
-                self._checkpoints = self._load_checkpoints()
-            return self._columns, self._checkpoints
+            return self.index_held()
+
+    def index_held(self) -> tuple[ColumnIndex, Checkpoints]:
+        """:meth:`index`, for a caller holding the head's lock."""
+        if self._columns is None:
+            columns = ColumnIndex()
+            self.extend(columns, records.read(self.store, 0, self.head.height))
+            self._columns = columns
+        if self._checkpoints is None:
+            self._checkpoints = self._load_checkpoints()
+        return self._columns, self._checkpoints
+
+    def touches(self, height: int, held: bool = False) -> TouchMap:
+        """The touch commitment after block ``height`` (at most the head), built from the
+        index: a row's dense ids are its access set (``TouchMap.from_columns``). ``held``: the
+        caller holds the head's lock."""
+        columns, _ = self.index_held() if held else self.index()
+        n = columns.count_before(end_of(height))
+        rows = columns.rows[:n]
+        names = self.accounts.names
+        return TouchMap.from_columns(rows["id0"], rows["id1"], columns.pos[:n], names, height)
 
     def extend(self, columns: ColumnIndex, found: records.Records) -> None:
         """Index section records that follow the indexed ones in global order: their new

@@ -116,6 +116,8 @@ def test_first_valid_claim_wins_and_states_match_reference(
         for tx in txs.values():
             r = led.receipt(tx.id)
             assert (r.applied, r.reason) == receipts[tx.id]
+        for h in range(1, led.height + 1):  # the map from index rows: job accounts included
+            assert led.materializer.touches(h).root == led.header(h).touch_root
 
 
 def test_inference_registers_and_conditional_payout(

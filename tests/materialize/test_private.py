@@ -55,6 +55,8 @@ def test_insiders_outsiders_and_partial_keyrings(tmp_path: Path, seed: int) -> N
         if isinstance(tx.call, ll.Private) and partial.can_open(tx.call)
     }
     with led:
+        for h in (1, led.height // 2, led.height):  # the map from index rows (access sets)
+            assert led.materializer.touches(h).root == led.header(h).touch_root
         led.checkpoint_min_rows = 1  # checkpoints must not leak private information
         for kp in wl.keys:
             a = kp.account

@@ -83,6 +83,8 @@ def test_lazy_equals_eager_equals_reference(tmp_path: Path) -> None:
                 outcomes.add((tx.call.OP, r.applied))
         # both embedder ops both applied and failed somewhere: the comparison has teeth
         assert {(128, True), (128, False), (129, True), (129, False)} <= outcomes
+        for h in (1, led.height):  # embedder rows name their access sets
+            assert led.materializer.touches(h).root == led.header(h).touch_root
         report = led.cost(KEYS[1].account)
         assert report.slice_txs > 0
 
