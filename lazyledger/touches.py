@@ -34,7 +34,7 @@ import binascii
 import itertools
 from array import array
 from bisect import insort
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -265,6 +265,143 @@ def decode_proof(text: str) -> tuple[int, list[bytes], list[tuple[bytes, int, by
     return count, right, others, path
 
 
+class _Frozen:
+    """The accounts' side of a map built whole (:meth:`TouchMap.from_columns`), kept in arrays
+    sorted by account: Python objects are made only for the accounts a query or an append
+    reads."""
+
+    def __init__(
+        self,
+        accounts: np.ndarray,
+        starts: np.ndarray,
+        counts: np.ndarray,
+        positions: np.ndarray,
+        peaks: np.ndarray,
+        peaks_lo: np.ndarray,
+        peaks_hi: np.ndarray,
+        roots: np.ndarray,
+    ) -> None:
+        self.accounts, self.starts, self.counts = accounts, starts, counts
+        self.positions, self.raw = positions, positions.tobytes()
+        self.peaks, self.peaks_lo, self.peaks_hi, self.roots = peaks, peaks_lo, peaks_hi, roots
+        head = accounts.view(np.uint8).reshape(-1, 32)[:, :3].astype(np.int64)
+        self.buckets: np.ndarray = (head[:, 0] << 16 | head[:, 1] << 8 | head[:, 2]) >> (24 - DEPTH)
+        """The bucket of each account (ascending, as the accounts are)."""
+
+    def find(self, account: bytes) -> int:
+        """The row of ``account``, or -1."""
+        if len(account) != 32 or not len(self.accounts):
+            return -1
+        j = int(np.searchsorted(self.accounts, np.frombuffer(account, "V32")[0]))
+        return j if j < len(self.accounts) and self.accounts[j].tobytes() == account else -1
+
+    def positions_of(self, j: int) -> array[int]:
+        lo, n = int(self.starts[j]), int(self.counts[j])
+        held = array("Q")  # (packed positions are below 2**63: same bytes as int64)
+        held.frombytes(self.raw[8 * lo : 8 * (lo + n)])
+        return held
+
+    def peaks_of(self, j: int) -> list[bytes]:
+        return [p.tobytes() for p in self.peaks[int(self.peaks_lo[j]) : int(self.peaks_hi[j])]]
+
+    def entry_of(self, j: int) -> bytes:
+        a = self.accounts[j].tobytes()
+        return entry(a, int(self.counts[j]), self.roots[j].tobytes())
+
+    def members(self, b: int) -> list[bytes]:
+        lo, hi = np.searchsorted(self.buckets, [b, b + 1])
+        return [a.tobytes() for a in self.accounts[lo:hi]]
+
+
+class _Layered(MutableMapping[Any, Any]):
+    """A dict over a :class:`_Frozen` base: what was set here wins; the rest reads the base."""
+
+    def __init__(self, base: _Frozen | None, read: Callable[[_Frozen, Any], Any]) -> None:
+        self.base, self.read = base, read
+        self.over: dict[Any, Any] = {}
+
+    def __getitem__(self, key: Any) -> Any:
+        if key in self.over:
+            return self.over[key]
+        if self.base is not None:
+            found = self.read(self.base, key)
+            if found is not None:
+                return found
+        raise KeyError(key)
+
+    def __contains__(self, key: object) -> bool:
+        try:
+            self[key]
+        except KeyError:
+            return False
+        return True
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self.over[key] = value
+
+    def __delitem__(self, key: Any) -> None:
+        raise TypeError("touch maps only grow")
+
+    def _base_keys(self) -> Iterator[Any]:
+        return iter(())
+
+    def __iter__(self) -> Iterator[Any]:
+        yield from (k for k in self._base_keys() if k not in self.over)
+        yield from self.over
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+class _ByAccount(_Layered):
+    def _base_keys(self) -> Iterator[Any]:
+        if self.base is None:
+            return iter(())
+        return (a.tobytes() for a in self.base.accounts)
+
+
+class _ByBucket(_Layered):
+    def _base_keys(self) -> Iterator[Any]:
+        if self.base is None:
+            return iter(())
+        return iter(np.unique(self.base.buckets).tolist())
+
+
+def _read(method: str) -> Callable[[_Frozen, bytes], Any]:
+    def read(base: _Frozen, account: bytes) -> Any:
+        j = base.find(account) if isinstance(account, bytes) else -1
+        return None if j < 0 else getattr(base, method)(j)
+
+    return read
+
+
+def _read_members(base: _Frozen, b: int) -> list[bytes] | None:
+    return base.members(b) or None
+
+
+def _bucket_hashes(frozen: _Frozen) -> np.ndarray:
+    """``bucket_hash`` of every bucket a built-whole map touches, in bucket order: the messages
+    (``0x03`` and the bucket's entries) laid out in one buffer and hashed by the Numba kernel;
+    a bucket of more than 14 entries (over one 1,024-byte chunk) by the ``blake3`` package."""
+    n = len(frozen.accounts)
+    runs = np.flatnonzero(np.diff(frozen.buckets, prepend=-1))
+    which = np.cumsum(np.diff(frozen.buckets, prepend=-1) != 0) - 1  # each account's bucket
+    entries = np.empty((n, ENTRY_SIZE), np.uint8)
+    entries[:, :32] = frozen.accounts.view(np.uint8).reshape(n, 32)
+    entries[:, 32:40] = frozen.counts.astype(">u8").view(np.uint8).reshape(n, 8)
+    entries[:, 40:] = frozen.roots
+    data = np.empty(len(runs) + ENTRY_SIZE * n, np.uint8)
+    starts = runs * ENTRY_SIZE + np.arange(len(runs))
+    data[starts] = 3
+    at = which + 1 + ENTRY_SIZE * np.arange(n)
+    data[at[:, None] + np.arange(ENTRY_SIZE)] = entries
+    ends = np.append(starts[1:], len(data))
+    hashes = hashtree.chunk_hashes(data, starts, ends)
+    for i in np.flatnonzero(ends - starts > 1024).tolist():  # crowded buckets: several chunks
+        hashes[i] = np.frombuffer(blake3(data[starts[i] : ends[i]].tobytes()).digest(), np.uint8)
+    return hashes
+
+
 class TouchMap:
     """The touch commitment after block ``height``, kept in memory: every touched account's
     touch list, mountain-range peaks and entry, the buckets, and the bucket tree as a dense
@@ -272,12 +409,14 @@ class TouchMap:
     only through :meth:`stage`; a stage that is neither committed nor rolled back is rolled
     back by the next use of the map."""
 
-    def __init__(self) -> None:
+    def __init__(self, frozen: _Frozen | None = None) -> None:
         self.height = 0
-        self.positions: dict[bytes, array[int]] = {}
-        self.peaks: dict[bytes, list[bytes]] = {}
-        self.entries: dict[bytes, bytes] = {}
-        self.buckets: dict[int, list[bytes]] = {}
+        self.positions: MutableMapping[bytes, array[int]] = _ByAccount(
+            frozen, _read("positions_of")
+        )
+        self.peaks: MutableMapping[bytes, list[bytes]] = _ByAccount(frozen, _read("peaks_of"))
+        self.entries: MutableMapping[bytes, bytes] = _ByAccount(frozen, _read("entry_of"))
+        self.buckets: MutableMapping[int, list[bytes]] = _ByBucket(frozen, _read_members)
         self._tree: np.ndarray | None = None
         self._open: TouchStage | None = None
 
@@ -297,33 +436,28 @@ class TouchMap:
         ids, pos = ids[order], pos[order]
         found, starts, counts = np.unique(ids, return_index=True, return_counts=True)
         peaks, first, roots = hashtree.mountains(hashtree.leaf_hashes(pos), starts, counts)
-        touches = cls()
-        touches.height = height
         accounts = names[found]
-        by_account = np.argsort(accounts)  # bucket members sorted by account
-        raw = pos.tobytes()
-        for j in by_account.tolist():
-            a = accounts[j].tobytes()
-            lo, n = int(starts[j]), int(counts[j])
-            held = array("Q")  # (packed positions are below 2**63: same bytes as int64)
-            held.frombytes(raw[8 * lo : 8 * (lo + n)])
-            touches.positions[a] = held
-            touches.peaks[a] = [p.tobytes() for p in peaks[first[j] : first[j + 1]]]
-            touches.entries[a] = entry(a, n, roots[j].tobytes())
-            touches.buckets.setdefault(bucket_of(a), []).append(a)
+        by = np.argsort(accounts, kind="stable")  # sorted by account: buckets are runs
+        frozen = _Frozen(
+            accounts[by],
+            starts[by],
+            counts[by],
+            pos,
+            peaks,
+            first[:-1][by],
+            first[1:][by],
+            roots[by],
+        )
+        touches = cls(frozen)
+        touches.height = height
+        hashes = _bucket_hashes(frozen)
+        buckets = np.unique(frozen.buckets)
         tree = touches.tree()
-        order_b = sorted(touches.buckets)
-        for lo in range(0, len(order_b), _CHUNK):
-            chunk = order_b[lo : lo + _CHUNK]
-            hashes = np.frombuffer(
-                b"".join(
-                    bucket_hash(touches.entries[a] for a in touches.buckets[b]) for b in chunk
-                ),
-                np.uint8,
-            ).reshape(len(chunk), 32)
+        for lo in range(0, len(buckets), _CHUNK):
+            chunk = buckets[lo : lo + _CHUNK]
             room = len(chunk) * (DEPTH + 1)
             rows, values = np.empty(room, np.int64), np.empty((room, 32), np.uint8)
-            hashtree.update(tree, DEPTH, np.array(chunk, np.int64), hashes, _DEFAULTS, rows, values)
+            hashtree.update(tree, DEPTH, chunk, hashes[lo : lo + _CHUNK], _DEFAULTS, rows, values)
         return touches
 
     def tree(self) -> np.ndarray:
@@ -488,8 +622,9 @@ class TouchStage:
         for a, added in self._new.items():
             found = base.positions.get(a)
             if found is None:
-                found = base.positions[a] = array("Q")
+                found = array("Q")
             found.extend(added)
+            base.positions[a] = found  # (a layered map hands out copies of its base)
             base.peaks[a] = self._peaks[a]
             base.entries[a] = self._entries[a]
         base.buckets.update(self._buckets)

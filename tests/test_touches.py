@@ -182,9 +182,8 @@ def test_a_map_built_from_index_columns_equals_one_built_from_blocks(seed: int) 
     :func:`build` (block by block): roots, entries, peaks, buckets, touch lists, proofs."""
     rng = random.Random(seed)
     crowd = rng.randbytes(3)  # accounts sharing a 20-bit bucket
-    accounts = [rng.randbytes(32) for _ in range(25)] + [
-        crowd + rng.randbytes(29) for _ in range(5)
-    ]
+    accounts = [rng.randbytes(32) for _ in range(25)]
+    accounts += [crowd + rng.randbytes(29) for _ in range(16)]  # > 14 entries: 2 chunks
     blocks, ids, names = [], {}, []
     id0, id1, pos = [], [], []
     for h in range(1, rng.randrange(2, 40)):
@@ -218,6 +217,27 @@ def test_a_map_built_from_index_columns_equals_one_built_from_blocks(seed: int) 
     for a in accounts[:5]:
         if once.count(a):
             assert cols.prove(a, 1) == once.prove(a, 1)
+    # a map built whole up to some height, then extended block by block (a reopened ledger)
+    cut = rng.randrange(0, len(blocks) + 1)
+    rows = sum(1 for h, sections in blocks[:cut] for section in sections for _ in section)
+    grown = t.TouchMap.from_columns(
+        np.array(id0[:rows], np.uint32),
+        np.array(id1[:rows], np.uint32),
+        np.array(pos[:rows], np.int64),
+        np.array([np.frombuffer(a, "V32")[0] for a in names], "V32"),
+        cut,
+    )
+    for h, sections in blocks[cut:]:
+        st = grown.stage()
+        assert st.add_block(h, sections) == t.build(blocks[:h]).root  # type: ignore[arg-type]
+        st.commit()
+    assert grown.root == once.root and grown.entries == once.entries
+    assert grown.buckets == once.buckets and grown.positions == once.positions
+    assert grown.peaks == once.peaks
+    for a in accounts:
+        if once.count(a):
+            k = rng.randrange(1, once.count(a) + 1)
+            assert grown.prove(a, k) == once.prove(a, k) and grown.count(a) == once.count(a)
 
 
 def test_the_numba_parent_hash_is_blake3() -> None:
