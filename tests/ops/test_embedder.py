@@ -14,6 +14,7 @@ import pytest
 
 import lazyledger as ll
 from lazyledger.materialize.reference import replay_chain
+from lazyledger.node.accountant import prove_state
 from lazyledger.ops import REGISTRY
 from lazyledger.ops.examples import OPS, Burn, Sweep, apply_burn
 
@@ -138,3 +139,26 @@ def test_batch_states_in_worker_processes(tmp_path: Path) -> None:
         accounts = [k.account for k in KEYS]
         got = led.states(accounts, executor="process")
         assert got == {a: ref[a] for a in accounts}
+
+
+def test_light_clients_verify_answers_with_embedder_ops(tmp_path: Path) -> None:
+    """An accountant answer over a slice holding sweeps and burns (light ops) verifies, and a
+    tampered balance is refused."""
+    led, _ = chain(tmp_path / "c", seed=5)
+    with led:
+        lc = ll.LightClient(led.genesis)
+        lc.extend([led.header(h) for h in range(1, led.height + 1)])
+        seen: set[int] = set()
+        for kp in KEYS:
+            answer = prove_state(led, kp.account)
+            ops = {
+                ll.Transaction.from_bytes(bytes.fromhex(t["tx"])).call.OP
+                for t in answer["proof"]["txs"]
+            }
+            seen |= ops
+            verified = lc.verify_state(answer)
+            assert verified.state == led.state(kp.account)
+            forged = {**answer, "balances": {"0": verified.state.balances.get(0, 0) + 1}}
+            with pytest.raises(ll.VerificationError):
+                lc.verify_state(forged)
+        assert {128, 129} <= seen  # the slices did hold embedder ops
