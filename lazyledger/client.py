@@ -38,7 +38,8 @@ import httpx
 from lazyledger.crypto import Keypair, verify
 from lazyledger.errors import InvalidBlock, InvalidTransaction, LedgerError
 from lazyledger.model import AccountState, Block, Genesis, Header, Receipt, Transaction
-from lazyledger.ops import REGISTRY, Context, balances_of, genesis_balances
+from lazyledger.ops import REGISTRY, Context, OpSpec, balances_of, genesis_balances
+from lazyledger.ops.registry import adopt
 from lazyledger.shards import pack_position, shard_of
 from lazyledger.shards.merkle import verify as verify_path
 from lazyledger.touches import MAX_COUNT, check_account, decode_proof
@@ -485,9 +486,14 @@ class LightClient:
     its child names). :meth:`verify_state` refuses an answer for another height than the one
     asked (by default, the highest trusted height: an old answer replayed as the current one is
     refused), one whose headers are not the trusted ones, and one whose slice is not proven
-    complete and minimal against the ``touch_root`` of the trusted header at that height."""
+    complete and minimal against the ``touch_root`` of the trusted header at that height.
+    A chain with embedder-defined ops needs them (``ops=``, as ``Ledger.open`` does) to decode
+    and replay its slices."""
 
-    def __init__(self, genesis: Genesis, trusted: Header | None = None) -> None:
+    def __init__(
+        self, genesis: Genesis, trusted: Header | None = None, ops: Sequence[OpSpec] | None = None
+    ) -> None:
+        adopt(genesis, ops)
         self.genesis = genesis
         self._authorities = set(genesis.authorities)
         self._headers: dict[int, Header] = {}

@@ -40,6 +40,7 @@ def _init(args: argparse.Namespace) -> int:
     from lazyledger.crypto import Keypair
     from lazyledger.ledger import Ledger
     from lazyledger.model import Genesis
+    from lazyledger.ops.registry import adopt
     from lazyledger.validate import check_genesis
 
     datadir = _datadir(args)
@@ -72,9 +73,10 @@ def _init(args: argparse.Namespace) -> int:
     else:
         print("pass --genesis FILE or --dev", file=sys.stderr)
         return 2
+    cfg = c.NodeConfig(datadir=datadir, ops=args.ops)
+    adopt(genesis, cfg.op_specs())  # the ops the genesis declares, before anything is written
     c.write_genesis(datadir / c.GENESIS_FILE, genesis)
-    Ledger.create(datadir / c.LEDGER_DIR, genesis).close()
-    cfg = c.NodeConfig(datadir=datadir)
+    Ledger.create(datadir / c.LEDGER_DIR, genesis, ops=cfg.op_specs()).close()
     if not (datadir / c.CONFIG_FILE).exists():
         c.write_config(cfg)
     print(
@@ -116,6 +118,7 @@ def _open_ledger(cfg: c.NodeConfig, genesis_file: str | None) -> Any:
             workers=cfg.workers,
             checkpoint_policy=cfg.policy(),
             checkpoint_background=True,
+            ops=cfg.op_specs(),
         )
         if wanted is not None and wanted.id != led.genesis_id:
             led.close()
@@ -136,6 +139,7 @@ def _open_ledger(cfg: c.NodeConfig, genesis_file: str | None) -> Any:
         workers=cfg.workers,
         checkpoint_policy=cfg.policy(),
         checkpoint_background=True,
+        ops=cfg.op_specs(),
     )
 
 
@@ -211,7 +215,9 @@ def _serve(cfg: c.NodeConfig, genesis_file: str | None) -> int:
         mode = "observer"
     service = NodeService(ledger, cfg, mode)
     queries = (
-        QueryPool(cfg.datadir, cfg.query_workers, cfg.log_level) if cfg.query_workers else None
+        QueryPool(cfg.datadir, cfg.query_workers, cfg.log_level, cfg.ops)
+        if cfg.query_workers
+        else None
     )
     app = create_app(service, producer, queries=queries)
     server = Server(
@@ -254,6 +260,7 @@ def _run(args: argparse.Namespace) -> int:
         "workers": args.workers,
         "checkpoint_policy": args.checkpoint_policy,
         "query_workers": args.query_workers,
+        "ops": args.ops,
         "log_level": args.log_level,
         "allow_remote": True if args.allow_remote else None,
     }
@@ -471,6 +478,7 @@ def build(parser: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--accounts", type=int_in(0, 100_000), default=16, help="dev accounts (with --dev)"
     )
+    p.add_argument("--ops", help="module:NAME of the embedder OpSpecs the genesis declares")
     p.add_argument("--chain-id", default="lazyledger-dev")
     p.add_argument("--shards", type=int_in(1, MAX_SHARDS), default=4)
     p.set_defaults(func=_guarded(_init))
@@ -494,6 +502,7 @@ def build(parser: argparse.ArgumentParser) -> None:
         type=int_in(0, c.MAX_QUERY_WORKERS),
         help="processes answering the query routes with read-only handles (0)",
     )
+    p.add_argument("--ops", help="module:NAME of the embedder OpSpecs the genesis declares")
     p.add_argument("--log-level", choices=c.LOG_LEVELS, help="(info)")
     p.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --host")
     p.set_defaults(func=_guarded(_run))

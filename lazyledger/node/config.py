@@ -3,6 +3,7 @@ an optional proposer key, and the ledger itself. Command-line flags override the
 
 from __future__ import annotations
 
+import importlib
 import ipaddress
 import json
 import os
@@ -18,6 +19,7 @@ from lazyledger.crypto import Keypair
 from lazyledger.errors import InvalidGenesis, LedgerError
 from lazyledger.materialize.policy import CheckpointPolicy
 from lazyledger.model import DEFAULT_MAX_BLOB_BYTES, Genesis
+from lazyledger.ops import OpSpec
 
 DEFAULT_DATADIR = Path.home() / ".lazyledger" / "node"
 DEFAULT_PORT = 26657
@@ -54,6 +56,7 @@ class NodeConfig:
     state_cache: int = 4_096
     workers: int | None = None
     checkpoint_policy: str | None = None
+    ops: str | None = None
     query_workers: int = 0
     allow_remote: bool = False
     log_level: str = "info"
@@ -98,6 +101,20 @@ class NodeConfig:
         if not 0 <= self.query_workers <= MAX_QUERY_WORKERS:
             raise ConfigError(f"query_workers must be in 0..{MAX_QUERY_WORKERS}")
         self.policy()  # refuses a malformed one
+
+    def op_specs(self) -> tuple[OpSpec, ...]:
+        """The ``ops`` setting: ``module:NAME``, a sequence of ``OpSpec`` the chain declares."""
+        if not self.ops:
+            return ()
+        module, _, name = self.ops.partition(":")
+        try:
+            found = getattr(importlib.import_module(module), name)
+            specs = tuple(found)
+        except (ImportError, AttributeError, TypeError, ValueError) as e:
+            raise ConfigError(f"ops {self.ops!r}: {e}") from None
+        if not specs or not all(isinstance(s, OpSpec) for s in specs):
+            raise ConfigError(f"ops {self.ops!r} is not a sequence of OpSpec")
+        return specs
 
     def policy(self) -> CheckpointPolicy | None:
         """The ``checkpoint_policy`` setting: ``hubs:TOP:EVERY`` or ``epochs:EVERY``."""
@@ -170,6 +187,11 @@ SETTINGS: dict[str, tuple[str, str | int | None]] = {
         "(every account touched in the last EVERY blocks) or 'hubs:TOP:EVERY' (the TOP most "
         "active ones); unset: none. Changes the cost of queries, never their answers.",
         "epochs:100",
+    ),
+    "ops": (
+        "Embedder-defined operations the chain's genesis declares, as module:NAME naming a "
+        "sequence of lazyledger.OpSpec (--ops); unset: the built-in ops only.",
+        "lazyledger.ops.examples:OPS",
     ),
     "query_workers": (
         "Worker processes answering the query routes (/state, /slice, /receipt, /tx, /block, "
@@ -313,7 +335,8 @@ def genesis_from_toml(doc: Mapping[str, Any]) -> Genesis:
     chain_id = "local"; n_shards = 4; authorities = ["<pubkey hex>"]; max_blob_bytes = 268435456
     [assets] 0 = "<issuer account hex>"
     [balances.<account hex>] 0 = 1000000
-    [pools.<pool hex>] assets = [0, 1]"""
+    [pools.<pool hex>] assets = [0, 1]
+    [ops] 128 = "<definition hash hex>"    (embedder ops, ``Genesis.ops``)"""
     try:
         return Genesis(
             chain_id=str(doc["chain_id"]),
@@ -336,6 +359,10 @@ def genesis_from_toml(doc: Mapping[str, Any]) -> Genesis:
             max_blob_bytes=_int(
                 doc.get("max_blob_bytes", DEFAULT_MAX_BLOB_BYTES), "max_blob_bytes"
             ),
+            ops=[
+                (_int(code, "op code"), _hex(d, f"definition of op {code}"))
+                for code, d in doc.get("ops", {}).items()
+            ],
         )
     except KeyError as e:
         raise InvalidGenesis(f"genesis is missing {e.args[0]!r}") from None
@@ -355,6 +382,7 @@ def genesis_to_toml(g: Genesis) -> dict[str, Any]:
         },
         "pools": {p.hex(): {"assets": list(pair)} for p, pair in sorted(g.pools.items())},
         "max_blob_bytes": g.max_blob_bytes,
+        **({"ops": {str(code): d.hex() for code, d in g.ops}} if g.ops else {}),
     }
 
 

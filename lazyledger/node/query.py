@@ -64,8 +64,10 @@ class QueryWorkersUnavailable(LedgerError):
 class QueryPool:
     """The owner's side: starts, forwards to, scrapes and stops the worker processes."""
 
-    def __init__(self, datadir: Path, n: int, log_level: str = "info") -> None:
-        self.datadir, self.n, self.log_level = datadir, n, log_level
+    def __init__(
+        self, datadir: Path, n: int, log_level: str = "info", ops: str | None = None
+    ) -> None:
+        self.datadir, self.n, self.log_level, self.ops = datadir, n, log_level, ops
         self._dir: Path | None = None
         self._procs: list[subprocess.Popen[bytes]] = []
         self._clients: list[httpx.AsyncClient] = []
@@ -84,6 +86,7 @@ class QueryPool:
             cmd = [sys.executable, "-m", "lazyledger.node.query", "--datadir", str(self.datadir)]
             cmd += ["--socket", str(sock), "--name", str(i), "--parent", str(os.getpid())]
             cmd += ["--log-level", self.log_level]
+            cmd += ["--ops", self.ops] if self.ops else []
             self._procs.append(subprocess.Popen(cmd, stdin=subprocess.DEVNULL))
             transport = httpx.AsyncHTTPTransport(uds=str(sock))
             self._clients.append(
@@ -259,11 +262,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--name", required=True)
     p.add_argument("--parent", type=int, required=True)
     p.add_argument("--log-level", default="info")
+    p.add_argument("--ops", help="module:NAME of the chain's embedder OpSpecs")
     args = p.parse_args(argv)
     logs.setup(args.log_level)
     # a worker never follows, proposes or sends: it answers queries from its read-only handle
     cfg = attrs.evolve(load_config(Path(args.datadir)), follow=None, query_workers=0)
-    led = Ledger.open(cfg.ledger_path, readonly=True, workers=1)
+    if args.ops:
+        cfg = attrs.evolve(cfg, ops=args.ops)
+    led = Ledger.open(cfg.ledger_path, readonly=True, workers=1, ops=cfg.op_specs())
     service = NodeService(led, cfg, "query")
     app = AtLeast(create_app(service), service)
     server = uvicorn.Server(
