@@ -146,7 +146,7 @@ def test_light_clients_verify_answers_with_embedder_ops(tmp_path: Path) -> None:
     tampered balance is refused."""
     led, _ = chain(tmp_path / "c", seed=5)
     with led:
-        lc = ll.LightClient(led.genesis)
+        lc = ll.LightClient(led.genesis, ops=OPS)
         lc.extend([led.header(h) for h in range(1, led.height + 1)])
         seen: set[int] = set()
         for kp in KEYS:
