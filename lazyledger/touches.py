@@ -313,6 +313,9 @@ class _Frozen:
         return [a.tobytes() for a in self.accounts[lo:hi]]
 
 
+_MISSING: Any = object()
+
+
 class _Layered(MutableMapping[Any, Any]):
     """A dict over a :class:`_Frozen` base: what was set here wins; the rest reads the base."""
 
@@ -329,12 +332,18 @@ class _Layered(MutableMapping[Any, Any]):
                 return found
         raise KeyError(key)
 
+    def get(self, key: Any, default: Any = None) -> Any:
+        found = self.over.get(key, _MISSING)
+        if found is not _MISSING:
+            return found
+        if self.base is not None:
+            found = self.read(self.base, key)
+            if found is not None:
+                return found
+        return default
+
     def __contains__(self, key: object) -> bool:
-        try:
-            self[key]
-        except KeyError:
-            return False
-        return True
+        return self.get(key, _MISSING) is not _MISSING
 
     def __setitem__(self, key: Any, value: Any) -> None:
         self.over[key] = value
