@@ -107,13 +107,15 @@ class NodeConfig:
         if not self.ops:
             return ()
         module, _, name = self.ops.partition(":")
+        if not module or not name:
+            raise ConfigError(f"ops {self.ops!r} is not module:NAME")
         try:
             found = getattr(importlib.import_module(module), name)
-            specs = tuple(found)
-        except (ImportError, AttributeError, TypeError, ValueError) as e:
+        except (ImportError, AttributeError, ValueError) as e:
             raise ConfigError(f"ops {self.ops!r}: {e}") from None
+        specs = tuple(found) if isinstance(found, list | tuple) else ()
         if not specs or not all(isinstance(s, OpSpec) for s in specs):
-            raise ConfigError(f"ops {self.ops!r} is not a sequence of OpSpec")
+            raise ConfigError(f"ops {self.ops!r} is not a list or tuple of OpSpec")
         return specs
 
     def policy(self) -> CheckpointPolicy | None:
