@@ -100,6 +100,27 @@ def _child(
             buf[at + j] = tree[row, j]
 
 
+@njit(cache=True, inline="always")
+def _words(buf: np.ndarray, m: np.ndarray, at: int) -> None:
+    for i in range(16):
+        m[i] = (
+            np.uint64(buf[at + 4 * i])
+            | (np.uint64(buf[at + 4 * i + 1]) << _S8)
+            | (np.uint64(buf[at + 4 * i + 2]) << _S16)
+            | (np.uint64(buf[at + 4 * i + 3]) << _S24)
+        )
+
+
+@njit(cache=True, inline="always")
+def _out(cv: np.ndarray, out: np.ndarray, row: int) -> None:
+    for i in range(8):
+        w = cv[i]
+        out[row, 4 * i] = w & np.uint64(0xFF)
+        out[row, 4 * i + 1] = (w >> _S8) & np.uint64(0xFF)
+        out[row, 4 * i + 2] = (w >> _S16) & np.uint64(0xFF)
+        out[row, 4 * i + 3] = (w >> _S24) & np.uint64(0xFF)
+
+
 @njit(cache=True)
 def _parent(
     tree: np.ndarray,
@@ -113,24 +134,19 @@ def _parent(
     buf[0] = 1
     _child(tree, 2 * p, buf, 1, defaults, level)
     _child(tree, 2 * p + 1, buf, 33, defaults, level)
+    _hash65(buf, m, tree, p)
+
+
+@njit(cache=True, inline="always")
+def _hash65(buf: np.ndarray, m: np.ndarray, out: np.ndarray, row: int) -> None:
+    """out[row] = blake3 of the 65 bytes in ``buf`` (two compressions of one chunk)."""
     cv = _IV.copy()
-    for i in range(16):
-        m[i] = (
-            np.uint64(buf[4 * i])
-            | (np.uint64(buf[4 * i + 1]) << _S8)
-            | (np.uint64(buf[4 * i + 2]) << _S16)
-            | (np.uint64(buf[4 * i + 3]) << _S24)
-        )
+    _words(buf, m, 0)
     _compress(cv, m, _FULL, _CHUNK_START)
     m[:] = 0
     m[0] = np.uint64(buf[64])
     _compress(cv, m, _ONE, _END_ROOT)
-    for i in range(8):
-        w = cv[i]
-        tree[p, 4 * i] = w & np.uint64(0xFF)
-        tree[p, 4 * i + 1] = (w >> _S8) & np.uint64(0xFF)
-        tree[p, 4 * i + 2] = (w >> _S16) & np.uint64(0xFF)
-        tree[p, 4 * i + 3] = (w >> _S24) & np.uint64(0xFF)
+    _out(cv, out, row)
 
 
 @njit(cache=True)
@@ -189,27 +205,6 @@ def parent_hash(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     return out
 
 
-@njit(cache=True, inline="always")
-def _words(buf: np.ndarray, m: np.ndarray, at: int) -> None:
-    for i in range(16):
-        m[i] = (
-            np.uint64(buf[at + 4 * i])
-            | (np.uint64(buf[at + 4 * i + 1]) << _S8)
-            | (np.uint64(buf[at + 4 * i + 2]) << _S16)
-            | (np.uint64(buf[at + 4 * i + 3]) << _S24)
-        )
-
-
-@njit(cache=True, inline="always")
-def _out(cv: np.ndarray, out: np.ndarray, row: int) -> None:
-    for i in range(8):
-        w = cv[i]
-        out[row, 4 * i] = w & np.uint64(0xFF)
-        out[row, 4 * i + 1] = (w >> _S8) & np.uint64(0xFF)
-        out[row, 4 * i + 2] = (w >> _S16) & np.uint64(0xFF)
-        out[row, 4 * i + 3] = (w >> _S24) & np.uint64(0xFF)
-
-
 @njit(cache=True)
 def _node_into(
     left: np.ndarray, lr: int, right: np.ndarray, rr: int, out: np.ndarray, row: int,
@@ -220,13 +215,7 @@ def _node_into(
     for j in range(32):
         buf[1 + j] = left[lr, j]
         buf[33 + j] = right[rr, j]
-    cv = _IV.copy()
-    _words(buf, m, 0)
-    _compress(cv, m, _FULL, _CHUNK_START)
-    m[:] = 0
-    m[0] = np.uint64(buf[64])
-    _compress(cv, m, _ONE, _END_ROOT)
-    _out(cv, out, row)
+    _hash65(buf, m, out, row)
 
 
 @njit(cache=True)
