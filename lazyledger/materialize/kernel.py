@@ -42,7 +42,12 @@ def cache_dir() -> Path:
     explicit = os.environ.get("LAZYLEDGER_CACHE")
     if explicit:
         return Path(explicit)
-    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    if not xdg:
+        try:
+            xdg = str(Path.home() / ".cache")
+        except RuntimeError:  # no home directory known: a private temporary folder
+            return Path(tempfile.gettempdir()) / f"lazyledger-{os.getuid()}"
     return Path(xdg) / "lazyledger"
 
 
