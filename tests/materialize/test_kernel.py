@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import random
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import hypothesis.strategies as st
 import numpy as np
@@ -111,3 +115,25 @@ def test_dense_and_hashed_slots_agree() -> None:
             assert dense.holdings(account, initial[account]) == hashed.holdings(
                 account, initial[account]
             )
+
+
+def test_the_composed_kernel_is_cached_where_asked(tmp_path: Path) -> None:
+    """A fresh process composes the kernel into ``$LAZYLEDGER_CACHE`` and replays with it; a
+    second process finds the same file (and Numba's cache beside it)."""
+    code = (
+        "import numpy as np\n"
+        "from lazyledger.materialize import kernel\n"
+        "op = np.array([1], np.uint8); z = np.zeros(1, np.int64)\n"
+        "bal = np.array([5, 0], np.int64); st = np.zeros(1, np.uint8)\n"
+        "assert kernel.replay(op, z, z + 1, z, z, z + 2, z, bal, st, 0) == 1\n"
+        "print(bal.tolist())\n"
+    )
+    env = {**os.environ, "LAZYLEDGER_CACHE": str(tmp_path)}
+    for _ in range(2):
+        done = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert done.stdout.strip() == "[3, 2]"
+    files = sorted(p.name for p in (tmp_path / "kernels").iterdir())
+    assert len([f for f in files if f.endswith(".py")]) == 1 and "__pycache__" in files
