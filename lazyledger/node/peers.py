@@ -45,13 +45,16 @@ class PeerBook:
         self, url: str | None, remote: str, height: str | None, now: float | None = None
     ) -> None:
         """Record a request from the follower at ``url`` (ignored unless it is an http(s)
-        URL; a malformed height is recorded as unknown)."""
+        URL). A request without a well-formed height (only a follower's status polls carry
+        one) keeps the height last reported."""
         if url is None or _URL.fullmatch(url) is None:
             return
         h = int(height) if height is not None and _HEIGHT.fullmatch(height) else None
         t = time.monotonic() if now is None else now
         with self._lock:
-            self._peers.pop(url, None)
+            last = self._peers.pop(url, None)
+            if h is None and last is not None:
+                h = last.height
             self._peers[url] = Peer(url, remote, t, h)
             while len(self._peers) > self.capacity:
                 del self._peers[next(iter(self._peers))]

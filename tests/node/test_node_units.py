@@ -242,6 +242,9 @@ def test_peer_book_lists_recent_named_followers_only() -> None:
         ("http://127.0.0.1:2", None),
     ]
     assert [p.url for p in book.recent(now=135.0)] == ["http://127.0.0.1:2"]  # 1 timed out
+    book.saw("http://127.0.0.1:2", "127.0.0.1", "7", now=135.0)
+    book.saw("http://127.0.0.1:2", "127.0.0.1", None, now=135.5)  # a fetch: no height
+    assert [(p.height, p.seen) for p in book.recent(now=136.0)] == [(7, 135.5)]
     book.saw("http://127.0.0.1:3", "127.0.0.1", "1", now=136.0)
     book.saw("http://127.0.0.1:4", "127.0.0.1", "1", now=137.0)  # over capacity: 2 goes
     assert [p.url for p in book.recent(now=137.0)] == ["http://127.0.0.1:3", "http://127.0.0.1:4"]
