@@ -29,7 +29,7 @@ from lazyledger.materialize.running import RunningReplay
 from lazyledger.materialize.slice import Slice, bounded_slice, compiled_slice, seed
 from lazyledger.materialize.snapshot import Snapshot
 from lazyledger.model import AccountState, Genesis, Receipt
-from lazyledger.ops import REASONS, DnnClaim, Op, Status
+from lazyledger.ops import REGISTRY, DnnClaim, Op, Status
 from lazyledger.shards import Position, end_of, pack_position, unpack_position
 from lazyledger.shards.lookup import DenseIds, PrefixIndex
 from lazyledger.store import Store
@@ -488,7 +488,7 @@ class Materializer:
         sl = self.slice_for({}, extra=pos)
         replayed = self.replay(sl, keyring)
         status = int(replayed.status[int(np.searchsorted(sl.positions, pos))])
-        return Receipt(status == 0, REASONS[status], (h, s, i))
+        return Receipt(status == 0, REGISTRY.reason(status), (h, s, i))
 
     def cost(self, account: bytes, h: int, keyring: Keyring) -> CostReport:
         """What materialising ``account`` at ``h`` would take, computed from the index without

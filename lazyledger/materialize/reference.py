@@ -13,7 +13,6 @@ from lazyledger.materialize import dnn
 from lazyledger.materialize.keyring import Keyring
 from lazyledger.model import AccountState, Block, Genesis, Transaction
 from lazyledger.ops import (
-    REASONS,
     REGISTRY,
     Context,
     DnnClaim,
@@ -86,7 +85,7 @@ def replay_chain(
     for block in blocks:
         for (h, s, i), tx in block.transactions():
             status = _apply(state, genesis, tx, pack_position(h, s, i), host, keyring or Keyring())
-            receipts[tx.id] = (status == 0, REASONS[status])
+            receipts[tx.id] = (status == 0, REGISTRY.reason(status))
             nonces[tx.sender] = nonces.get(tx.sender, 0) + 1
             seen.add(tx.sender)
             seen.update(tx.access())
@@ -110,7 +109,7 @@ def _apply(
     position: int,
     host: ReferenceHost,
     keyring: Keyring,
-) -> Status:
+) -> int:
     call = tx.call
     if isinstance(call, Private):
         opened = keyring.open(tx, genesis)

@@ -65,7 +65,7 @@ def unpack_public_call(data: bytes) -> PublicCall:
     return REGISTRY.unpack_sealed(data)  # type: ignore[no-any-return]
 
 
-def apply(state: Balances, genesis: Genesis, sender: bytes, call: PublicCall) -> Status:
+def apply(state: Balances, genesis: Genesis, sender: bytes, call: PublicCall) -> int:
     """Apply one sealable operation to ``state`` in place (only if it succeeds) and return its
     status: the normative semantics of DESIGN.md; the Numba kernel agrees with it bit for bit."""
     return REGISTRY.apply(state, Context(genesis, sender), call)

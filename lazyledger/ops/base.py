@@ -8,7 +8,7 @@ from __future__ import annotations
 import inspect
 import re
 import struct
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self
 
@@ -82,6 +82,8 @@ REASONS: dict[int, str] = {
     Status.BAD_INFER_INPUT: "the inference input does not fit the model or the register count",
 }
 
+OWN_STATUSES = 128
+"""Status codes from here up belong to ops that declare them (``OpSpec.reasons``)."""
 JOB_STATUS = 0xFFFF_FFFF
 """Storage key of a job account: 0 unfunded, 1 open, 2 closed (hidden validation set revealed
 with no winner), 3 + packed position of the winning claim."""
@@ -214,10 +216,14 @@ class Context:
     """The job index (job account -> :class:`lazyledger.ops.dnn.JobInfo`), for row encoding."""
 
 
-Apply = Callable[[Balances, Context, Any], Status]
+Apply = Callable[[Balances, Context, Any], int]
 """An op's normative semantics: apply a call to the state in place (only if it succeeds)."""
 RowOf = Callable[[Context, Any], bytes]
 """An op's replay-row body (:data:`ROW_BODY`) for a validated call."""
+
+
+def _reasons(items: Mapping[int, str]) -> dict[int, str]:
+    return dict(items)
 
 
 @attrs.frozen
@@ -249,6 +255,8 @@ class OpSpec:
     light: bool = False
     """A light client replays it from a proven slice (its semantics read nothing but
     balances, genesis and its arguments)."""
+    reasons: Mapping[int, str] = attrs.field(factory=dict, converter=_reasons)
+    """Failure statuses of the op's own (codes 128..255) and the reasons receipts give."""
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.code, int) or not 0 < self.code < 256:
@@ -257,6 +265,11 @@ class OpSpec:
             raise InvalidOpSpec(f"op {self.name}: its call class declares another code")
         if self.light and (self.kernel is None or self.apply is None):
             raise InvalidOpSpec(f"op {self.name}: a light-client op needs a kernel and apply")
+        for code, text in self.reasons.items():
+            if not isinstance(code, int) or not OWN_STATUSES <= code < 256 or not text:
+                raise InvalidOpSpec(
+                    f"op {self.name}: its own statuses are codes {OWN_STATUSES}..255 with a reason"
+                )
 
     def definition(self) -> bytes:
         """A hash of everything that fixes this op's bytes and meaning: code, name, argument
@@ -266,6 +279,8 @@ class OpSpec:
         layout = getattr(self.call, "LAYOUT", None)
         flags = (self.hosted, self.stored_whole, self.sealable, self.light)
         h.update(f"{self.code}|{self.name}|{getattr(layout, 'format', '-')}|{flags}".encode())
+        for code, text in sorted(self.reasons.items()):
+            h.update(f"|{code}:{text}".encode())
         for part in (self.call, self.apply, self.row, getattr(self.kernel, "py_func", None)):
             if part is None:
                 h.update(b"|-")

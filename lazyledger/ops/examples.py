@@ -2,7 +2,8 @@
 default: a chain declares them in its genesis and passes them to ``Ledger.create/open``).
 
 - ``sweep(to, asset)`` (code 128): move the sender's whole balance of ``asset`` to ``to``
-  (closing an account); fails with ``INSUFFICIENT_BALANCE`` if it holds none. Access {sender, to}.
+  (closing an account); fails with its own status 128 ("nothing to sweep") if it holds none.
+  Access {sender, to}.
 - ``burn(asset, amount)`` (code 129): destroy ``amount`` of the sender's ``asset``.
   Access {sender}.
 
@@ -39,6 +40,8 @@ SWEEP, BURN = 128, 129
 _MAX = np.int64(MAX)
 _APPLIED, _INSUFFICIENT = int(Status.APPLIED), int(Status.INSUFFICIENT_BALANCE)
 _OVERFLOW = int(Status.BALANCE_OVERFLOW)
+NOTHING_TO_SWEEP = 128
+"""Sweep's own failure status (``OpSpec.reasons``)."""
 
 
 @attrs.frozen(slots=True)
@@ -59,10 +62,10 @@ class Sweep(Fixed):
         check_asset(genesis, self.asset)
 
 
-def apply_sweep(state: Balances, ctx: Context, call: Sweep) -> Status:
+def apply_sweep(state: Balances, ctx: Context, call: Sweep) -> int:
     have = state.get((ctx.sender, call.asset), 0)
     if have == 0:
-        return Status.INSUFFICIENT_BALANCE
+        return NOTHING_TO_SWEEP
     if call.to == ctx.sender:
         return Status.APPLIED
     dest = state.get((call.to, call.asset), 0)
@@ -81,7 +84,7 @@ def row_sweep(ctx: Context, call: Sweep) -> bytes:
 def kernel_sweep(bal, a0, a1, b0, b1, v, m):  # type: ignore[no-untyped-def]
     have = bal[a0]
     if have == 0:
-        return _INSUFFICIENT
+        return NOTHING_TO_SWEEP
     if a0 == a1:
         return _APPLIED
     if bal[a1] > _MAX - have:
@@ -130,7 +133,16 @@ def kernel_burn(bal, a0, a1, b0, b1, v, m):  # type: ignore[no-untyped-def]
 
 
 OPS = (
-    OpSpec(SWEEP, "sweep", Sweep, apply_sweep, row_sweep, kernel_sweep, light=True),
+    OpSpec(
+        SWEEP,
+        "sweep",
+        Sweep,
+        apply_sweep,
+        row_sweep,
+        kernel_sweep,
+        light=True,
+        reasons={NOTHING_TO_SWEEP: "nothing to sweep: the sender holds none of the asset"},
+    ),
     OpSpec(BURN, "burn", Burn, apply_burn, row_burn, kernel_burn, light=True),
 )
 """Pass these to ``Ledger.create/open(..., ops=OPS)`` of a chain whose genesis declares

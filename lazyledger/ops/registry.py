@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from lazyledger.codec import set_call_decoder
 from lazyledger.errors import InvalidOpSpec, InvalidTransaction, OpsMismatch
 from lazyledger.ops import dnn, private, swap, transfer
-from lazyledger.ops.base import Balances, Context, OpSpec, Status
+from lazyledger.ops.base import REASONS, Balances, Context, OpSpec
 
 if TYPE_CHECKING:
     from lazyledger.model import Genesis
@@ -46,6 +46,9 @@ class Registry:
         self.light = frozenset(c for c, s in self.specs.items() if s.light)
         self.kernels = {c: s.kernel for c, s in self.specs.items() if s.kernel is not None}
         self.opaque = frozenset(c for c, s in self.specs.items() if s.kernel is None)
+        self.reasons = dict(REASONS)
+        for s in self.specs.values():
+            self.reasons.update(s.reasons)
         """Ops whose rows the kernel cannot apply alone (hosted, or sealed until opened)."""
 
     def __iter__(self) -> Any:
@@ -74,6 +77,11 @@ class Registry:
             raise InvalidOpSpec(f"op {spec.name}: an embedder op needs call, apply, row and kernel")
         if spec.hosted or spec.stored_whole:
             raise InvalidOpSpec(f"op {spec.name}: embedder ops run in the kernel (not hosted)")
+        for code, text in spec.reasons.items():
+            if self.reasons.get(code, text) != text:
+                raise OpsMismatch(
+                    f"op {spec.name}: status {code} already means {self.reasons[code]!r} here"
+                )
         self.specs[spec.code] = spec
         self._definitions[spec.code] = definition
         self._derive()
@@ -100,7 +108,11 @@ class Registry:
             raise InvalidTransaction(f"a {spec.name} call cannot be sealed in a private call")
         return self.unpack_call(data[0], data[1:])
 
-    def apply(self, state: Balances, ctx: Context, call: Any) -> Status:
+    def reason(self, status: int) -> str:
+        """What a receipt says of ``status`` ("" when applied)."""
+        return self.reasons.get(status, f"status {status}")
+
+    def apply(self, state: Balances, ctx: Context, call: Any) -> int:
         """The normative semantics of ``call`` (see each op's module)."""
         fn = self.spec(call.OP).apply
         if fn is None:

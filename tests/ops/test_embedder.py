@@ -76,14 +76,16 @@ def test_lazy_equals_eager_equals_reference(tmp_path: Path) -> None:
         for kp in KEYS:
             assert led.state(kp.account) == ref[kp.account]
             assert led.state(kp.account, 5) == replay_chain(led.genesis, blocks[:5])[0][kp.account]
-        outcomes = set()
+        outcomes, reasons = set(), set()
         for block in blocks:
             for _, tx in block.transactions():
                 r = led.receipt(tx.id)
                 assert (r.applied, r.reason) == receipts[tx.id]
                 outcomes.add((tx.call.OP, r.applied))
+                reasons.add(r.reason)
         # both embedder ops both applied and failed somewhere: the comparison has teeth
         assert {(128, True), (128, False), (129, True), (129, False)} <= outcomes
+        assert "nothing to sweep: the sender holds none of the asset" in reasons  # its own
         for h in (1, led.height):  # embedder rows name their access sets
             assert led.materializer.touches(h).root == led.header(h).touch_root
         report = led.cost(KEYS[1].account)
@@ -162,3 +164,20 @@ def test_light_clients_verify_answers_with_embedder_ops(tmp_path: Path) -> None:
             with pytest.raises(ll.VerificationError):
                 lc.verify_state(forged)
         assert {128, 129} <= seen  # the slices did hold embedder ops
+
+
+def test_an_ops_own_status_codes_are_one_meaning_per_process() -> None:
+    REGISTRY.add(OPS[0])  # sweep: status 128 is "nothing to sweep ..."
+    other = attrs.evolve(OPS[1], code=131, name="burn_131", call=Burn131, reasons={128: "other"})
+    with pytest.raises(ll.OpsMismatch, match="status 128"):
+        REGISTRY.add(other)
+    with pytest.raises(ll.InvalidOpSpec):
+        attrs.evolve(OPS[1], reasons={7: "a built-in status code"})
+    assert REGISTRY.reason(128).startswith("nothing to sweep")
+
+
+@attrs.frozen(slots=True)
+class Burn131(Burn):
+    """Burn under another code."""
+
+    OP: ClassVar[int] = 131
