@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -184,3 +186,40 @@ def test_a_closed_pipe_and_ctrl_c_are_quiet(tmp_path: Path) -> None:
         _, err = p.communicate(timeout=300)
         assert p.returncode == 130
     assert err == "interrupted\n"
+
+
+def _optional_modules() -> tuple[str, ...]:
+    """Top-level modules of every package the extras add and the base install does not have."""
+    project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    dist = lambda req: re.split(r"[<>=!~\[ ;]", req, maxsplit=1)[0].lower()  # noqa: E731
+    base = {dist(r) for r in project["project"]["dependencies"]}
+    named = {"scikit-learn": "sklearn", "py-evm": "eth", "pynacl": "nacl",
+             "import-linter": "importlinter"}  # fmt: skip
+    extras = {dist(r) for reqs in project["project"]["optional-dependencies"].values()
+              for r in reqs if not r.startswith("lazyledger")}  # fmt: skip
+    return tuple(sorted(named.get(d, d.replace("-", "_")) for d in extras - base))
+
+
+OPTIONAL = _optional_modules()
+BLOCKER = f"""
+import sys
+class _Absent:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {OPTIONAL!r}:
+            raise ModuleNotFoundError(f"no module named {{name!r}} (an extra, not installed)")
+        return None
+sys.meta_path.insert(0, _Absent())
+from lazyledger.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_the_quickstart_needs_only_the_base_dependencies(tmp_path: Path) -> None:
+    """``pip install -e . && lazyledger demo``: with every optional package hidden (the
+    extras ``dnn``, ``bench``, ``node``, ``ray``, ``evm``, ``test``), the demo still runs."""
+    done = subprocess.run(
+        [sys.executable, "-c", BLOCKER, *small_demo(tmp_path / "d")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "replay_all" in done.stdout or done.stdout.strip()
