@@ -9,7 +9,7 @@ with different ops, as long as no two give one code different definitions."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from lazyledger.codec import set_call_decoder
@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 
 
 class Registry:
-    """An immutable set of operations with distinct codes and names."""
+    """Operations with distinct codes and names: the built-ins, then embedder ops added one by
+    one (:meth:`add`); an op is never removed or replaced."""
 
     def __init__(self, specs: Iterable[OpSpec]) -> None:
         self.specs: dict[int, OpSpec] = {}
@@ -46,20 +47,20 @@ class Registry:
         self.light = frozenset(c for c, s in self.specs.items() if s.light)
         self.kernels = {c: s.kernel for c, s in self.specs.items() if s.kernel is not None}
         self.opaque = frozenset(c for c, s in self.specs.items() if s.kernel is None)
+        """Ops whose rows the kernel cannot apply alone (hosted, or sealed until opened)."""
         self.reasons = dict(REASONS)
         for s in self.specs.values():
             self.reasons.update(s.reasons)
-        """Ops whose rows the kernel cannot apply alone (hosted, or sealed until opened)."""
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[OpSpec]:
         return iter(self.specs.values())
 
     def __len__(self) -> int:
         return len(self.specs)
 
     def add(self, spec: OpSpec) -> None:
-        """Register an embedder op: it needs a call class, ``apply``, ``row`` and ``kernel``
-        (no Python host or sealed form for embedder ops), a free code and a free name. Adding
+        """Register an embedder op: it needs a call class, ``apply``, ``row`` and ``kernel`` (no
+        Python host), a free code, a free name and status codes that keep their meaning. Adding
         the same definition again is a no-op; another definition under a taken code is
         :class:`OpsMismatch`."""
         definition = spec.definition()
