@@ -140,6 +140,8 @@ _ADOPT = threading.Lock()
 def adopt(genesis: Genesis, ops: Sequence[OpSpec] | None) -> tuple[OpSpec, ...]:
     """Check that ``ops`` are exactly the embedder ops ``genesis`` declares (code and
     definition) and register them in this process; :class:`OpsMismatch` names any difference."""
+    if ops is not None and not isinstance(ops, list | tuple):
+        raise InvalidOpSpec(f"ops must be a list or tuple of OpSpec, got {type(ops).__name__}")
     given = tuple(ops or ())
     declared = dict(genesis.ops)
     offered = {}

@@ -181,3 +181,12 @@ class Burn131(Burn):
     """Burn under another code."""
 
     OP: ClassVar[int] = 131
+
+
+def test_careless_ops_arguments_are_typed_errors_and_write_nothing(tmp_path: Path) -> None:
+    for bad in (5, "sweep", [1, 2], OPS[:1]):
+        with pytest.raises((ll.InvalidOpSpec, ll.OpsMismatch)):
+            ll.Ledger.create(tmp_path / "c", genesis(), ops=bad)  # type: ignore[arg-type]
+        with pytest.raises((ll.InvalidOpSpec, ll.OpsMismatch)):
+            ll.LightClient(genesis(), ops=bad)  # type: ignore[arg-type]
+    assert list(tmp_path.iterdir()) == []
