@@ -167,12 +167,6 @@ def _proof_hashes(value: Any, what: str) -> list[bytes]:
     return out
 
 
-def _count(value: Any, what: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_COUNT:
-        raise MalformedAnswer(f"{what} must be an integer in 0..2**52")
-    return value
-
-
 @attrs.frozen
 class _TouchProof:
     count: int

@@ -282,7 +282,7 @@ class _Frozen:
         roots: np.ndarray,
     ) -> None:
         self.accounts, self.starts, self.counts = accounts, starts, counts
-        self.positions, self.raw = positions, positions.tobytes()
+        self.raw = positions.tobytes()  # touch lists, account after account
         self.peaks, self.peaks_lo, self.peaks_hi, self.roots = peaks, peaks_lo, peaks_hi, roots
         head = accounts.view(np.uint8).reshape(-1, 32)[:, :3].astype(np.int64)
         self.buckets: np.ndarray = (head[:, 0] << 16 | head[:, 1] << 8 | head[:, 2]) >> (24 - DEPTH)

@@ -225,10 +225,9 @@ def leaf_hashes(positions: np.ndarray) -> np.ndarray:
     out = np.empty((n, 32), np.uint8)
     m = np.zeros(16, np.uint64)
     one_block = np.uint64(1 | 2 | 8)  # CHUNK_START | CHUNK_END | ROOT
+    b = np.zeros(12, np.uint64)  # the message bytes: 0x00, then the position big-endian
     for k in range(n):
         p = np.uint64(positions[k])
-        # bytes: 0x00, then p big-endian; little-endian words of the 64-byte block
-        b = np.zeros(12, np.uint64)
         for j in range(8):
             b[1 + j] = (p >> np.uint64(8 * (7 - j))) & np.uint64(0xFF)
         m[0] = b[0] | (b[1] << _S8) | (b[2] << _S16) | (b[3] << _S24)
