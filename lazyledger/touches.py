@@ -413,8 +413,8 @@ def _bucket_hashes(frozen: _Frozen) -> np.ndarray:
 
 class TouchMap:
     """The touch commitment after block ``height``, kept in memory: every touched account's
-    touch list, mountain-range peaks and entry, the buckets, and the bucket tree as a dense
-    heap-ordered array (``shards/hashtree.py``, 64 MiB, allocated on first use). Change it
+    touch list, mountain-range peaks and entry, the buckets, and the bucket tree
+    (``hashtree.BucketTree``: only the rows written, dense once they are many). Change it
     only through :meth:`stage`; a stage that is neither committed nor rolled back is rolled
     back by the next use of the map."""
 
@@ -426,7 +426,7 @@ class TouchMap:
         self.peaks: MutableMapping[bytes, list[bytes]] = _ByAccount(frozen, _read("peaks_of"))
         self.entries: MutableMapping[bytes, bytes] = _ByAccount(frozen, _read("entry_of"))
         self.buckets: MutableMapping[int, list[bytes]] = _ByBucket(frozen, _read_members)
-        self._tree: np.ndarray | None = None
+        self.bucket_tree = hashtree.BucketTree(DEPTH, _DEFAULTS)
         self._open: TouchStage | None = None
 
     @classmethod
@@ -461,24 +461,15 @@ class TouchMap:
         touches.height = height
         hashes = _bucket_hashes(frozen)
         buckets = np.unique(frozen.buckets)
-        tree = touches.tree()
+        tree = touches.bucket_tree
+        tree.load()  # (the kernels: the rest of this build needs them too)
         for lo in range(0, len(buckets), _CHUNK):
-            chunk = buckets[lo : lo + _CHUNK]
-            room = len(chunk) * (DEPTH + 1)
-            rows, values = np.empty(room, np.int64), np.empty((room, 32), np.uint8)
-            hashtree.update(tree, DEPTH, chunk, hashes[lo : lo + _CHUNK], _DEFAULTS, rows, values)
+            tree.update(buckets[lo : lo + _CHUNK], hashes[lo : lo + _CHUNK])
         return touches
-
-    def tree(self) -> np.ndarray:
-        """The bucket tree; a row of zeros is its level's default (no page is touched until
-        it is written)."""
-        if self._tree is None:
-            self._tree = np.zeros((2 << DEPTH, 32), np.uint8)
-        return self._tree
 
     def node_at(self, row: int) -> bytes:
         """The hash of one row of the bucket tree (its level's default if never written)."""
-        found = bytes(self.tree()[row])
+        found = self.bucket_tree.node(row)
         return DEFAULTS[DEPTH + 1 - row.bit_length()] if found == _ZERO else found
 
     def _settle(self) -> None:
@@ -590,7 +581,6 @@ class TouchStage:
                 insort(members, a)
             touched.add(b)
         self._dirty = set()
-        tree = base.tree()
         if touched:
             order = sorted(touched)
             hashes = np.frombuffer(
@@ -603,20 +593,14 @@ class TouchStage:
                 ),
                 np.uint8,
             ).reshape(len(order), 32)
-            room = len(order) * (DEPTH + 1)
-            rows = np.empty(room, np.int64)
-            values = np.empty((room, 32), np.uint8)
-            k = hashtree.update_any(
-                tree, DEPTH, np.array(order, np.int64), hashes, _DEFAULTS, rows, values
-            )
-            self._undo.append((rows[:k], values[:k]))
+            self._undo.append(base.bucket_tree.update(np.array(order, np.int64), hashes))
         return base.node_at(1)
 
     def rollback(self) -> None:
         """Undo this stage's rewrites of the bucket tree; the base map is as it was."""
-        tree = self.base.tree()
+        tree = self.base.bucket_tree
         for rows, values in reversed(self._undo):
-            tree[rows] = values
+            tree.restore(rows, values)
         self._undo = []
         if self.base._open is self:
             self.base._open = None

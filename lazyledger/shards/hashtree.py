@@ -1,16 +1,18 @@
 """BLAKE3 in Numba for the touch commitment's bucket tree: the hash of one 65-byte parent
-input ``0x01 || left:32 || right:32`` (two compressions of one chunk), and a kernel that
-rewrites the changed buckets of a dense heap-ordered tree and every node above them.
+input ``0x01 || left:32 || right:32`` (two compressions of one chunk), and kernels that
+rewrite the changed buckets of a heap-ordered tree and every node above them.
 
-Tested bit for bit against the ``blake3`` package (``tests/shards/test_hashtree.py``). The
-tree is a ``(2**(depth+1), 32)`` uint8 array: row 1 is the root, rows ``2i`` and ``2i+1`` the
-children of row ``i``, rows ``2**depth + b`` the buckets (row 0 is unused). A row of zeros
-stands for the default hash of its level (``defaults[level]``, level 0 the buckets), so a tree
-allocated with ``np.zeros`` costs no memory until it is written."""
+Tested bit for bit against the ``blake3`` package (``tests/shards/test_hashtree.py``). Rows
+are heap-ordered: row 1 is the root, rows ``2i`` and ``2i+1`` the children of row ``i``, rows
+``2**depth + b`` the buckets (row 0 is unused). A row of zeros (or a row never written) stands
+for the default hash of its level (``defaults[level]``, level 0 the buckets). The dense form is
+a ``(2**(depth+1), 32)`` uint8 array; :class:`BucketTree` keeps only the written rows (a dict,
+then an open-addressing table of rows and hashes) and turns dense once it holds many."""
 
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import numpy as np
 from blake3 import blake3
@@ -355,7 +357,11 @@ def _load() -> None:
     rows = np.empty(4, np.int64)
     values = np.empty((4, 32), np.uint8)
     hashes = np.zeros((1, 32), np.uint8)
-    update(tree, 1, np.zeros(1, np.int64), hashes, np.zeros((2, 32), np.uint8), rows, values)
+    defaults = np.zeros((2, 32), np.uint8)
+    update(tree, 1, np.zeros(1, np.int64), hashes, defaults, rows, values)
+    keys, vals, used = np.zeros(8, np.int64), np.zeros((8, 32), np.uint8), np.zeros(1, np.int64)
+    table_update(keys, vals, used, 1, np.zeros(1, np.int64), hashes, defaults, rows, values)
+    table_put(keys, vals, used, rows[:1], values[:1])
     _loaded.set()
 
 
@@ -396,3 +402,268 @@ WARM_AFTER = 50_000
 """Rows the Python twin writes before the kernel starts loading: a short-lived process (a CLI
 command, a few appends) never pays the kernel's load time (about a second on a busy machine)."""
 _python_rows = 0
+
+
+# -- the sparse bucket tree -------------------------------------------------------------------
+
+_MIX = np.uint64(0x9E3779B97F4A7C15)
+_MIX_INT = 0x9E3779B97F4A7C15
+_M64 = (1 << 64) - 1
+
+
+@njit(cache=True, inline="always")
+def _probe(keys: np.ndarray, row: int) -> Any:
+    """The slot of ``row`` in an open-addressing table of rows (0: free; linear probing), or
+    the free slot where it goes."""
+    mask = keys.shape[0] - 1
+    i = np.int64(((np.uint64(row) * _MIX) >> np.uint64(32)) & np.uint64(mask))
+    while keys[i] != 0 and keys[i] != row:
+        i = (i + 1) & mask
+    return i
+
+
+@njit(cache=True, inline="always")
+def _slot(keys: np.ndarray, used: np.ndarray, row: int) -> Any:
+    """The slot of ``row``, claimed (its hash zeros: the default) if it had none."""
+    i = _probe(keys, row)
+    if keys[i] == 0:
+        keys[i] = row
+        used[0] += 1
+    return i
+
+
+@njit(cache=True, inline="always")
+def _table_child(
+    keys: np.ndarray, vals: np.ndarray, row: int, buf: np.ndarray, at: int,
+    defaults: np.ndarray, level: int,
+) -> None:  # fmt: skip
+    i = _probe(keys, row)
+    zero = True
+    if keys[i] != 0:
+        for j in range(32):
+            if vals[i, j] != 0:
+                zero = False
+                break
+    if zero:
+        for j in range(32):
+            buf[at + j] = defaults[level, j]
+    else:
+        for j in range(32):
+            buf[at + j] = vals[i, j]
+
+
+@njit(cache=True)
+def table_update(
+    keys: np.ndarray,
+    vals: np.ndarray,
+    used: np.ndarray,
+    depth: int,
+    buckets: np.ndarray,
+    hashes: np.ndarray,
+    defaults: np.ndarray,
+    undo_rows: np.ndarray,
+    undo_values: np.ndarray,
+) -> int:
+    """:func:`update` over a table (``keys[i]`` the row whose hash is ``vals[i]``; ``used[0]``
+    rows held), which must have room for ``len(buckets) * (depth + 1)`` more rows."""
+    buf = np.empty(65, np.uint8)
+    m = np.empty(16, np.uint64)
+    first = 1 << depth
+    n = len(buckets)
+    rows = np.empty(n, np.int64)
+    k = 0
+    for j in range(n):
+        i = first + buckets[j]
+        s = _slot(keys, used, i)
+        undo_rows[k] = i
+        undo_values[k, :] = vals[s, :]
+        k += 1
+        vals[s, :] = hashes[j, :]
+        rows[j] = i
+    for level in range(depth):
+        w = 0
+        for j in range(n):
+            p = rows[j] >> 1
+            if w == 0 or rows[w - 1] != p:
+                rows[w] = p
+                w += 1
+        n = w
+        for j in range(n):
+            p = rows[j]
+            buf[0] = 1
+            _table_child(keys, vals, 2 * p, buf, 1, defaults, level)
+            _table_child(keys, vals, 2 * p + 1, buf, 33, defaults, level)
+            s = _slot(keys, used, p)
+            undo_rows[k] = p
+            undo_values[k, :] = vals[s, :]
+            k += 1
+            _hash65(buf, m, vals, s)
+    return k
+
+
+@njit(cache=True)
+def table_put(
+    keys: np.ndarray, vals: np.ndarray, used: np.ndarray, rows: np.ndarray, values: np.ndarray
+) -> None:
+    """``vals[slot of rows[j]] = values[j]`` in order (room for ``len(rows)`` more rows)."""
+    for j in range(rows.shape[0]):
+        s = _slot(keys, used, rows[j])
+        vals[s, :] = values[j, :]
+
+
+def dict_update(
+    tree: dict[int, bytes], depth: int, buckets: np.ndarray, hashes: np.ndarray,
+    defaults: np.ndarray, undo_rows: np.ndarray, undo_values: np.ndarray,
+) -> int:  # fmt: skip
+    """:func:`update` over a dict of the written rows, in plain Python (the ``blake3``
+    package): what a :class:`BucketTree` runs until the kernels are loaded."""
+    zero = bytes(32)
+    k = 0
+    rows: list[int] = []
+    for j, b in enumerate(buckets.tolist()):
+        i = (1 << depth) + b
+        undo_rows[k] = i
+        undo_values[k] = np.frombuffer(tree.get(i, zero), np.uint8)
+        k += 1
+        tree[i] = hashes[j].tobytes()
+        rows.append(i)
+    for level in range(depth):
+        default = defaults[level].tobytes()
+        parents = sorted({i >> 1 for i in rows})
+        for p in parents:
+            left, right = tree.get(2 * p, zero), tree.get(2 * p + 1, zero)
+            left = default if left == zero else left
+            right = default if right == zero else right
+            old = tree.get(p, zero)
+            undo_rows[k] = p
+            undo_values[k] = np.frombuffer(old, np.uint8)
+            k += 1
+            tree[p] = blake3(b"\x01" + left + right).digest()
+        rows = parents
+    return k
+
+
+DENSE_AFTER = 1 << 19
+"""Rows a :class:`BucketTree` holds in its table before it turns dense: the table then takes
+about as much memory as the dense array (``2**(depth+1)`` rows of 32 bytes)."""
+
+
+class BucketTree:
+    """A heap-ordered tree of 32-byte hashes holding only its written rows: a dict while the
+    kernels load (:func:`warm`), then an open-addressing table (rows and hashes in two arrays,
+    at most half full, doubled as it fills), then, past :data:`DENSE_AFTER` rows, the dense
+    array. A fresh tree so costs memory (and page faults) in proportion to the rows written,
+    not the 64 MiB of the dense form; every form gives the same hashes (tested)."""
+
+    def __init__(self, depth: int, defaults: np.ndarray) -> None:
+        self.depth, self.defaults = depth, defaults
+        self._dict: dict[int, bytes] | None = {}
+        self._keys = np.zeros(0, np.int64)
+        self._vals = np.zeros((0, 32), np.uint8)
+        self._used = np.zeros(1, np.int64)
+        self._dense: np.ndarray | None = None
+
+    @property
+    def form(self) -> str:
+        """``dict``, ``table`` or ``dense``."""
+        return "dict" if self._dict is not None else "dense" if self._dense is not None else "table"
+
+    def node(self, row: int) -> bytes:
+        """The 32 bytes at ``row`` (zeros: its level's default)."""
+        if self._dict is not None:
+            return self._dict.get(row, bytes(32))
+        if self._dense is not None:
+            return bytes(self._dense[row])
+        keys = self._keys
+        mask = len(keys) - 1
+        i = (((row * _MIX_INT) & _M64) >> 32) & mask
+        while True:
+            held = int(keys[i])
+            if held == row:
+                return bytes(self._vals[i])
+            if held == 0:
+                return bytes(32)
+            i = (i + 1) & mask
+
+    def update(self, buckets: np.ndarray, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Write ``hashes[j]`` at bucket ``buckets[j]`` (sorted, distinct int64) and rehash
+        every node above them; returns the rows written and their old values (the undo log,
+        for :meth:`restore`)."""
+        global _python_rows
+        room = len(buckets) * (self.depth + 1)
+        rows, values = np.empty(room, np.int64), np.empty((room, 32), np.uint8)
+        if self._dict is not None and _loaded.is_set():
+            self._to_table()
+        if self._dict is not None:
+            k = dict_update(self._dict, self.depth, buckets, hashes, self.defaults, rows, values)
+            _python_rows += k
+            if _python_rows > WARM_AFTER:
+                warm()
+        elif self._dense is not None:
+            k = update_any(self._dense, self.depth, buckets, hashes, self.defaults, rows, values)
+        else:
+            self._reserve(room)
+            if self._dense is not None:
+                return self.update(buckets, hashes)
+            k = table_update(
+                self._keys, self._vals, self._used, self.depth, buckets, hashes, self.defaults,
+                rows, values,
+            )  # fmt: skip
+        return rows[:k], values[:k]
+
+    def restore(self, rows: np.ndarray, values: np.ndarray) -> None:
+        """Write ``values[j]`` back at ``rows[j]`` (an undo log of :meth:`update`)."""
+        if self._dict is not None:
+            zero = bytes(32)
+            for r, v in zip(rows.tolist(), values, strict=True):
+                h = v.tobytes()
+                if h == zero:
+                    self._dict.pop(r, None)
+                else:
+                    self._dict[r] = h
+        elif self._dense is not None:
+            self._dense[rows] = values
+        else:
+            self._reserve(len(rows))
+            if self._dense is not None:
+                self._dense[rows] = values
+            else:
+                table_put(self._keys, self._vals, self._used, rows, values)
+
+    def load(self) -> None:
+        """Leave the dict form now (loading the kernels here if they are not yet loaded)."""
+        if self._dict is not None:
+            if not _loaded.is_set():
+                _load()
+            self._to_table()
+
+    def _to_table(self) -> None:
+        held = self._dict or {}
+        self._dict = None
+        rows = np.fromiter(held, np.int64, len(held))
+        values = np.frombuffer(b"".join(held.values()), np.uint8).reshape(len(held), 32)
+        self._keys = np.zeros(4096, np.int64)
+        self._vals = np.zeros((4096, 32), np.uint8)
+        self._reserve(len(held))
+        self._put(rows, values)
+
+    def _reserve(self, more: int) -> None:
+        """Room for ``more`` rows: the table at most half full, or the dense form."""
+        need = 2 * (int(self._used[0]) + more)
+        if need <= len(self._keys):
+            return
+        held = self._keys != 0
+        rows, values = self._keys[held], self._vals[held]
+        if need > 2 * DENSE_AFTER:
+            self._dense = np.zeros((2 << self.depth, 32), np.uint8)
+            self._dense[rows] = values
+            self._keys, self._vals = np.zeros(0, np.int64), np.zeros((0, 32), np.uint8)
+            return
+        size = 1 << (need - 1).bit_length()
+        self._keys = np.zeros(size, np.int64)
+        self._vals = np.zeros((size, 32), np.uint8)
+        self._used[0] = 0
+        self._put(rows, values)
+
+    def _put(self, rows: np.ndarray, values: np.ndarray) -> None:
+        table_put(self._keys, self._vals, self._used, rows, values)
