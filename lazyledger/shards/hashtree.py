@@ -667,3 +667,225 @@ class BucketTree:
 
     def _put(self, rows: np.ndarray, values: np.ndarray) -> None:
         table_put(self._keys, self._vals, self._used, rows, values)
+
+
+# -- the accounts' side of a touch map --------------------------------------------------------
+#
+# Arrays indexed by an account's dense id (see ``touches.TouchMap``): its touch count, the
+# peaks of its Merkle mountain range in a pool (``pool[at[a] + i]`` the peak of the perfect
+# subtree of 2**i leaves, for each set bit i of the count; ``cap[a]`` rows reserved, at most
+# 64), its touch tree root, its last entry in the touch log (positions appended since the map
+# was built whole, each linked to the account's previous one), and its bucket list (accounts
+# of one bucket linked in account order from ``head[bucket] - 1``). Every write a stage makes
+# goes to an undo log first.
+
+
+@njit(cache=True, inline="always")
+def _leaf_into(p: np.int64, m: np.ndarray, out: np.ndarray, row: int) -> None:
+    """out[row] = blake3(0x00 || p:u64 big-endian)."""
+    m[:] = 0
+    q = np.uint64(p)
+    b = np.zeros(12, np.uint64)
+    for j in range(8):
+        b[1 + j] = (q >> np.uint64(8 * (7 - j))) & np.uint64(0xFF)
+    m[0] = b[0] | (b[1] << _S8) | (b[2] << _S16) | (b[3] << _S24)
+    m[1] = b[4] | (b[5] << _S8) | (b[6] << _S16) | (b[7] << _S24)
+    m[2] = b[8]
+    cv = _IV.copy()
+    _compress(cv, m, np.uint64(9), np.uint64(1 | 2 | 8))
+    _out(cv, out, row)
+
+
+@njit(cache=True)
+def push_touches(
+    ids: np.ndarray,
+    positions: np.ndarray,
+    count: np.ndarray,
+    last: np.ndarray,
+    at: np.ndarray,
+    cap: np.ndarray,
+    root: np.ndarray,
+    stamp: np.ndarray,
+    serial: int,
+    pool: np.ndarray,
+    pool_n: np.ndarray,
+    frozen_peaks: np.ndarray,
+    frozen_lo: np.ndarray,
+    log_pos: np.ndarray,
+    log_prev: np.ndarray,
+    log_n: np.ndarray,
+    undo_ids: np.ndarray,
+    undo_roots: np.ndarray,
+    undo_slots: np.ndarray,
+    undo_peaks: np.ndarray,
+) -> tuple[int, int]:
+    """Append touch ``positions[j]`` to account ``ids[j]``'s touch list and mountain range,
+    in order. An account first touched under stage ``serial`` has its (id, count, at, cap,
+    last) and root logged to ``undo_ids`` / ``undo_roots``; each pool row about to be
+    overwritten is logged to ``undo_slots`` / ``undo_peaks``. An account of a map built whole
+    (``at < 0`` with a count) has its peaks copied from ``frozen_peaks`` (largest first, from
+    row ``frozen_lo[a]``) first. The pool needs room for 192 rows per distinct account, the
+    log for ``len(ids)``. Returns the entries of the two undo logs."""
+    buf = np.empty(65, np.uint8)
+    m = np.empty(16, np.uint64)
+    h = np.empty((2, 32), np.uint8)  # the leaf of the last position, and the work row
+    ka = 0
+    ks = 0
+    prev = np.int64(-1)
+    for j in range(ids.shape[0]):
+        a = ids[j]
+        p = positions[j]
+        n = count[a]
+        if stamp[a] != serial:
+            stamp[a] = serial
+            undo_ids[ka, 0] = a
+            undo_ids[ka, 1] = n
+            undo_ids[ka, 2] = at[a]
+            undo_ids[ka, 3] = cap[a]
+            undo_ids[ka, 4] = last[a]
+            undo_roots[ka, :] = root[a, :]
+            ka += 1
+        t = 0  # the slot written: the count's trailing ones
+        while (n >> t) & 1:
+            t += 1
+        if at[a] < 0 or t >= cap[a]:  # a slot, or a larger one
+            size = 4 if at[a] < 0 else 2 * cap[a]
+            top = t
+            while n >> top:  # (and every peak a map built whole holds)
+                top += 1
+            while size <= top:
+                size *= 2
+            new = pool_n[0]
+            pool_n[0] += size
+            if at[a] >= 0:
+                pool[new : new + cap[a], :] = pool[at[a] : at[a] + cap[a], :]
+            elif n > 0:  # the peaks of a map built whole, largest first
+                r = frozen_lo[a]
+                for i in range(63, -1, -1):
+                    if (n >> i) & 1:
+                        pool[new + i, :] = frozen_peaks[r, :]
+                        r += 1
+            at[a] = new
+            cap[a] = size
+        if p != prev:  # (the accounts of one transaction share its leaf)
+            _leaf_into(p, m, h, 0)
+            prev = p
+        h[1, :] = h[0, :]
+        base = at[a]
+        for i in range(t):  # merge equal-sized mountains: node(older peak, newer)
+            _node_into(pool, base + i, h, 1, h, 1, buf, m)
+        undo_slots[ks] = base + t
+        undo_peaks[ks, :] = pool[base + t, :]
+        ks += 1
+        pool[base + t, :] = h[1, :]
+        count[a] = n + 1
+        k = log_n[0]
+        log_pos[k] = p
+        log_prev[k] = last[a]
+        last[a] = k
+        log_n[0] = k + 1
+    return ka, ks
+
+
+@njit(cache=True, inline="always")
+def _bucket(names: np.ndarray, a: int, shift: int) -> int:
+    return ((int(names[a, 0]) << 16) | (int(names[a, 1]) << 8) | int(names[a, 2])) >> shift
+
+
+@njit(cache=True, inline="always")
+def _before(names: np.ndarray, a: int, b: int) -> bool:
+    for j in range(32):
+        if names[a, j] != names[b, j]:
+            return names[a, j] < names[b, j]
+    return False
+
+
+@njit(cache=True)
+def settle_accounts(
+    dirty: np.ndarray,
+    depth: int,
+    count: np.ndarray,
+    at: np.ndarray,
+    pool: np.ndarray,
+    root: np.ndarray,
+    names: np.ndarray,
+    listed: np.ndarray,
+    nxt: np.ndarray,
+    head: np.ndarray,
+    undo_links: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """Bring the accounts ``dirty`` (sorted, distinct, each with a count) up to date: their
+    touch tree roots (the peaks bagged right to left), their places in their buckets' lists
+    (``listed``), and the hash of each bucket they are in. Each list write is logged to
+    ``undo_links`` (rows ``kind, index, old``: kind 0 ``nxt``, 1 ``head``, 2 ``listed``; room
+    for ``3 * len(dirty)``). Returns the buckets (sorted), their hashes, the messages hashed
+    (``data[starts[j]:ends[j]]``; over 1,024 bytes, several chunks, the hash is left for the
+    caller), and the log's length."""
+    buf = np.empty(65, np.uint8)
+    m = np.empty(16, np.uint64)
+    shift = 24 - depth
+    k = 0
+    for a in dirty:
+        n = count[a]
+        low = 0
+        while not (n >> low) & 1:
+            low += 1
+        root[a, :] = pool[at[a] + low, :]
+        for i in range(low + 1, 64):
+            if (n >> i) & 1:
+                _node_into(pool, at[a] + i, root, a, root, a, buf, m)
+        if not listed[a]:
+            b = _bucket(names, a, shift)
+            undo_links[k, 0], undo_links[k, 1], undo_links[k, 2] = 2, a, 0
+            k += 1
+            listed[a] = 1
+            first = head[b] - 1
+            if first < 0 or _before(names, a, first):
+                undo_links[k, 0], undo_links[k, 1], undo_links[k, 2] = 1, b, head[b]
+                k += 1
+                undo_links[k, 0], undo_links[k, 1], undo_links[k, 2] = 0, a, nxt[a]
+                k += 1
+                nxt[a] = first
+                head[b] = a + 1
+            else:
+                c = first
+                while nxt[c] >= 0 and _before(names, nxt[c], a):
+                    c = nxt[c]
+                undo_links[k, 0], undo_links[k, 1], undo_links[k, 2] = 0, a, nxt[a]
+                k += 1
+                undo_links[k, 0], undo_links[k, 1], undo_links[k, 2] = 0, c, nxt[c]
+                k += 1
+                nxt[a] = nxt[c]
+                nxt[c] = a
+    buckets = np.empty(dirty.shape[0], np.int64)
+    for j in range(dirty.shape[0]):
+        buckets[j] = _bucket(names, dirty[j], shift)
+    buckets = np.unique(buckets)
+    nb = buckets.shape[0]
+    starts = np.empty(nb, np.int64)
+    ends = np.empty(nb, np.int64)
+    size = 0
+    for j in range(nb):
+        starts[j] = size
+        size += 1
+        c = head[buckets[j]] - 1
+        while c >= 0:
+            size += 72
+            c = nxt[c]
+        ends[j] = size
+    data = np.empty(size, np.uint8)
+    for j in range(nb):
+        w = starts[j]
+        data[w] = 3
+        w += 1
+        c = head[buckets[j]] - 1
+        while c >= 0:
+            data[w : w + 32] = names[c, :]
+            n = count[c]
+            for i in range(8):
+                data[w + 32 + i] = (n >> (8 * (7 - i))) & 0xFF
+            data[w + 40 : w + 72] = root[c, :]
+            w += 72
+            c = nxt[c]
+    hashes = chunk_hashes(data, starts, ends)
+    return buckets, hashes, data, starts, ends, k
