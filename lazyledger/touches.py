@@ -697,7 +697,7 @@ class TouchStage:
         base = self.base
         for rows, values in reversed(self._tree):
             base.bucket_tree.restore(rows, values)
-        columns = {0: base._next, 1: base._head, 2: base._listed}
+        columns: dict[int, np.ndarray] = {0: base._next, 1: base._head, 2: base._listed}
         for links in reversed(self._links):
             for kind, index, old in links[::-1].tolist():
                 columns[kind][index] = old

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 from blake3 import blake3
-from numba import njit
+from numba import njit, uint32
 
 _IV = np.array(
     [
@@ -31,44 +31,47 @@ _IV = np.array(
     ],
     dtype=np.uint64,
 )
-_M = np.uint64(0xFFFFFFFF)
-_S7, _S8, _S12, _S16 = np.uint64(7), np.uint64(8), np.uint64(12), np.uint64(16)
-_S20, _S24, _S25 = np.uint64(20), np.uint64(24), np.uint64(25)
+_S8, _S16 = np.uint64(8), np.uint64(16)
+_S24 = np.uint64(24)
 _CHUNK_START = np.uint64(1)
 _END_ROOT = np.uint64(2 | 8)  # CHUNK_END | ROOT
 _FULL = np.uint64(64)
 _ONE = np.uint64(1)
-_ZERO64 = np.uint64(0)
+
+
+@njit(cache=True, inline="always")
+def _rotr(x: np.uint32, n: int) -> np.uint32:
+    return uint32((x >> uint32(n)) | (x << uint32(32 - n)))
 
 
 @njit(cache=True, inline="always")
 def _g(
-    a: np.uint64, b: np.uint64, c: np.uint64, d: np.uint64, mx: np.uint64, my: np.uint64
-) -> tuple[np.uint64, np.uint64, np.uint64, np.uint64]:
-    a = (a + b + mx) & _M
-    d = d ^ a
-    d = ((d >> _S16) | (d << _S16)) & _M
-    c = (c + d) & _M
-    b = b ^ c
-    b = ((b >> _S12) | (b << _S20)) & _M
-    a = (a + b + my) & _M
-    d = d ^ a
-    d = ((d >> _S8) | (d << _S24)) & _M
-    c = (c + d) & _M
-    b = b ^ c
-    b = ((b >> _S7) | (b << _S25)) & _M
+    a: np.uint32, b: np.uint32, c: np.uint32, d: np.uint32, mx: np.uint32, my: np.uint32
+) -> tuple[np.uint32, np.uint32, np.uint32, np.uint32]:
+    a = uint32(a + b + mx)
+    d = _rotr(uint32(d ^ a), 16)
+    c = uint32(c + d)
+    b = _rotr(uint32(b ^ c), 12)
+    a = uint32(a + b + my)
+    d = _rotr(uint32(d ^ a), 8)
+    c = uint32(c + d)
+    b = _rotr(uint32(b ^ c), 7)
     return a, b, c, d
 
 
 @njit(cache=True)
 def _compress(cv: np.ndarray, m: np.ndarray, block_len: np.uint64, flags: np.uint64) -> None:
     """One BLAKE3 compression (counter 0) of the 16 message words ``m`` into the chaining
-    value ``cv`` (8 words), the state held in locals (registers)."""
-    v0, v1, v2, v3, v4, v5, v6, v7 = cv[0], cv[1], cv[2], cv[3], cv[4], cv[5], cv[6], cv[7]
-    v8, v9, v10, v11 = _IV[0], _IV[1], _IV[2], _IV[3]
-    v12, v13, v14, v15 = _ZERO64, _ZERO64, block_len, flags
-    m0, m1, m2, m3, m4, m5, m6, m7 = m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7]
-    m8, m9, m10, m11, m12, m13, m14, m15 = m[8], m[9], m[10], m[11], m[12], m[13], m[14], m[15]
+    value ``cv`` (8 words, held in uint64 arrays), the state held in 32-bit locals
+    (registers)."""
+    v0, v1, v2, v3 = uint32(cv[0]), uint32(cv[1]), uint32(cv[2]), uint32(cv[3])
+    v4, v5, v6, v7 = uint32(cv[4]), uint32(cv[5]), uint32(cv[6]), uint32(cv[7])
+    v8, v9, v10, v11 = uint32(_IV[0]), uint32(_IV[1]), uint32(_IV[2]), uint32(_IV[3])
+    v12, v13, v14, v15 = uint32(0), uint32(0), uint32(block_len), uint32(flags)
+    m0, m1, m2, m3 = uint32(m[0]), uint32(m[1]), uint32(m[2]), uint32(m[3])
+    m4, m5, m6, m7 = uint32(m[4]), uint32(m[5]), uint32(m[6]), uint32(m[7])
+    m8, m9, m10, m11 = uint32(m[8]), uint32(m[9]), uint32(m[10]), uint32(m[11])
+    m12, m13, m14, m15 = uint32(m[12]), uint32(m[13]), uint32(m[14]), uint32(m[15])
     for _ in range(7):
         v0, v4, v8, v12 = _g(v0, v4, v8, v12, m0, m1)
         v1, v5, v9, v13 = _g(v1, v5, v9, v13, m2, m3)
@@ -359,9 +362,10 @@ def _load() -> None:
     hashes = np.zeros((1, 32), np.uint8)
     defaults = np.zeros((2, 32), np.uint8)
     update(tree, 1, np.zeros(1, np.int64), hashes, defaults, rows, values)
-    keys, vals, used = np.zeros(8, np.int64), np.zeros((8, 32), np.uint8), np.zeros(1, np.int64)
+    keys, vals, used = np.zeros(8, np.int64), np.zeros((8, 64), np.uint8), np.zeros(1, np.int64)
     table_update(keys, vals, used, 1, np.zeros(1, np.int64), hashes, defaults, rows, values)
     table_put(keys, vals, used, rows[:1], values[:1])
+    table_rows(keys, vals)
     _loaded.set()
 
 
@@ -412,44 +416,26 @@ _M64 = (1 << 64) - 1
 
 
 @njit(cache=True, inline="always")
-def _probe(keys: np.ndarray, row: int) -> Any:
-    """The slot of ``row`` in an open-addressing table of rows (0: free; linear probing), or
+def _probe(keys: np.ndarray, key: int) -> Any:
+    """The slot of ``key`` (> 0) in an open-addressing table (0: free; linear probing), or
     the free slot where it goes."""
     mask = keys.shape[0] - 1
-    i = np.int64(((np.uint64(row) * _MIX) >> np.uint64(32)) & np.uint64(mask))
-    while keys[i] != 0 and keys[i] != row:
+    i = np.int64(((np.uint64(key) * _MIX) >> np.uint64(32)) & np.uint64(mask))
+    while keys[i] != 0 and keys[i] != key:
         i = (i + 1) & mask
     return i
 
 
 @njit(cache=True, inline="always")
 def _slot(keys: np.ndarray, used: np.ndarray, row: int) -> Any:
-    """The slot of ``row``, claimed (its hash zeros: the default) if it had none."""
-    i = _probe(keys, row)
+    """The slot of the sibling pair holding ``row`` (key ``row // 2 + 1``), claimed (both
+    hashes zeros: the defaults) if it had none."""
+    key = (row >> 1) + 1
+    i = _probe(keys, key)
     if keys[i] == 0:
-        keys[i] = row
+        keys[i] = key
         used[0] += 1
     return i
-
-
-@njit(cache=True, inline="always")
-def _table_child(
-    keys: np.ndarray, vals: np.ndarray, row: int, buf: np.ndarray, at: int,
-    defaults: np.ndarray, level: int,
-) -> None:  # fmt: skip
-    i = _probe(keys, row)
-    zero = True
-    if keys[i] != 0:
-        for j in range(32):
-            if vals[i, j] != 0:
-                zero = False
-                break
-    if zero:
-        for j in range(32):
-            buf[at + j] = defaults[level, j]
-    else:
-        for j in range(32):
-            buf[at + j] = vals[i, j]
 
 
 @njit(cache=True)
@@ -464,40 +450,59 @@ def table_update(
     undo_rows: np.ndarray,
     undo_values: np.ndarray,
 ) -> int:
-    """:func:`update` over a table (``keys[i]`` the row whose hash is ``vals[i]``; ``used[0]``
-    rows held), which must have room for ``len(buckets) * (depth + 1)`` more rows."""
+    """:func:`update` over a table of sibling pairs: ``vals[i]`` (64 bytes) holds rows ``2q``
+    and ``2q + 1`` where ``keys[i] == q + 1``, so a parent's two children are one read;
+    ``used[0]`` pairs are held, and the table must have room for ``len(buckets) * (depth +
+    1)`` more."""
     buf = np.empty(65, np.uint8)
     m = np.empty(16, np.uint64)
+    out = np.empty((1, 32), np.uint8)
     first = 1 << depth
     n = len(buckets)
     rows = np.empty(n, np.int64)
+    slots = np.empty(n, np.int64)  # the pair each row was written in
     k = 0
     for j in range(n):
         i = first + buckets[j]
         s = _slot(keys, used, i)
+        h = 32 * (i & 1)
         undo_rows[k] = i
-        undo_values[k, :] = vals[s, :]
+        undo_values[k, :] = vals[s, h : h + 32]
         k += 1
-        vals[s, :] = hashes[j, :]
+        vals[s, h : h + 32] = hashes[j, :]
         rows[j] = i
+        slots[j] = s
     for level in range(depth):
         w = 0
         for j in range(n):
             p = rows[j] >> 1
             if w == 0 or rows[w - 1] != p:
                 rows[w] = p
+                slots[w] = slots[j]  # p's children are the pair its child was written in
                 w += 1
         n = w
         for j in range(n):
             p = rows[j]
+            c = slots[j]
             buf[0] = 1
-            _table_child(keys, vals, 2 * p, buf, 1, defaults, level)
-            _table_child(keys, vals, 2 * p + 1, buf, 33, defaults, level)
+            for half in range(2):
+                zero = True
+                for b in range(32):
+                    if vals[c, 32 * half + b] != 0:
+                        zero = False
+                        break
+                for b in range(32):
+                    buf[1 + 32 * half + b] = (
+                        defaults[level, b] if zero else vals[c, 32 * half + b]
+                    )
+            _hash65(buf, m, out, 0)
             s = _slot(keys, used, p)
+            h = 32 * (p & 1)
             undo_rows[k] = p
-            undo_values[k, :] = vals[s, :]
+            undo_values[k, :] = vals[s, h : h + 32]
             k += 1
-            _hash65(buf, m, vals, s)
+            vals[s, h : h + 32] = out[0, :]
+            slots[j] = s
     return k
 
 
@@ -505,10 +510,31 @@ def table_update(
 def table_put(
     keys: np.ndarray, vals: np.ndarray, used: np.ndarray, rows: np.ndarray, values: np.ndarray
 ) -> None:
-    """``vals[slot of rows[j]] = values[j]`` in order (room for ``len(rows)`` more rows)."""
+    """Row ``rows[j]`` of a table of sibling pairs set to ``values[j]``, in order (room for
+    ``len(rows)`` more pairs)."""
     for j in range(rows.shape[0]):
         s = _slot(keys, used, rows[j])
-        vals[s, :] = values[j, :]
+        h = 32 * (rows[j] & 1)
+        vals[s, h : h + 32] = values[j, :]
+
+
+@njit(cache=True)
+def table_rows(keys: np.ndarray, vals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The rows a table of sibling pairs holds, and their hashes (zeros included)."""
+    n = 0
+    for i in range(keys.shape[0]):
+        if keys[i] != 0:
+            n += 2
+    rows = np.empty(n, np.int64)
+    values = np.empty((n, 32), np.uint8)
+    w = 0
+    for i in range(keys.shape[0]):
+        if keys[i] != 0:
+            for half in range(2):
+                rows[w] = 2 * (keys[i] - 1) + half
+                values[w, :] = vals[i, 32 * half : 32 * half + 32]
+                w += 1
+    return rows, values
 
 
 def dict_update(
@@ -544,14 +570,15 @@ def dict_update(
 
 
 DENSE_AFTER = 1 << 19
-"""Rows a :class:`BucketTree` holds in its table before it turns dense: the table then takes
-about as much memory as the dense array (``2**(depth+1)`` rows of 32 bytes)."""
+"""Sibling pairs a :class:`BucketTree` holds in its table before it turns dense: the table
+(at most half full, 72 bytes a slot) would then take more memory than the dense array
+(``2**(depth+1)`` rows of 32 bytes)."""
 
 
 class BucketTree:
     """A heap-ordered tree of 32-byte hashes holding only its written rows: a dict while the
-    kernels load (:func:`warm`), then an open-addressing table (rows and hashes in two arrays,
-    at most half full, doubled as it fills), then, past :data:`DENSE_AFTER` rows, the dense
+    kernels load (:func:`warm`), then an open-addressing table of sibling pairs (at most half
+    full, doubled as it fills), then, past :data:`DENSE_AFTER` pairs, the dense
     array. A fresh tree so costs memory (and page faults) in proportion to the rows written,
     not the 64 MiB of the dense form; every form gives the same hashes (tested)."""
 
@@ -559,7 +586,7 @@ class BucketTree:
         self.depth, self.defaults = depth, defaults
         self._dict: dict[int, bytes] | None = {}
         self._keys = np.zeros(0, np.int64)
-        self._vals = np.zeros((0, 32), np.uint8)
+        self._vals = np.zeros((0, 64), np.uint8)
         self._used = np.zeros(1, np.int64)
         self._dense: np.ndarray | None = None
 
@@ -574,13 +601,14 @@ class BucketTree:
             return self._dict.get(row, bytes(32))
         if self._dense is not None:
             return bytes(self._dense[row])
-        keys = self._keys
+        keys, key = self._keys, (row >> 1) + 1
         mask = len(keys) - 1
-        i = (((row * _MIX_INT) & _M64) >> 32) & mask
+        i = (((key * _MIX_INT) & _M64) >> 32) & mask
         while True:
             held = int(keys[i])
-            if held == row:
-                return bytes(self._vals[i])
+            if held == key:
+                h = 32 * (row & 1)
+                return bytes(self._vals[i, h : h + 32])
             if held == 0:
                 return bytes(32)
             i = (i + 1) & mask
@@ -643,7 +671,7 @@ class BucketTree:
         rows = np.fromiter(held, np.int64, len(held))
         values = np.frombuffer(b"".join(held.values()), np.uint8).reshape(len(held), 32)
         self._keys = np.zeros(4096, np.int64)
-        self._vals = np.zeros((4096, 32), np.uint8)
+        self._vals = np.zeros((4096, 64), np.uint8)
         self._reserve(len(held))
         self._put(rows, values)
 
@@ -652,16 +680,15 @@ class BucketTree:
         need = 2 * (int(self._used[0]) + more)
         if need <= len(self._keys):
             return
-        held = self._keys != 0
-        rows, values = self._keys[held], self._vals[held]
+        rows, values = table_rows(self._keys, self._vals)
         if need > 2 * DENSE_AFTER:
             self._dense = np.zeros((2 << self.depth, 32), np.uint8)
             self._dense[rows] = values
-            self._keys, self._vals = np.zeros(0, np.int64), np.zeros((0, 32), np.uint8)
+            self._keys, self._vals = np.zeros(0, np.int64), np.zeros((0, 64), np.uint8)
             return
         size = 1 << (need - 1).bit_length()
         self._keys = np.zeros(size, np.int64)
-        self._vals = np.zeros((size, 32), np.uint8)
+        self._vals = np.zeros((size, 64), np.uint8)
         self._used[0] = 0
         self._put(rows, values)
 
@@ -796,7 +823,7 @@ def _bucket(names: np.ndarray, a: int, shift: int) -> int:
 def _before(names: np.ndarray, a: int, b: int) -> bool:
     for j in range(32):
         if names[a, j] != names[b, j]:
-            return names[a, j] < names[b, j]
+            return bool(names[a, j] < names[b, j])
     return False
 
 
