@@ -492,9 +492,7 @@ def table_update(
                         zero = False
                         break
                 for b in range(32):
-                    buf[1 + 32 * half + b] = (
-                        defaults[level, b] if zero else vals[c, 32 * half + b]
-                    )
+                    buf[1 + 32 * half + b] = defaults[level, b] if zero else vals[c, 32 * half + b]
             _hash65(buf, m, out, 0)
             s = _slot(keys, used, p)
             h = 32 * (p & 1)
