@@ -668,13 +668,13 @@ class BucketTree:
         self._dict = None
         rows = np.fromiter(held, np.int64, len(held))
         values = np.frombuffer(b"".join(held.values()), np.uint8).reshape(len(held), 32)
-        self._keys = np.zeros(4096, np.int64)
-        self._vals = np.zeros((4096, 64), np.uint8)
+        self._keys = np.zeros(256, np.int64)
+        self._vals = np.zeros((256, 64), np.uint8)
         self._reserve(len(held))
         self._put(rows, values)
 
     def _reserve(self, more: int) -> None:
-        """Room for ``more`` rows: the table at most half full, or the dense form."""
+        """Room for ``more`` pairs: the table at most half full, or the dense form."""
         need = 2 * (int(self._used[0]) + more)
         if need <= len(self._keys):
             return
