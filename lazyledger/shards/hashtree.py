@@ -363,8 +363,10 @@ def _load() -> None:
     defaults = np.zeros((2, 32), np.uint8)
     update(tree, 1, np.zeros(1, np.int64), hashes, defaults, rows, values)
     keys, vals, used = np.zeros(8, np.int64), np.zeros((8, 64), np.uint8), np.zeros(1, np.int64)
-    table_update(keys, vals, used, 1, np.zeros(1, np.int64), hashes, defaults, rows, values)
-    table_put(keys, vals, used, rows[:1], values[:1])
+    top = np.zeros((2, 32), np.uint8)
+    table_update(top, keys, vals, used, 1, np.zeros(1, np.int64), hashes, defaults, rows, values)
+    table_put(top, keys, vals, used, rows[:1], values[:1])
+    table_rehash(keys, vals, np.zeros(16, np.int64), np.zeros((16, 64), np.uint8))
     table_rows(keys, vals)
     _loaded.set()
 
@@ -440,6 +442,7 @@ def _slot(keys: np.ndarray, used: np.ndarray, row: int) -> Any:
 
 @njit(cache=True)
 def table_update(
+    top: np.ndarray,
     keys: np.ndarray,
     vals: np.ndarray,
     used: np.ndarray,
@@ -450,28 +453,35 @@ def table_update(
     undo_rows: np.ndarray,
     undo_values: np.ndarray,
 ) -> int:
-    """:func:`update` over a table of sibling pairs: ``vals[i]`` (64 bytes) holds rows ``2q``
-    and ``2q + 1`` where ``keys[i] == q + 1``, so a parent's two children are one read;
-    ``used[0]`` pairs are held, and the table must have room for ``len(buckets) * (depth +
-    1)`` more."""
+    """:func:`update` over a tree kept in two parts: rows below ``len(top)`` (a power of two:
+    the levels nearest the root) in the dense array ``top``, the others in a table of sibling
+    pairs, ``vals[i]`` (64 bytes) holding rows ``2q`` and ``2q + 1`` where ``keys[i] == q +
+    1`` (a parent's two children are one read). ``used[0]`` pairs are held; the table must
+    have room for ``len(buckets) * (depth + 1)`` more."""
     buf = np.empty(65, np.uint8)
     m = np.empty(16, np.uint64)
     out = np.empty((1, 32), np.uint8)
     first = 1 << depth
+    top_n = top.shape[0]
     n = len(buckets)
     rows = np.empty(n, np.int64)
-    slots = np.empty(n, np.int64)  # the pair each row was written in
+    slots = np.empty(n, np.int64)  # the pair each row was written in (-1: in ``top``)
     k = 0
     for j in range(n):
         i = first + buckets[j]
-        s = _slot(keys, used, i)
-        h = 32 * (i & 1)
         undo_rows[k] = i
-        undo_values[k, :] = vals[s, h : h + 32]
-        k += 1
-        vals[s, h : h + 32] = hashes[j, :]
         rows[j] = i
-        slots[j] = s
+        if i < top_n:
+            undo_values[k, :] = top[i, :]
+            top[i, :] = hashes[j, :]
+            slots[j] = -1
+        else:
+            s = _slot(keys, used, i)
+            h = 32 * (i & 1)
+            undo_values[k, :] = vals[s, h : h + 32]
+            vals[s, h : h + 32] = hashes[j, :]
+            slots[j] = s
+        k += 1
     for level in range(depth):
         w = 0
         for j in range(n):
@@ -483,37 +493,73 @@ def table_update(
         n = w
         for j in range(n):
             p = rows[j]
-            c = slots[j]
             buf[0] = 1
-            for half in range(2):
-                zero = True
-                for b in range(32):
-                    if vals[c, 32 * half + b] != 0:
-                        zero = False
-                        break
-                for b in range(32):
-                    buf[1 + 32 * half + b] = defaults[level, b] if zero else vals[c, 32 * half + b]
-            _hash65(buf, m, out, 0)
-            s = _slot(keys, used, p)
-            h = 32 * (p & 1)
+            if 2 * p < top_n:
+                _child(top, 2 * p, buf, 1, defaults, level)
+                _child(top, 2 * p + 1, buf, 33, defaults, level)
+            else:
+                c = slots[j]
+                for half in range(2):
+                    zero = True
+                    for b in range(32):
+                        if vals[c, 32 * half + b] != 0:
+                            zero = False
+                            break
+                    for b in range(32):
+                        buf[1 + 32 * half + b] = (
+                            defaults[level, b] if zero else vals[c, 32 * half + b]
+                        )
             undo_rows[k] = p
-            undo_values[k, :] = vals[s, h : h + 32]
+            if p < top_n:
+                undo_values[k, :] = top[p, :]
+                _hash65(buf, m, top, p)
+                slots[j] = -1
+            else:
+                _hash65(buf, m, out, 0)
+                s = _slot(keys, used, p)
+                h = 32 * (p & 1)
+                undo_values[k, :] = vals[s, h : h + 32]
+                vals[s, h : h + 32] = out[0, :]
+                slots[j] = s
             k += 1
-            vals[s, h : h + 32] = out[0, :]
-            slots[j] = s
     return k
 
 
 @njit(cache=True)
 def table_put(
-    keys: np.ndarray, vals: np.ndarray, used: np.ndarray, rows: np.ndarray, values: np.ndarray
+    top: np.ndarray,
+    keys: np.ndarray,
+    vals: np.ndarray,
+    used: np.ndarray,
+    rows: np.ndarray,
+    values: np.ndarray,
 ) -> None:
-    """Row ``rows[j]`` of a table of sibling pairs set to ``values[j]``, in order (room for
-    ``len(rows)`` more pairs)."""
+    """Row ``rows[j]`` of a tree kept as :func:`table_update` keeps it set to ``values[j]``,
+    in order (room for ``len(rows)`` more pairs)."""
+    top_n = top.shape[0]
     for j in range(rows.shape[0]):
-        s = _slot(keys, used, rows[j])
-        h = 32 * (rows[j] & 1)
-        vals[s, h : h + 32] = values[j, :]
+        r = rows[j]
+        if r < top_n:
+            top[r, :] = values[j, :]
+        else:
+            s = _slot(keys, used, r)
+            h = 32 * (r & 1)
+            vals[s, h : h + 32] = values[j, :]
+
+
+@njit(cache=True)
+def table_rehash(
+    keys: np.ndarray, vals: np.ndarray, into_keys: np.ndarray, into_vals: np.ndarray
+) -> int:
+    """Every pair of one table put in another (empty, larger); returns the pairs moved."""
+    n = 0
+    for i in range(keys.shape[0]):
+        if keys[i] != 0:
+            s = _probe(into_keys, keys[i])
+            into_keys[s] = keys[i]
+            into_vals[s, :] = vals[i, :]
+            n += 1
+    return n
 
 
 @njit(cache=True)
@@ -567,6 +613,10 @@ def dict_update(
     return k
 
 
+TOP_ROWS = 1 << 14
+"""Rows nearest the root that a :class:`BucketTree` past its dict form keeps dense (512 KiB
+at 32 bytes a row: the levels every path shares stay in cache, and are read without a
+probe)."""
 DENSE_AFTER = 1 << 19
 """Sibling pairs a :class:`BucketTree` holds in its table before it turns dense: the table
 (at most half full, 72 bytes a slot) would then take more memory than the dense array
@@ -575,10 +625,11 @@ DENSE_AFTER = 1 << 19
 
 class BucketTree:
     """A heap-ordered tree of 32-byte hashes holding only its written rows: a dict while the
-    kernels load (:func:`warm`), then an open-addressing table of sibling pairs (at most half
-    full, doubled as it fills), then, past :data:`DENSE_AFTER` pairs, the dense
-    array. A fresh tree so costs memory (and page faults) in proportion to the rows written,
-    not the 64 MiB of the dense form; every form gives the same hashes (tested)."""
+    kernels load (:func:`warm`), then the :data:`TOP_ROWS` rows nearest the root dense and the
+    others in an open-addressing table of sibling pairs (at most half full, doubled as it
+    fills), then, past :data:`DENSE_AFTER` pairs, the dense array. A fresh tree so costs
+    memory (and page faults) in proportion to the rows written, not the 64 MiB of the dense
+    form; every form gives the same hashes (tested)."""
 
     def __init__(self, depth: int, defaults: np.ndarray) -> None:
         self.depth, self.defaults = depth, defaults
@@ -586,6 +637,7 @@ class BucketTree:
         self._keys = np.zeros(0, np.int64)
         self._vals = np.zeros((0, 64), np.uint8)
         self._used = np.zeros(1, np.int64)
+        self._top = np.zeros((min(TOP_ROWS, 2 << depth), 32), np.uint8)
         self._dense: np.ndarray | None = None
 
     @property
@@ -599,6 +651,8 @@ class BucketTree:
             return self._dict.get(row, bytes(32))
         if self._dense is not None:
             return bytes(self._dense[row])
+        if row < len(self._top):
+            return bytes(self._top[row])
         keys, key = self._keys, (row >> 1) + 1
         mask = len(keys) - 1
         i = (((key * _MIX_INT) & _M64) >> 32) & mask
@@ -632,8 +686,8 @@ class BucketTree:
             if self._dense is not None:
                 return self.update(buckets, hashes)
             k = table_update(
-                self._keys, self._vals, self._used, self.depth, buckets, hashes, self.defaults,
-                rows, values,
+                self._top, self._keys, self._vals, self._used, self.depth, buckets, hashes,
+                self.defaults, rows, values,
             )  # fmt: skip
         return rows[:k], values[:k]
 
@@ -654,7 +708,7 @@ class BucketTree:
             if self._dense is not None:
                 self._dense[rows] = values
             else:
-                table_put(self._keys, self._vals, self._used, rows, values)
+                self._put(rows, values)
 
     def load(self) -> None:
         """Leave the dict form now (loading the kernels here if they are not yet loaded)."""
@@ -671,27 +725,30 @@ class BucketTree:
         self._keys = np.zeros(256, np.int64)
         self._vals = np.zeros((256, 64), np.uint8)
         self._reserve(len(held))
-        self._put(rows, values)
+        if self._dense is not None:
+            self._dense[rows] = values
+        else:
+            self._put(rows, values)
 
     def _reserve(self, more: int) -> None:
         """Room for ``more`` pairs: the table at most half full, or the dense form."""
         need = 2 * (int(self._used[0]) + more)
         if need <= len(self._keys):
             return
-        rows, values = table_rows(self._keys, self._vals)
         if need > 2 * DENSE_AFTER:
+            rows, values = table_rows(self._keys, self._vals)
             self._dense = np.zeros((2 << self.depth, 32), np.uint8)
+            self._dense[: len(self._top)] = self._top
             self._dense[rows] = values
             self._keys, self._vals = np.zeros(0, np.int64), np.zeros((0, 64), np.uint8)
             return
         size = 1 << (need - 1).bit_length()
-        self._keys = np.zeros(size, np.int64)
-        self._vals = np.zeros((size, 64), np.uint8)
-        self._used[0] = 0
-        self._put(rows, values)
+        keys, vals = np.zeros(size, np.int64), np.zeros((size, 64), np.uint8)
+        self._used[0] = table_rehash(self._keys, self._vals, keys, vals)
+        self._keys, self._vals = keys, vals
 
     def _put(self, rows: np.ndarray, values: np.ndarray) -> None:
-        table_put(self._keys, self._vals, self._used, rows, values)
+        table_put(self._top, self._keys, self._vals, self._used, rows, values)
 
 
 # -- the accounts' side of a touch map --------------------------------------------------------

@@ -86,7 +86,7 @@ def test_the_sparse_bucket_tree_equals_the_dense_twin(
     and the switches between them against the dense tree and its plain-Python twin: the same
     rows, the same undo log, the same hashes after updates and restores."""
     rng = random.Random(seed)
-    monkeypatch.setattr(hashtree, "DENSE_AFTER", 3000 if forms == "mixed" else 1 << 19)
+    monkeypatch.setattr(hashtree, "DENSE_AFTER", 1000 if forms == "mixed" else 1 << 19)
     monkeypatch.setattr(hashtree, "_loaded", threading.Event())  # as if not loaded yet
     monkeypatch.setattr(hashtree, "WARM_AFTER", 1 << 62)  # and not loading in the background
     tree = hashtree.BucketTree(touches.DEPTH, touches._DEFAULTS)
@@ -97,7 +97,7 @@ def test_the_sparse_bucket_tree_equals_the_dense_twin(
     undo: list[tuple[np.ndarray, np.ndarray]] = []
     seen = set()
     for step in range(60):
-        if forms == "mixed" and step == 20:
+        if forms == "mixed" and step == 5:
             tree.load()  # dict -> table; past DENSE_AFTER rows it turns dense
         buckets = _picks(rng)
         state = rng.getstate()
