@@ -144,11 +144,13 @@ def _parent(
 
 @njit(cache=True, inline="always")
 def _hash65(buf: np.ndarray, m: np.ndarray, out: np.ndarray, row: int) -> None:
-    """out[row] = blake3 of the 65 bytes in ``buf`` (two compressions of one chunk)."""
-    cv = _IV.copy()
+    """out[row] = blake3 of the 65 bytes in ``buf`` (two compressions of one chunk); ``m``
+    holds 24 words (the message, then the chaining value)."""
+    cv = m[16:24]
+    cv[:] = _IV
     _words(buf, m, 0)
     _compress(cv, m, _FULL, _CHUNK_START)
-    m[:] = 0
+    m[:16] = 0
     m[0] = np.uint64(buf[64])
     _compress(cv, m, _ONE, _END_ROOT)
     _out(cv, out, row)
@@ -168,7 +170,7 @@ def update(
     above them once; each overwritten row and its old value go to ``undo_rows`` /
     ``undo_values`` (room for ``len(buckets) * (depth + 1)``). Returns the rows written."""
     buf = np.empty(65, np.uint8)
-    m = np.empty(16, np.uint64)
+    m = np.empty(24, np.uint64)  # (words 16..23: the chaining value)
     first = 1 << depth
     n = len(buckets)
     rows = np.empty(n, np.int64)
@@ -204,7 +206,7 @@ def parent_hash(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     tree[2, :] = left
     tree[3, :] = right
     buf = np.empty(65, np.uint8)
-    m = np.empty(16, np.uint64)
+    m = np.empty(24, np.uint64)  # (words 16..23: the chaining value)
     _parent(tree, 1, buf, m, np.zeros((1, 32), np.uint8), 0)
     out: np.ndarray = tree[1].copy()
     return out
@@ -228,7 +230,7 @@ def leaf_hashes(positions: np.ndarray) -> np.ndarray:
     """blake3(0x00 || position:u64 big-endian) of each position (a touch tree's leaves)."""
     n = positions.shape[0]
     out = np.empty((n, 32), np.uint8)
-    m = np.zeros(16, np.uint64)
+    m = np.zeros(24, np.uint64)  # (words 16..23: the chaining value)
     one_block = np.uint64(1 | 2 | 8)  # CHUNK_START | CHUNK_END | ROOT
     b = np.zeros(12, np.uint64)  # the message bytes: 0x00, then the position big-endian
     for k in range(n):
@@ -238,7 +240,8 @@ def leaf_hashes(positions: np.ndarray) -> np.ndarray:
         m[0] = b[0] | (b[1] << _S8) | (b[2] << _S16) | (b[3] << _S24)
         m[1] = b[4] | (b[5] << _S8) | (b[6] << _S16) | (b[7] << _S24)
         m[2] = b[8]
-        cv = _IV.copy()
+        cv = m[16:24]
+        cv[:] = _IV
         _compress(cv, m, np.uint64(9), one_block)
         _out(cv, out, k)
     return out
@@ -251,11 +254,12 @@ def chunk_hashes(data: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.n
     n = starts.shape[0]
     out = np.empty((n, 32), np.uint8)
     buf = np.zeros(64, np.uint8)
-    m = np.empty(16, np.uint64)
+    m = np.empty(24, np.uint64)  # (words 16..23: the chaining value)
     for j in range(n):
         lo, hi = starts[j], ends[j]
         length = hi - lo
-        cv = _IV.copy()
+        cv = m[16:24]
+        cv[:] = _IV
         blocks = max(1, (length + 63) // 64)
         for k in range(blocks):
             a = lo + 64 * k
@@ -293,7 +297,7 @@ def mountains(
     roots = np.empty((a, 32), np.uint8)
     stack = np.empty((65, 32), np.uint8)
     buf = np.empty(65, np.uint8)
-    m = np.empty(16, np.uint64)
+    m = np.empty(24, np.uint64)  # (words 16..23: the chaining value)
     for j in range(a):
         top = 0
         for k in range(counts[j]):
@@ -459,7 +463,7 @@ def table_update(
     1`` (a parent's two children are one read). ``used[0]`` pairs are held; the table must
     have room for ``len(buckets) * (depth + 1)`` more."""
     buf = np.empty(65, np.uint8)
-    m = np.empty(16, np.uint64)
+    m = np.empty(24, np.uint64)  # (words 16..23: the chaining value)
     out = np.empty((1, 32), np.uint8)
     first = 1 << depth
     top_n = top.shape[0]
@@ -764,16 +768,24 @@ class BucketTree:
 
 @njit(cache=True, inline="always")
 def _leaf_into(p: np.int64, m: np.ndarray, out: np.ndarray, row: int) -> None:
-    """out[row] = blake3(0x00 || p:u64 big-endian)."""
-    m[:] = 0
+    """out[row] = blake3(0x00 || p:u64 big-endian); ``m`` holds 24 words."""
     q = np.uint64(p)
-    b = np.zeros(12, np.uint64)
-    for j in range(8):
-        b[1 + j] = (q >> np.uint64(8 * (7 - j))) & np.uint64(0xFF)
-    m[0] = b[0] | (b[1] << _S8) | (b[2] << _S16) | (b[3] << _S24)
-    m[1] = b[4] | (b[5] << _S8) | (b[6] << _S16) | (b[7] << _S24)
-    m[2] = b[8]
-    cv = _IV.copy()
+    m[:16] = 0
+    byte = np.uint64(0xFF)
+    m[0] = (
+        (((q >> np.uint64(56)) & byte) << _S8)
+        | (((q >> np.uint64(48)) & byte) << _S16)
+        | (((q >> np.uint64(40)) & byte) << _S24)
+    )
+    m[1] = (
+        ((q >> np.uint64(32)) & byte)
+        | (((q >> np.uint64(24)) & byte) << _S8)
+        | (((q >> np.uint64(16)) & byte) << _S16)
+        | (((q >> np.uint64(8)) & byte) << _S24)
+    )
+    m[2] = q & byte
+    cv = m[16:24]
+    cv[:] = _IV
     _compress(cv, m, np.uint64(9), np.uint64(1 | 2 | 8))
     _out(cv, out, row)
 
@@ -809,7 +821,7 @@ def push_touches(
     row ``frozen_lo[a]``) first. The pool needs room for 192 rows per distinct account, the
     log for ``len(ids)``. Returns the entries of the two undo logs."""
     buf = np.empty(65, np.uint8)
-    m = np.empty(16, np.uint64)
+    m = np.empty(24, np.uint64)  # (words 16..23: the chaining value)
     h = np.empty((2, 32), np.uint8)  # the leaf of the last position, and the work row
     ka = 0
     ks = 0
@@ -904,7 +916,7 @@ def settle_accounts(
     (``data[starts[j]:ends[j]]``; over 1,024 bytes, several chunks, the hash is left for the
     caller), and the log's length."""
     buf = np.empty(65, np.uint8)
-    m = np.empty(16, np.uint64)
+    m = np.empty(24, np.uint64)  # (words 16..23: the chaining value)
     shift = 24 - depth
     k = 0
     for a in dirty:
