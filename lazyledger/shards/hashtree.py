@@ -444,6 +444,103 @@ def _slot(keys: np.ndarray, used: np.ndarray, row: int) -> Any:
     return i
 
 
+def _schedule() -> np.ndarray:
+    """The message word order of each of BLAKE3's 7 rounds."""
+    perm = [2, 6, 3, 10, 7, 0, 4, 13, 1, 11, 12, 5, 9, 14, 15, 8]
+    out, cur = [], list(range(16))
+    for _ in range(7):
+        out.append(cur)
+        cur = [cur[p] for p in perm]
+    return np.array(out, np.int64)
+
+
+_SCHEDULE = _schedule()
+_G = np.array(
+    [[0, 4, 8, 12], [1, 5, 9, 13], [2, 6, 10, 14], [3, 7, 11, 15],
+     [0, 5, 10, 15], [1, 6, 11, 12], [2, 7, 8, 13], [3, 4, 9, 14]],
+    np.int64,
+)  # fmt: skip
+_IV32 = _IV.astype(np.uint32)
+LANES = 64
+"""Messages a lane kernel compresses side by side (the loops over lanes vectorise)."""
+LANES_FROM = 32
+"""Fewer parents than this on a level are hashed one by one (lanes would not pay)."""
+
+
+@njit(cache=True)
+def _compress_lanes(
+    cv: np.ndarray, m: np.ndarray, n: int, block_len: int, flags: int, v: np.ndarray
+) -> None:
+    """:func:`_compress` of ``n`` messages at once: ``cv`` (8, LANES) and ``m`` (16, LANES)
+    uint32, lane ``l`` one message; ``v`` (16, LANES) is scratch."""
+    for i in range(8):
+        for lane in range(n):
+            v[i, lane] = cv[i, lane]
+            v[8 + i, lane] = 0
+    for i in range(4):
+        for lane in range(n):
+            v[8 + i, lane] = _IV32[i]
+    for lane in range(n):
+        v[14, lane] = block_len
+        v[15, lane] = flags
+    for r in range(7):
+        for q in range(8):
+            a, b, c, d = _G[q, 0], _G[q, 1], _G[q, 2], _G[q, 3]
+            mx, my = m[_SCHEDULE[r, 2 * q]], m[_SCHEDULE[r, 2 * q + 1]]
+            for lane in range(n):
+                va = uint32(v[a, lane] + v[b, lane] + mx[lane])
+                vd = uint32(v[d, lane] ^ va)
+                vd = uint32((vd >> uint32(16)) | (vd << uint32(16)))
+                vc = uint32(v[c, lane] + vd)
+                vb = uint32(v[b, lane] ^ vc)
+                vb = uint32((vb >> uint32(12)) | (vb << uint32(20)))
+                va = uint32(va + vb + my[lane])
+                vd = uint32(vd ^ va)
+                vd = uint32((vd >> uint32(8)) | (vd << uint32(24)))
+                vc = uint32(vc + vd)
+                vb = uint32(vb ^ vc)
+                vb = uint32((vb >> uint32(7)) | (vb << uint32(25)))
+                v[a, lane], v[b, lane], v[c, lane], v[d, lane] = va, vb, vc, vd
+    for i in range(8):
+        for lane in range(n):
+            cv[i, lane] = v[i, lane] ^ v[i + 8, lane]
+
+
+@njit(cache=True)
+def hash65_lanes(msgs: np.ndarray, out: np.ndarray) -> None:
+    """out[j] = blake3(msgs[j]) for 65-byte messages, :data:`LANES` at a time."""
+    cv = np.empty((8, LANES), np.uint32)
+    m = np.empty((16, LANES), np.uint32)
+    v = np.empty((16, LANES), np.uint32)
+    total = msgs.shape[0]
+    for lo in range(0, total, LANES):
+        n = min(LANES, total - lo)
+        for lane in range(n):
+            for i in range(16):
+                b = 4 * i
+                m[i, lane] = (
+                    uint32(msgs[lo + lane, b])
+                    | (uint32(msgs[lo + lane, b + 1]) << uint32(8))
+                    | (uint32(msgs[lo + lane, b + 2]) << uint32(16))
+                    | (uint32(msgs[lo + lane, b + 3]) << uint32(24))
+                )
+            for i in range(8):
+                cv[i, lane] = _IV32[i]
+        _compress_lanes(cv, m, n, 64, 1, v)  # CHUNK_START
+        for lane in range(n):
+            for i in range(16):
+                m[i, lane] = 0
+            m[0, lane] = msgs[lo + lane, 64]
+        _compress_lanes(cv, m, n, 1, 2 | 8, v)  # CHUNK_END | ROOT
+        for lane in range(n):
+            for i in range(8):
+                w = cv[i, lane]
+                out[lo + lane, 4 * i] = w & 0xFF
+                out[lo + lane, 4 * i + 1] = (w >> 8) & 0xFF
+                out[lo + lane, 4 * i + 2] = (w >> 16) & 0xFF
+                out[lo + lane, 4 * i + 3] = (w >> 24) & 0xFF
+
+
 @njit(cache=True)
 def table_update(
     top: np.ndarray,
@@ -464,10 +561,11 @@ def table_update(
     have room for ``len(buckets) * (depth + 1)`` more."""
     buf = np.empty(65, np.uint8)
     m = np.empty(24, np.uint64)  # (words 16..23: the chaining value)
-    out = np.empty((1, 32), np.uint8)
     first = 1 << depth
     top_n = top.shape[0]
     n = len(buckets)
+    msgs = np.empty((n, 65), np.uint8)  # a level's parent inputs, hashed in lanes
+    outs = np.empty((n, 32), np.uint8)
     rows = np.empty(n, np.int64)
     slots = np.empty(n, np.int64)  # the pair each row was written in (-1: in ``top``)
     k = 0
@@ -495,12 +593,14 @@ def table_update(
                 slots[w] = slots[j]  # p's children are the pair its child was written in
                 w += 1
         n = w
+        lanes = n >= LANES_FROM
         for j in range(n):
             p = rows[j]
-            buf[0] = 1
+            msg = msgs[j] if lanes else buf
+            msg[0] = 1
             if 2 * p < top_n:
-                _child(top, 2 * p, buf, 1, defaults, level)
-                _child(top, 2 * p + 1, buf, 33, defaults, level)
+                _child(top, 2 * p, msg, 1, defaults, level)
+                _child(top, 2 * p + 1, msg, 33, defaults, level)
             else:
                 c = slots[j]
                 for half in range(2):
@@ -510,20 +610,26 @@ def table_update(
                             zero = False
                             break
                     for b in range(32):
-                        buf[1 + 32 * half + b] = (
+                        msg[1 + 32 * half + b] = (
                             defaults[level, b] if zero else vals[c, 32 * half + b]
                         )
+            if lanes:
+                continue
+            _hash65(buf, m, outs, j)
+        if lanes:
+            hash65_lanes(msgs[:n], outs[:n])
+        for j in range(n):  # (this level's parents are no child read above)
+            p = rows[j]
             undo_rows[k] = p
             if p < top_n:
                 undo_values[k, :] = top[p, :]
-                _hash65(buf, m, top, p)
+                top[p, :] = outs[j, :]
                 slots[j] = -1
             else:
-                _hash65(buf, m, out, 0)
                 s = _slot(keys, used, p)
                 h = 32 * (p & 1)
                 undo_values[k, :] = vals[s, h : h + 32]
-                vals[s, h : h + 32] = out[0, :]
+                vals[s, h : h + 32] = outs[j, :]
                 slots[j] = s
             k += 1
     return k

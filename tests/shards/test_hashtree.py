@@ -8,6 +8,7 @@ import threading
 
 import numpy as np
 import pytest
+from blake3 import blake3
 
 from lazyledger import touches
 from lazyledger.shards import hashtree
@@ -121,3 +122,31 @@ def test_the_sparse_bucket_tree_equals_the_dense_twin(
     assert (
         seen == {"dict": {"dict"}, "table": {"table"}, "mixed": {"dict", "table", "dense"}}[forms]
     )
+
+
+@pytest.mark.parametrize("n", [1, 31, 64, 65, 200])
+def test_the_lane_kernel_is_blake3(n: int) -> None:
+    """65-byte messages hashed side by side (as a level of many parents is) equal the
+    ``blake3`` package, across the :data:`hashtree.LANES` boundary."""
+    rng = random.Random(n)
+    msgs = np.frombuffer(rng.randbytes(65 * n), np.uint8).reshape(n, 65).copy()
+    out = np.zeros((n, 32), np.uint8)
+    hashtree.hash65_lanes(msgs, out)
+    assert [o.tobytes() for o in out] == [blake3(m.tobytes()).digest() for m in msgs]
+
+
+def test_a_wide_update_equals_the_twin() -> None:
+    """Hundreds of buckets at once (levels of many parents, hashed in lanes)."""
+    rng = random.Random(12)
+    tree = hashtree.BucketTree(touches.DEPTH, touches._DEFAULTS)
+    tree.load()
+    dense = np.zeros((2 << touches.DEPTH, 32), np.uint8)
+    for size in (300, 1000, 40):
+        buckets = sorted(rng.sample(range(1 << touches.DEPTH), size))
+        state = rng.getstate()
+        _, rows, values = run(hashtree.update_python, dense, buckets, rng)
+        rng.setstate(state)
+        hashes = np.frombuffer(rng.randbytes(32 * size), np.uint8).reshape(-1, 32)
+        got_rows, got_values = tree.update(np.array(buckets, np.int64), hashes)
+        assert (got_rows == rows).all() and (got_values == values).all()
+        assert all(tree.node(int(r)) == dense[r].tobytes() for r in rows)
