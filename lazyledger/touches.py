@@ -34,7 +34,7 @@ import binascii
 import itertools
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 from blake3 import blake3
@@ -570,41 +570,48 @@ class TouchMap:
 
     # -- writing (through a stage) --------------------------------------------------------
 
+    _FRESH: ClassVar[Mapping[str, int]] = {"_last": -1, "_at": -1, "_stamp": -1, "_next": -1}
+    """Per-account arrays whose unused rows hold -1 (the others hold zeros)."""
+    _COLUMNS = ("_count", "_root", "_names", "_listed", "_frozen_lo", "_cap", *_FRESH)
+
     def _add_ids(self, accounts: Sequence[bytes], stage: TouchStage) -> None:
         """Ids for ``accounts`` (distinct, none with an id yet): their rows in the map built
-        whole, or new ones."""
+        whole, or new ones (rows past ``_n`` hold the values of an untouched account)."""
         frozen = self._frozen
-        rows = np.full(len(accounts), -1, np.int64)
         if frozen is not None and len(frozen.accounts):
+            rows = np.full(len(accounts), -1, np.int64)
             wanted = np.frombuffer(b"".join(accounts), "V32")
             at = np.searchsorted(frozen.accounts, wanted)
             hit = at < len(frozen.accounts)
             hit[hit] = frozen.accounts[at[hit]] == wanted[hit]
             rows[hit] = at[hit]
-        new = [a for a, r in zip(accounts, rows.tolist(), strict=True) if r < 0]
+            found = rows.tolist()
+            for a, r in zip(accounts, found, strict=True):
+                if r >= 0:
+                    self._ids[a] = r
+            new = [a for a, r in zip(accounts, found, strict=True) if r < 0]
+        else:
+            new = list(accounts)
         first = self._n
         end = first + len(new)
-        if new:
-            for name in ("_count", "_root", "_names", "_listed", "_frozen_lo"):
-                setattr(self, name, _grown(getattr(self, name), end))
-            for name in ("_last", "_at", "_stamp", "_next"):
-                arr = getattr(self, name)
-                if end > len(arr):
-                    grown = np.full(max(end, 2 * len(arr)), -1, np.int64)
-                    grown[: len(arr)] = arr
-                    setattr(self, name, grown)
-            self._cap = _grown(self._cap, end)
-            fresh = slice(first, end)
-            self._count[fresh] = 0
-            self._last[fresh] = self._at[fresh] = self._stamp[fresh] = self._next[fresh] = -1
-            self._cap[fresh] = 0
-            self._listed[fresh] = 0
-            self._names[fresh] = np.frombuffer(b"".join(new), np.uint8).reshape(-1, 32)
-            stage._new.extend(new)
-            self._n = end
-        it = iter(range(first, end))
-        for a, r in zip(accounts, rows.tolist(), strict=True):
-            self._ids[a] = r if r >= 0 else next(it)
+        if not new:
+            return
+        if end > len(self._count):
+            size = max(end, 2 * len(self._count))
+            for name in self._COLUMNS:
+                old = getattr(self, name)
+                grown = np.full((size, *old.shape[1:]), self._FRESH.get(name, 0), old.dtype)
+                grown[: len(old)] = old
+                setattr(self, name, grown)
+        self._names[first:end] = np.frombuffer(b"".join(new), np.uint8).reshape(-1, 32)
+        self._ids.update(zip(new, range(first, end), strict=True))
+        stage._new.extend(new)
+        self._n = end
+
+    def _clear(self, lo: int, hi: int) -> None:
+        """Rows ``lo..hi`` back to the values of an untouched account (a rollback's ids)."""
+        for name in self._COLUMNS:
+            getattr(self, name)[lo:hi] = self._FRESH.get(name, 0)
 
     def _push(self, accounts: list[bytes], positions: list[int], stage: TouchStage) -> None:
         get = self._ids.get
@@ -710,6 +717,7 @@ class TouchStage:
             base._root[a] = roots
         for account in self._new:
             del base._ids[account]
+        base._clear(self._n, base._n)
         base._n, base._pool_n[0], base._log_n[0] = self._n, self._pool_n, self._log_n
         self._tree, self._links, self._slots, self._accounts, self._new = [], [], [], [], []
         self._dirty = []
