@@ -1,6 +1,8 @@
-"""BLAKE3 in Numba for the touch commitment's bucket tree: the hash of one 65-byte parent
-input ``0x01 || left:32 || right:32`` (two compressions of one chunk), and kernels that
-rewrite the changed buckets of a heap-ordered tree and every node above them.
+"""BLAKE3 in Numba for the touch commitment (``touches.py``): the hash of one 65-byte parent
+input ``0x01 || left:32 || right:32`` (two compressions of one chunk; many side by side in
+lanes), kernels that rewrite the changed buckets of a heap-ordered tree and every node above
+them, and the kernels that keep the accounts' side of a touch map (leaves, mountain ranges,
+touch tree roots, bucket lists and bucket hashes) in arrays.
 
 Tested bit for bit against the ``blake3`` package (``tests/shards/test_hashtree.py``). Rows
 are heap-ordered: row 1 is the root, rows ``2i`` and ``2i+1`` the children of row ``i``, rows
