@@ -465,7 +465,7 @@ _G = np.array(
 _IV32 = _IV.astype(np.uint32)
 LANES = 64
 """Messages a lane kernel compresses side by side (the loops over lanes vectorise)."""
-LANES_FROM = 32
+LANES_FROM = 8
 """Fewer parents than this on a level are hashed one by one (lanes would not pay)."""
 
 
@@ -572,19 +572,19 @@ def table_update(
     slots = np.empty(n, np.int64)  # the pair each row was written in (-1: in ``top``)
     k = 0
     for j in range(n):
-        i = first + buckets[j]
+        rows[j] = first + buckets[j]
+        slots[j] = -1 if rows[j] < top_n else _slot(keys, used, rows[j])
+    for j in range(n):
+        i = rows[j]
         undo_rows[k] = i
-        rows[j] = i
         if i < top_n:
             undo_values[k, :] = top[i, :]
             top[i, :] = hashes[j, :]
-            slots[j] = -1
         else:
-            s = _slot(keys, used, i)
+            s = slots[j]
             h = 32 * (i & 1)
             undo_values[k, :] = vals[s, h : h + 32]
             vals[s, h : h + 32] = hashes[j, :]
-            slots[j] = s
         k += 1
     for level in range(depth):
         w = 0
@@ -620,6 +620,9 @@ def table_update(
             _hash65(buf, m, outs, j)
         if lanes:
             hash65_lanes(msgs[:n], outs[:n])
+        if rows[0] >= top_n:  # the pairs first, in a loop of independent probes (their
+            for j in range(n):  # cache misses overlap), then the writes
+                slots[j] = _slot(keys, used, rows[j])
         for j in range(n):  # (this level's parents are no child read above)
             p = rows[j]
             undo_rows[k] = p
@@ -628,11 +631,10 @@ def table_update(
                 top[p, :] = outs[j, :]
                 slots[j] = -1
             else:
-                s = _slot(keys, used, p)
+                s = slots[j]
                 h = 32 * (p & 1)
                 undo_values[k, :] = vals[s, h : h + 32]
                 vals[s, h : h + 32] = outs[j, :]
-                slots[j] = s
             k += 1
     return k
 
