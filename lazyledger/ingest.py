@@ -187,7 +187,7 @@ class Ingestor:
             self.nonces.update(nonces)
             mat.appended(
                 lambda: records.decode(
-                    [(pack_position(x.height, x.shard, 0), x.record) for x in staged]
+                    [(pack_position(x.height, x.shard, 0), x.record) for x in staged], mat.width
                 )
             )
             self.head.height, self.head.id = height, head
@@ -224,10 +224,11 @@ class Ingestor:
                 first = next_id + len(new_names)
                 rows, senders = [], []
                 for tx in sec:
-                    rows.append(row_of(tx, self.genesis, job_of, account_id))
+                    rows.append(row_of(tx, self.genesis, job_of, account_id, mat.width))
                     senders.append(account_id(tx.sender))
                 names = new_names[first - next_id :]
-                record = records.encode(rows, senders, [tx.id for tx in sec], first, names)
+                ids = [tx.id for tx in sec]
+                record = records.encode(rows, senders, ids, first, names, mat.width)
                 hosted = tuple(i for i, row in enumerate(rows) if row[0] in HOSTED_OPS)
                 staged.append(Section(b.header.height, s, sec, record, hosted))
         return staged

@@ -19,10 +19,7 @@ from numba import njit
 
 from lazyledger.errors import StorageError
 from lazyledger.materialize import walk
-from lazyledger.materialize.rows import ROW, ROW_DTYPE
-
-K = 2
-"""Account columns per row (a row's access set: acc0, acc1)."""
+from lazyledger.materialize.rows import id_matrix, row_dtype
 
 
 def _grown(a: np.ndarray, n: int) -> np.ndarray:
@@ -35,12 +32,13 @@ def _grown(a: np.ndarray, n: int) -> np.ndarray:
 
 
 class ColumnIndex:
-    """Rows in global order with per-account backward links; append-only."""
+    """Rows in global order with per-account backward links; append-only. ``width``: account
+    columns per row (the chain's row width, 2 unless it runs wider embedder ops)."""
 
-    def __init__(self) -> None:
+    def __init__(self, width: int = 2) -> None:
         self.n = 0
-        self.rows = np.zeros(0, ROW_DTYPE)
-        self.links = np.zeros((0, 1 + K), np.int64)  # see lazyledger.materialize.walk
+        self.rows = np.zeros(0, row_dtype(width))
+        self.links = np.zeros((0, 1 + width), np.int64)  # see lazyledger.materialize.walk
         self.pos = np.zeros(0, np.int64)  # positions by row (links[:, 0] too)
         self.last = np.full(0, -1, np.int64)
         self.lock = threading.Lock()  # serialises growth; walks only read
@@ -51,13 +49,15 @@ class ColumnIndex:
         parts = [(p, data) for p, data in sections if data]
         if not parts:
             return
-        counts = np.array([len(data) // ROW.size for _, data in parts], np.int64)
-        new = np.frombuffer(b"".join(data for _, data in parts), ROW_DTYPE)
+        kind = self.rows.dtype
+        counts = np.array([len(data) // kind.itemsize for _, data in parts], np.int64)
+        new = np.frombuffer(b"".join(data for _, data in parts), kind)
         self.extend_rows(np.array([p for p, _ in parts], np.int64), counts, new)
 
     def extend_rows(self, firsts: np.ndarray, counts: np.ndarray, new: np.ndarray) -> None:
-        """Append rows ``new`` (ROW_DTYPE) of sections whose first rows sit at packed positions
-        ``firsts`` and hold ``counts`` rows each, following the indexed ones in global order."""
+        """Append rows ``new`` (of the index's row dtype) of sections whose first rows sit at
+        packed positions ``firsts`` and hold ``counts`` rows each, following the indexed ones in
+        global order."""
         if not len(new):
             return
         start, stop = self.n, self.n + len(new)
@@ -73,10 +73,10 @@ class ColumnIndex:
             offsets = np.cumsum(counts) - counts
             pos[start:stop] = np.repeat(firsts - offsets, counts) + np.arange(len(new))
             links[start:stop, walk.POS] = pos[start:stop]
-            id0 = new["id0"].astype(np.int64)
-            id1 = new["id1"].astype(np.int64)
-            ids = np.stack([id0, np.where(id1 == id0, -1, id1)], axis=1)
-            top = int(max(id0.max(), id1.max())) + 1
+            ids = id_matrix(new)
+            top = int(ids.max()) + 1
+            for j in range(1, ids.shape[1]):  # an account a row names twice links once
+                ids[:, j][(ids[:, j : j + 1] == ids[:, :j]).any(axis=1)] = -1
             last = self.last
             if top > len(last):
                 last = np.concatenate([last, np.full(max(top, 2 * len(last)) - len(last), -1)])

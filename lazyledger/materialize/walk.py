@@ -200,22 +200,15 @@ def closure(
 
 
 @njit(cache=True)
-def row_keys(
-    links: np.ndarray, pos: np.ndarray, rows: np.ndarray, ck_id: np.ndarray, ck_pos: np.ndarray
-) -> np.ndarray:
-    """For each slice row and account column, the virtual-account key ``id << 31 | cut``
-    (``cut`` from :func:`cut_index`); an empty column repeats column 0's key."""
-    k_max = links.shape[1] - 1
-    out = np.empty((rows.shape[0], k_max), np.int64)
+def row_keys(ids: np.ndarray, pos: np.ndarray, ck_id: np.ndarray, ck_pos: np.ndarray) -> np.ndarray:
+    """For each slice row (its dense ids, one column per account, and its position), the
+    virtual-account key ``id << 31 | cut`` of each column (``cut`` from :func:`cut_index`)."""
+    out = np.empty(ids.shape, np.int64)
     has_ck = ck_id.shape[0] > 0
-    for j in range(rows.shape[0]):
-        g = rows[j]
-        p = pos[g]
-        for k in range(k_max):
-            a = _id(links[g, 1 + k])
-            if a < 0:
-                out[j, k] = out[j, 0]
-                continue
+    for j in range(ids.shape[0]):
+        p = pos[j]
+        for k in range(ids.shape[1]):
+            a = ids[j, k]
             c = cut_index(ck_id, ck_pos, a, p) if has_ck else 0
             out[j, k] = (a << 31) | c
     return out
