@@ -21,6 +21,12 @@ from lazyledger.errors import StorageError
 from lazyledger.materialize import walk
 from lazyledger.materialize.rows import id_matrix, row_dtype
 
+SCAN_MIN_ROWS = 2048
+SCAN_RATIO = 4
+"""A closure walks at most ``max(SCAN_MIN_ROWS, rows below its needs // SCAN_RATIO)`` rows;
+a larger slice is found by one backward pass over those rows (:func:`walk.scan`), which reads
+each in order instead of one scattered record per slice row."""
+
 
 def _grown(a: np.ndarray, n: int) -> np.ndarray:
     """``a`` with room for at least ``n`` entries along axis 0 (a copy when it grows)."""
@@ -42,6 +48,7 @@ class ColumnIndex:
         self.pos = np.zeros(0, np.int64)  # positions by row (links[:, 0] too)
         self.last = np.full(0, -1, np.int64)
         self.lock = threading.Lock()  # serialises growth; walks only read
+        self.scan_min_rows, self.scan_ratio = SCAN_MIN_ROWS, SCAN_RATIO
 
     def extend(self, sections: Iterable[tuple[int, bytes]]) -> None:
         """Append sections (packed position of their first row, concatenated rows) that follow
@@ -128,7 +135,14 @@ class ColumnIndex:
             g = np.array([n[1] for n in needs], np.int64)
             p = np.array([n[2] for n in needs], np.int64)
         cap = -1 if limit is None else limit
-        out: np.ndarray = walk.closure(self.links, ck_id, ck_pos, a, g, p, cap)
+        below = int(g.max(initial=-1)) + 1
+        switch = max(self.scan_min_rows, below // self.scan_ratio)
+        if 0 <= cap <= switch:
+            out: np.ndarray = walk.closure(self.links, ck_id, ck_pos, a, g, p, cap)
+        else:  # walk a thin slice; past ``switch`` rows, one pass over the rows is cheaper
+            out = walk.closure(self.links, ck_id, ck_pos, a, g, p, switch)
+            if len(out) and out[0] < 0:
+                out = walk.scan(self.links, ck_id, ck_pos, a, g, p, len(self.last), cap)
         return None if len(out) and out[0] < 0 else out
 
 
