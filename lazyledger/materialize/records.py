@@ -21,6 +21,7 @@ first), so reading the records in global order rebuilds id -> account (the repla
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Sequence
 
@@ -38,6 +39,7 @@ from lazyledger.tables import ROWS
 _HEAD = struct.Struct("<III")
 
 
+@functools.cache
 def fixed_dtype(width: int) -> np.dtype:
     """A record's fixed fields per row, on a chain of row width ``width``."""
     return np.dtype(
@@ -63,10 +65,11 @@ assert ROW_DTYPE.fields["acc0"][1] == FIXED_DTYPE.fields["id0"][1] == _HEAD_FIEL
 assert ROW_DTYPE.fields["id0"][1] == _HEAD_FIELDS + 64
 
 
-def _fields(width: int) -> list[str]:
+@functools.cache
+def _fields(width: int) -> tuple[str, ...]:
     fixed = fixed_dtype(width).names
     assert fixed is not None
-    return [f for f in fixed if f != "sender"]
+    return tuple(f for f in fixed if f != "sender")
 
 
 def genesis_accounts(genesis: Genesis) -> list[bytes]:

@@ -19,6 +19,7 @@ account columns and holds 0 in its extra integers. Built-in chains keep the 98-b
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Callable
 
@@ -53,6 +54,7 @@ _ACC = 26
 """Offset of ``acc0`` in a row."""
 
 
+@functools.cache
 def row_dtype(width: int) -> np.dtype:
     """The replay row of a chain whose rows name ``width`` accounts (2..8)."""
     if not 2 <= width <= MAX_WIDTH:
@@ -125,12 +127,12 @@ def _accounts_of_body(body: bytes) -> list[bytes]:
 def with_ids(body: bytes, ids: AccountIds, width: int) -> bytes:
     """A row of ``width`` accounts from a body naming ``w <= width`` (the rest repeat acc0,
     their integers 0), with every account's dense id."""
+    if width == 2 and len(body) == ROW_BODY.size:  # (the common case)
+        return body + _IDS.pack(ids(body[_ACC : _ACC + 32]), ids(body[_ACC + 32 : _ACC + 64]))
     accounts = _accounts_of_body(body)
     w = len(accounts)
     if w > width:
         raise InvalidOpSpec(f"op {body[0]}: a width-{w} row on a chain of width {width}")
-    if width == 2:
-        return body + _IDS.pack(ids(accounts[0]), ids(accounts[1]))
     accounts += [accounts[0]] * (width - w)
     ints = body[ROW_BODY.size + 32 * (w - 2) :] + bytes(8 * (width - w))
     head = body[: ROW_BODY.size]
