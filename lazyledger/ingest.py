@@ -1,7 +1,7 @@
 """Ingestion: blocks in, never executed. Propose the next block; admit a transaction; append
 blocks: decode, validate statelessly (nonces from the index of counts, jobs from the job index),
 stage each shard section (rows, index record, hosted transactions), write the shard sections
-beside their rollback (:func:`lazyledger.store.write_sections`, undone by ``Store.recover``),
+beside their rollback (:func:`lazyledger.shards.store.write_sections`, undone by ``Store.recover``),
 commit the headers and job index (the commit point), then extend the touch map and the
 materialiser's index."""
 
@@ -25,7 +25,8 @@ from lazyledger.model import Block, Genesis, Header, Transaction
 from lazyledger.ops import REGISTRY, DnnJob, DnnReveal, JobInfo, job_account
 from lazyledger.shards import pack_position, shard_of
 from lazyledger.shards.merkle import root
-from lazyledger.store import Section, Store, write_sections
+from lazyledger.shards.store import Section, write_sections
+from lazyledger.store import Store
 from lazyledger.touches import TouchMap
 from lazyledger.validate import Validator
 

@@ -32,9 +32,8 @@ from numba import njit
 from lazyledger.errors import StorageError
 from lazyledger.materialize.rows import ROW_DTYPE, row_dtype
 from lazyledger.model import Genesis
-from lazyledger.shards import pack_position
+from lazyledger.shards import pack_position, reader
 from lazyledger.store import Store
-from lazyledger.tables import ROWS
 
 _HEAD = struct.Struct("<III")
 
@@ -196,18 +195,7 @@ def _unpack(
 def read(store: Store, after: int, upto: int, width: int = 2) -> Records:
     """The records of every stored section of blocks after..upto, in global order, on a chain
     of row width ``width``."""
-    found: list[tuple[int, int, bytes]] = []
-    for s, env in enumerate(store.shards):
-        with env.read() as txn:
-            cur = txn.cursor(env.db[ROWS.name])
-            if not cur.set_range(ROWS.key.encode(after + 1)):
-                continue
-            for key, value in cur:
-                h = ROWS.key.decode(bytes(key))
-                if h > upto:
-                    break
-                found.append((h, s, bytes(value)))
-    found.sort(key=lambda x: (x[0], x[1]))
+    found = reader.records(store, after, upto)
     # (zstd in one batch: ROWS.zstd, decoded as ROWS.value, raw bytes, by decode below)
     data = store.decompress_many([v for _, _, v in found])
     items = [(pack_position(h, s, 0), d) for (h, s, _), d in zip(found, data, strict=True)]
