@@ -12,14 +12,12 @@ from lazyledger.codec import decode_section, section_item
 from lazyledger.errors import BlobMissing
 from lazyledger.model import Header, Transaction
 from lazyledger.ops import DnnJob, JobInfo
-from lazyledger.shards import unpack_position
+from lazyledger.shards import reader, unpack_position
 from lazyledger.store import Store
 from lazyledger.tables import (
     BLOBS,
-    BODIES,
     HEAD,
     HEADERS,
-    HOSTED,
     JOBS,
     META_INFO,
     VERDICTS,
@@ -42,9 +40,7 @@ class Chain:
 
     def section_bytes(self, height: int, shard: int) -> bytes | None:
         """The canonical bytes of one shard section (None: the section is empty)."""
-        env = self.store.shards[shard]
-        with env.read() as txn:
-            return env.get(txn, BODIES, height)
+        return reader.section_bytes(self.store, height, shard)
 
     def section(self, height: int, shard: int) -> list[Transaction]:
         raw = self.section_bytes(height, shard)
@@ -53,18 +49,12 @@ class Chain:
     def is_at(self, tx_id: bytes, packed: int) -> bool:
         """Whether the transaction at ``packed`` has id ``tx_id``."""
         h, s, i = unpack_position(packed)
-        env = self.store.shards[s]
-        with env.read() as txn:
-            body = env.need(txn, BODIES, h, f"the section {h}/{s}")
-        return blake3.blake3(section_item(body, i)).digest() == tx_id
+        return blake3.blake3(section_item(reader.body(self.store, h, s), i)).digest() == tx_id
 
     def hosted(self, pos: int) -> Transaction:
         """A private or DNN transaction by packed position (kept apart so replay never decodes
         blocks)."""
-        _, s, _ = unpack_position(pos)
-        env = self.store.shards[s]
-        with env.read() as txn:
-            return env.need(txn, HOSTED, pos, "a hosted tx")
+        return reader.hosted(self.store, pos)
 
     def job(self, job: bytes) -> JobInfo | None:
         """What the job index holds of job account ``job`` (None: no such job)."""

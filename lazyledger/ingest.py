@@ -1,7 +1,7 @@
 """Ingestion: blocks in, never executed. Propose the next block; admit a transaction; append
 blocks: decode, validate statelessly (nonces from the index of counts, jobs from the job index),
 stage each shard section (rows, index record, hosted transactions), write the shard sections
-beside their rollback (:func:`lazyledger.store.write_sections`, undone by ``Store.recover``),
+beside their rollback (:func:`lazyledger.shards.store.write_sections`, undone by ``Store.recover``),
 commit the headers and job index (the commit point), then extend the touch map and the
 materialiser's index."""
 
@@ -25,7 +25,8 @@ from lazyledger.model import Block, Genesis, Header, Transaction
 from lazyledger.ops import REGISTRY, DnnJob, DnnReveal, JobInfo, job_account
 from lazyledger.shards import pack_position, shard_of
 from lazyledger.shards.merkle import root
-from lazyledger.store import Section, Store, write_sections
+from lazyledger.shards.store import Section, write_sections
+from lazyledger.store import Store
 from lazyledger.touches import TouchMap
 from lazyledger.validate import Validator
 
@@ -187,7 +188,7 @@ class Ingestor:
             self.nonces.update(nonces)
             mat.appended(
                 lambda: records.decode(
-                    [(pack_position(x.height, x.shard, 0), x.record) for x in staged]
+                    [(pack_position(x.height, x.shard, 0), x.record) for x in staged], mat.width
                 )
             )
             self.head.height, self.head.id = height, head
@@ -224,10 +225,11 @@ class Ingestor:
                 first = next_id + len(new_names)
                 rows, senders = [], []
                 for tx in sec:
-                    rows.append(row_of(tx, self.genesis, job_of, account_id))
+                    rows.append(row_of(tx, self.genesis, job_of, account_id, mat.width))
                     senders.append(account_id(tx.sender))
                 names = new_names[first - next_id :]
-                record = records.encode(rows, senders, [tx.id for tx in sec], first, names)
+                ids = [tx.id for tx in sec]
+                record = records.encode(rows, senders, ids, first, names, mat.width)
                 hosted = tuple(i for i, row in enumerate(rows) if row[0] in HOSTED_OPS)
                 staged.append(Section(b.header.height, s, sec, record, hosted))
         return staged

@@ -202,7 +202,8 @@ class Ledger:
             head = self.store.head()
             if head > self.head.height:
                 after = self.head.height
-                self.materializer.appended(lambda: records.read(self.store, after, head))
+                width = self.materializer.width
+                self.materializer.appended(lambda: records.read(self.store, after, head, width))
                 self.ingestor.nonces.clear()
                 self.head.height = head
                 self.head.id = self._header_id(head)

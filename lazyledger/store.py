@@ -2,9 +2,10 @@
 
 Every table is declared once in ``TABLES`` (:mod:`lazyledger.tables`) with its key and value
 codecs, and read and written through them (:meth:`Env.get`, :meth:`Env.put` and friends).
-A block is written shard environments first, then the metadata environment, whose commit is
-the commit point: on open, shard writes above the committed head (a crash between the two) are
-rolled back, so no torn block is ever visible."""
+A block is written shard environments first (:mod:`lazyledger.shards.store`, the writer beside
+its rollback), then the metadata environment, whose commit is the commit point: on open, shard
+writes above the committed head (a crash between the two) are rolled back, so no torn block is
+ever visible."""
 
 from __future__ import annotations
 
@@ -23,21 +24,15 @@ import blake3
 import lmdb
 import zstandard
 
-from lazyledger.codec import encode_section
 from lazyledger.errors import ReadOnlyLedger, SchemaMismatch, StorageError
-from lazyledger.model import Genesis, Transaction
-from lazyledger.shards import pack_position
+from lazyledger.model import Genesis
+from lazyledger.shards.store import default_dirs, rollback
 from lazyledger.tables import (
-    BODIES,
     GENESIS,
     HEAD,
-    HOSTED,
     META_INFO,
-    ROWS,
     SCHEMA,
     SHARD_DIRS,
-    SHARD_HEAD,
-    SHARD_INFO,
     Field,
     max_dbs,
     tables_of,
@@ -84,19 +79,6 @@ def unseal(key: bytes, stored: Buf | None) -> bytes | None:
     data = bytes(stored)
     value = data[:-16]
     return value if blake3.blake3(key + value).digest()[:16] == data[-16:] else None
-
-
-@attrs.frozen
-class Section:
-    """A shard section on its way to the store: its transactions, its index record (before
-    zstd: :mod:`lazyledger.materialize.records`) and which of its transactions are also stored
-    whole in ``hosted``."""
-
-    height: int
-    shard: int
-    txs: Sequence[Transaction]
-    record: bytes
-    hosted: tuple[int, ...]
 
 
 class Zip(Protocol):
@@ -371,7 +353,7 @@ class Store:
         if shard_dirs is not None and len(shard_dirs) != n_shards:
             raise StorageError(f"{len(shard_dirs)} shard directories for {n_shards} shards")
         dirs = [Path(d).resolve() for d in shard_dirs] if shard_dirs else None
-        store = cls(path, dirs or _default_dirs(path, n_shards), map_size, True)
+        store = cls(path, dirs or default_dirs(path, n_shards), map_size, True)
         meta = store.meta
         with meta.write() as txn:
             meta.put_field(txn, META_INFO, SCHEMA, SCHEMA_VERSION)
@@ -400,7 +382,7 @@ class Store:
         finally:
             probe.close()
         n = Genesis.from_bytes(genesis).n_shards
-        paths = [Path(d) for d in dirs] if dirs else _default_dirs(path, n)
+        paths = [Path(d) for d in dirs] if dirs else default_dirs(path, n)
         store = cls(path, paths, map_size, False, readonly)
         if not readonly:
             store.recover()
@@ -441,17 +423,7 @@ class Store:
         append), restoring each shard's own head to its last section at or below it."""
         head = self.head()
         for env in self.shards:
-            with env.write() as txn:
-                written = env.get_field(txn, SHARD_INFO, SHARD_HEAD) or 0
-                if written <= head:
-                    continue
-                for height in range(written, head, -1):
-                    drop_section(txn, env, height)
-                cur = txn.cursor(env._db(BODIES))
-                if cur.last():
-                    env.put_field(txn, SHARD_INFO, SHARD_HEAD, BODIES.key.decode(bytes(cur.key())))
-                else:
-                    env.delete(txn, SHARD_INFO, SHARD_HEAD.name)
+            rollback(env, head)
 
     def map_use(self) -> dict[str, tuple[int, int]]:
         """Bytes used and map size of every environment, by directory."""
@@ -592,37 +564,9 @@ def _lock(path: Path, create: bool) -> int:
     return fd
 
 
-def write_sections(env: Env, sections: Sequence[Section]) -> None:
-    """Store one shard's sections (body, index record, hosted transactions) in one
-    transaction, appended in key order (full pages, no page rewritten). Its rollback is
-    :func:`drop_section` (run by :meth:`Store.recover`)."""
-    hosted = [(pack_position(x.height, x.shard, i), x.txs[i]) for x in sections for i in x.hosted]
-    with env.write() as txn:
-        env.put_many(txn, BODIES, [(x.height, encode_section(x.txs)) for x in sections], True)
-        env.put_many(txn, ROWS, [(x.height, x.record) for x in sections], True)
-        if hosted:
-            env.put_many(txn, HOSTED, hosted, append=True)
-        env.put_field(txn, SHARD_INFO, SHARD_HEAD, sections[-1].height)
-
-
-def drop_section(txn: lmdb.Transaction, env: Env, height: int) -> None:
-    """Undo :func:`write_sections` for the section of block ``height`` (inside a write
-    transaction of the shard's environment)."""
-    env.delete(txn, BODIES, height)
-    env.delete(txn, ROWS, height)
-    cur = txn.cursor(env._db(HOSTED))
-    if cur.set_range(HOSTED.key.encode(height << 32)):
-        while bytes(cur.key()) < HOSTED.key.encode((height + 1) << 32) and cur.delete():
-            pass
-
-
 def _decoded(table: Table[Any, Any], raw: bytes, key: bool = False) -> Any:
     """A cache key or value read with its codec; None when malformed (derived data)."""
     try:
         return (table.key if key else table.value).decode(raw)
     except StorageError:
         return None
-
-
-def _default_dirs(path: Path, n: int) -> list[Path]:
-    return [path / f"shard-{s:04d}" for s in range(n)]

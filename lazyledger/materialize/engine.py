@@ -24,7 +24,7 @@ from lazyledger.materialize.index import NO_CUTS, Checkpoints, ColumnIndex, Cuts
 from lazyledger.materialize.keyring import Keyring
 from lazyledger.materialize.policy import CheckpointPolicy
 from lazyledger.materialize.replay import InitialArrays, Replayed, replay_rows
-from lazyledger.materialize.rows import ROW_DTYPE, call_row, failed_row, row_ids
+from lazyledger.materialize.rows import call_row, failed_row, id_matrix, row_ids
 from lazyledger.materialize.running import RunningReplay
 from lazyledger.materialize.slice import Slice, bounded_slice, compiled_slice, seed
 from lazyledger.materialize.snapshot import Snapshot
@@ -73,6 +73,8 @@ class Materializer:
         if checkpoint_policy is not None and not isinstance(checkpoint_policy, CheckpointPolicy):
             raise InvalidRequest("checkpoint_policy must be a CheckpointPolicy")
         self.store, self.chain, self.genesis, self.head = store, chain, genesis, head
+        self.width = REGISTRY.width(genesis)
+        """Accounts per replay row on this chain (its widest op's)."""
         self.checkpoint_min_rows = CHECKPOINT_MIN_ROWS
         self.dense_fraction, self.dense_min_rows = DENSE_FRACTION, DENSE_MIN_ROWS
         self.cost_model = CostModel()
@@ -124,8 +126,8 @@ class Materializer:
     def index_held(self) -> tuple[ColumnIndex, Checkpoints]:
         """:meth:`index`, for a caller holding the head's lock."""
         if self._columns is None:
-            columns = ColumnIndex()
-            self.extend(columns, records.read(self.store, 0, self.head.height))
+            columns = ColumnIndex(self.width)
+            self.extend(columns, records.read(self.store, 0, self.head.height, self.width))
             self._columns = columns
         if self._checkpoints is None:
             self._checkpoints = self._load_checkpoints()
@@ -137,9 +139,17 @@ class Materializer:
         caller holds the head's lock."""
         columns, _ = self.index_held() if held else self.index()
         n = columns.count_before(end_of(height))
-        rows = columns.rows[:n]
+        ids = id_matrix(columns.rows[:n])
         names = self.accounts.names
-        return TouchMap.from_columns(rows["id0"], rows["id1"], columns.pos[:n], names, height)
+        if ids.shape[1] == 2:
+            return TouchMap.from_columns(ids[:, 0], ids[:, 1], columns.pos[:n], names, height)
+        # wider rows: each (account, position) pair once, as a one-account row
+        pos = np.repeat(columns.pos[:n], ids.shape[1]).reshape(ids.shape)
+        first = np.ones(ids.shape, bool)
+        for j in range(1, ids.shape[1]):
+            first[:, j] = ~(ids[:, j : j + 1] == ids[:, :j]).any(axis=1)
+        flat = ids[first]
+        return TouchMap.from_columns(flat, flat, pos[first], names, height)
 
     def extend(self, columns: ColumnIndex, found: records.Records) -> None:
         """Index section records that follow the indexed ones in global order: their new
@@ -238,7 +248,8 @@ class Materializer:
                 out[pos] = failed_row(row, opened)
             else:
                 # the sealed call's accounts are within the envelope's (checked on opening)
-                out[pos] = call_row(tx.sender, opened, self.genesis, row_ids(row).__getitem__)
+                ids = row_ids(row).__getitem__
+                out[pos] = call_row(tx.sender, opened, self.genesis, ids, self.width)
         unreadable.sort()
         return out, unreadable
 
@@ -261,7 +272,7 @@ class Materializer:
                 raise PrivateStateUnavailable(None, [x for _, x in unreadable], None)
             rows = rows.copy()
             for i in private.tolist():
-                rows[i] = np.frombuffer(opened[int(sl.positions[i])], ROW_DTYPE)[0]
+                rows[i] = np.frombuffer(opened[int(sl.positions[i])], rows.dtype)[0]
         positions = sl.positions
         host = self.host().replay_host(rows, lambda i: int(positions[i]))
         return replay_rows(rows, self._seed(sl) if initial is None else initial, host)
@@ -559,10 +570,10 @@ class Materializer:
                 raise PrivateStateUnavailable(None, [x for _, x in unreadable], None)
             rows = rows.copy()
             for i in private:
-                rows[i] = np.frombuffer(opened[int(positions[i])], ROW_DTYPE)[0]
+                rows[i] = np.frombuffer(opened[int(positions[i])], rows.dtype)[0]
                 sent_by(self.chain.hosted(int(positions[i])).sender)
         plain = ~(mint | (op == Op.PRIVATE))
-        ids = np.concatenate([rows["id0"], rows["id1"]]).astype(np.int64)
+        ids = id_matrix(rows).reshape(-1)
         gen = self.genesis_sorted()
         top = int(max(ids.max(initial=-1), gen.ids.max(initial=-1), *extra, -1)) + 1
         nonces = np.bincount(
@@ -571,8 +582,8 @@ class Materializer:
         seen = np.zeros(top, bool)
         seen[ids] = True
         names = np.zeros(top, "V32")
-        names[rows["id0"]] = rows["acc0"]
-        names[rows["id1"]] = rows["acc1"]
+        for j in range(self.width):
+            names[rows[f"id{j}"]] = rows[f"acc{j}"]
         for account in self.genesis.balances:
             k = self.account_id(account)
             if k is not None:

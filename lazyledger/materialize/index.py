@@ -19,10 +19,13 @@ from numba import njit
 
 from lazyledger.errors import StorageError
 from lazyledger.materialize import walk
-from lazyledger.materialize.rows import ROW, ROW_DTYPE
+from lazyledger.materialize.rows import id_matrix, row_dtype
 
-K = 2
-"""Account columns per row (a row's access set: acc0, acc1)."""
+SCAN_MIN_ROWS = 2048
+SCAN_RATIO = 4
+"""A closure walks at most ``max(SCAN_MIN_ROWS, rows below its needs // SCAN_RATIO)`` rows;
+a larger slice is found by one backward pass over those rows (:func:`walk.scan`), which reads
+each in order instead of one scattered record per slice row."""
 
 
 def _grown(a: np.ndarray, n: int) -> np.ndarray:
@@ -35,15 +38,17 @@ def _grown(a: np.ndarray, n: int) -> np.ndarray:
 
 
 class ColumnIndex:
-    """Rows in global order with per-account backward links; append-only."""
+    """Rows in global order with per-account backward links; append-only. ``width``: account
+    columns per row (the chain's row width, 2 unless it runs wider embedder ops)."""
 
-    def __init__(self) -> None:
+    def __init__(self, width: int = 2) -> None:
         self.n = 0
-        self.rows = np.zeros(0, ROW_DTYPE)
-        self.links = np.zeros((0, 1 + K), np.int64)  # see lazyledger.materialize.walk
+        self.rows = np.zeros(0, row_dtype(width))
+        self.links = np.zeros((0, 1 + width), np.int64)  # see lazyledger.materialize.walk
         self.pos = np.zeros(0, np.int64)  # positions by row (links[:, 0] too)
         self.last = np.full(0, -1, np.int64)
         self.lock = threading.Lock()  # serialises growth; walks only read
+        self.scan_min_rows, self.scan_ratio = SCAN_MIN_ROWS, SCAN_RATIO
 
     def extend(self, sections: Iterable[tuple[int, bytes]]) -> None:
         """Append sections (packed position of their first row, concatenated rows) that follow
@@ -51,13 +56,15 @@ class ColumnIndex:
         parts = [(p, data) for p, data in sections if data]
         if not parts:
             return
-        counts = np.array([len(data) // ROW.size for _, data in parts], np.int64)
-        new = np.frombuffer(b"".join(data for _, data in parts), ROW_DTYPE)
+        kind = self.rows.dtype
+        counts = np.array([len(data) // kind.itemsize for _, data in parts], np.int64)
+        new = np.frombuffer(b"".join(data for _, data in parts), kind)
         self.extend_rows(np.array([p for p, _ in parts], np.int64), counts, new)
 
     def extend_rows(self, firsts: np.ndarray, counts: np.ndarray, new: np.ndarray) -> None:
-        """Append rows ``new`` (ROW_DTYPE) of sections whose first rows sit at packed positions
-        ``firsts`` and hold ``counts`` rows each, following the indexed ones in global order."""
+        """Append rows ``new`` (of the index's row dtype) of sections whose first rows sit at
+        packed positions ``firsts`` and hold ``counts`` rows each, following the indexed ones in
+        global order."""
         if not len(new):
             return
         start, stop = self.n, self.n + len(new)
@@ -73,10 +80,10 @@ class ColumnIndex:
             offsets = np.cumsum(counts) - counts
             pos[start:stop] = np.repeat(firsts - offsets, counts) + np.arange(len(new))
             links[start:stop, walk.POS] = pos[start:stop]
-            id0 = new["id0"].astype(np.int64)
-            id1 = new["id1"].astype(np.int64)
-            ids = np.stack([id0, np.where(id1 == id0, -1, id1)], axis=1)
-            top = int(max(id0.max(), id1.max())) + 1
+            ids = id_matrix(new)
+            top = int(ids.max()) + 1
+            for j in range(1, ids.shape[1]):  # an account a row names twice links once
+                ids[:, j][(ids[:, j : j + 1] == ids[:, :j]).any(axis=1)] = -1
             last = self.last
             if top > len(last):
                 last = np.concatenate([last, np.full(max(top, 2 * len(last)) - len(last), -1)])
@@ -128,7 +135,14 @@ class ColumnIndex:
             g = np.array([n[1] for n in needs], np.int64)
             p = np.array([n[2] for n in needs], np.int64)
         cap = -1 if limit is None else limit
-        out: np.ndarray = walk.closure(self.links, ck_id, ck_pos, a, g, p, cap)
+        below = int(g.max(initial=-1)) + 1
+        switch = max(self.scan_min_rows, below // self.scan_ratio)
+        if 0 <= cap <= switch:
+            out: np.ndarray = walk.closure(self.links, ck_id, ck_pos, a, g, p, cap)
+        else:  # walk a thin slice; past ``switch`` rows, one pass over the rows is cheaper
+            out = walk.closure(self.links, ck_id, ck_pos, a, g, p, switch)
+            if len(out) and out[0] < 0:
+                out = walk.scan(self.links, ck_id, ck_pos, a, g, p, len(self.last), cap)
         return None if len(out) and out[0] < 0 else out
 
 

@@ -21,10 +21,11 @@ from typing import Any
 
 import blake3
 
+from lazyledger.errors import LedgerError
 from lazyledger.ops import REGISTRY, Registry
 from lazyledger.ops.swap import kernel_swap_output as swap_output
 
-__all__ = ["compose", "current", "replay", "swap_output"]
+__all__ = ["compose", "current", "current_wide", "replay", "swap_output"]
 
 ReplayKernel = Callable[..., int]
 """``replay(op, s_a0, s_a1, s_b0, s_b1, amount, min_out, bal, status, start) -> int``: apply
@@ -32,7 +33,12 @@ rows ``start..`` to ``bal`` (balances by slot), writing each row's status; stops
 row whose op has no kernel and returns its index (the caller handles that row and resumes);
 returns ``len(op)`` when done."""
 
-_COMPOSED: dict[bytes, ReplayKernel] = {}
+WideKernel = Callable[..., int]
+"""``replay_wide(op, sa, sb, v, bal, status, start) -> int``: :data:`ReplayKernel` for rows of
+width K > 2, whose slots ``sa``/``sb`` (rows x K: each account in ``asset``/``asset2``) and
+integers ``v`` (rows x K: ``amount``, ``min_out``, ``v2`` ...) are matrices."""
+
+_COMPOSED: dict[bytes, Any] = {}
 _LOCK = threading.Lock()
 
 
@@ -52,6 +58,8 @@ def cache_dir() -> Path:
 
 
 _ARGS = "bal, s_a0[i], s_a1[i], s_b0[i], s_b1[i], amount[i], min_out[i]"
+_NARROW = "bal, sa[i, 0], sa[i, 1], sb[i, 0], sb[i, 1], v[i, 0], v[i, 1]"
+_WIDE = "bal, sa[i], sb[i], v[i]"
 
 
 def _source(registry: Registry) -> str:
@@ -71,10 +79,25 @@ def _source(registry: Registry) -> str:
         "    for i in range(start, n):",
         "        o = op[i]",
     ]
-    for k, code in enumerate(registry.kernels):
+    narrow = [code for code in registry.kernels if code not in registry.wide]
+    for k, code in enumerate(narrow):  # (a chain with a wide op replays through replay_wide)
         lines.append(f"        {'if' if k == 0 else 'elif'} o == {code}:")
         lines.append(f"            status[i] = _k{code}({_ARGS})")
     lines += ["        else:", "            return i", "    return n", ""]
+    if registry.wide:
+        lines += [
+            "",
+            "@njit(cache=True)",
+            "def replay_wide(op, sa, sb, v, bal, status, start):",
+            "    n = op.shape[0]",
+            "    for i in range(start, n):",
+            "        o = op[i]",
+        ]
+        for k, code in enumerate(registry.kernels):
+            lines.append(f"        {'if' if k == 0 else 'elif'} o == {code}:")
+            args = _WIDE if code in registry.wide else _NARROW
+            lines.append(f"            status[i] = _k{code}({args})")
+        lines += ["        else:", "            return i", "    return n", ""]
     return "\n".join(lines)
 
 
@@ -98,6 +121,10 @@ def _write(folder: Path, name: str, source: str) -> Path:
 
 def compose(registry: Registry) -> ReplayKernel:
     """The replay kernel of ``registry``'s ops (one per distinct op set per process)."""
+    return _module(registry).replay  # type: ignore[no-any-return]
+
+
+def _module(registry: Registry) -> Any:
     source = _source(registry)
     digest = _digest(source, registry)
     with _LOCK:
@@ -116,21 +143,33 @@ def compose(registry: Registry) -> ReplayKernel:
         module = importlib.util.module_from_spec(spec)
         sys.modules[module_name] = module  # Numba's cache finds the module again by name
         spec.loader.exec_module(module)
-        kernel: Any = module.replay
-        _COMPOSED[digest] = kernel
-        return kernel  # type: ignore[no-any-return]
+        _COMPOSED[digest] = module
+        return module
 
 
-replay = compose(REGISTRY)
+_builtin = _module(REGISTRY)
+replay: ReplayKernel = _builtin.replay
 """The replay kernel of the built-in ops (see :data:`ReplayKernel`)."""
-_current: tuple[int, ReplayKernel] = (REGISTRY.version, replay)
+_current: tuple[int, Any] = (REGISTRY.version, _builtin)
+
+
+def _current_module() -> Any:
+    global _current
+    version, found = _current
+    if version != REGISTRY.version:
+        found = _module(REGISTRY)
+        _current = (REGISTRY.version, found)
+    return found
 
 
 def current() -> ReplayKernel:
     """The replay kernel of every op this process runs (built-ins and adopted embedder ops)."""
-    global _current
-    version, found = _current
-    if version != REGISTRY.version:
-        found = compose(REGISTRY)
-        _current = (REGISTRY.version, found)
-    return found
+    return _current_module().replay  # type: ignore[no-any-return]
+
+
+def current_wide() -> WideKernel:
+    """:data:`WideKernel` of every op this process runs; it exists once a wide op is adopted."""
+    found = getattr(_current_module(), "replay_wide", None)
+    if found is None:
+        raise LedgerError("no operation wider than two accounts is registered in this process")
+    return found  # type: ignore[no-any-return]

@@ -11,6 +11,9 @@ Before zstd, a record is (little-endian)::
     n tx id prefixes: the first 8 bytes of each transaction id
     k names: the 32-byte accounts given dense ids first..first + k - 1 in this section
 
+A chain of row width K > 2 (:mod:`lazyledger.materialize.rows`) stores ``id0 .. id{K-1}``
+then ``v2 .. v{K-1}`` (i64) in place of ``id0 id1``, so 38 + 12 (K - 2) byte planes.
+
 Dense ids are given in order of first appearance in global order (genesis accounts, sorted,
 first), so reading the records in global order rebuilds id -> account (the replay rows'
 ``acc0``/``acc1``) and account -> id. ``sender`` is the dense id of the transaction's sender
@@ -18,6 +21,7 @@ first), so reading the records in global order rebuilds id -> account (the repla
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Sequence
 
@@ -26,32 +30,45 @@ import numpy as np
 from numba import njit
 
 from lazyledger.errors import StorageError
-from lazyledger.materialize.rows import ROW_DTYPE
+from lazyledger.materialize.rows import ROW_DTYPE, row_dtype
 from lazyledger.model import Genesis
-from lazyledger.shards import pack_position
+from lazyledger.shards import pack_position, reader
 from lazyledger.store import Store
-from lazyledger.tables import ROWS
 
 _HEAD = struct.Struct("<III")
-FIXED_DTYPE = np.dtype(
-    [
-        ("op", "u1"),
-        ("flags", "u1"),
-        ("asset", "<u4"),
-        ("asset2", "<u4"),
-        ("amount", "<i8"),
-        ("min_out", "<i8"),
-        ("id0", "<u4"),
-        ("id1", "<u4"),
-        ("sender", "<u4"),
-    ]
-)
-_FIELDS = ("op", "flags", "asset", "asset2", "amount", "min_out", "id0", "id1")
+
+
+@functools.cache
+def fixed_dtype(width: int) -> np.dtype:
+    """A record's fixed fields per row, on a chain of row width ``width``."""
+    return np.dtype(
+        [
+            ("op", "u1"),
+            ("flags", "u1"),
+            ("asset", "<u4"),
+            ("asset2", "<u4"),
+            ("amount", "<i8"),
+            ("min_out", "<i8"),
+            *[(f"id{j}", "<u4") for j in range(width)],
+            *[(f"v{j}", "<i8") for j in range(2, width)],
+            ("sender", "<u4"),
+        ]
+    )
+
+
+FIXED_DTYPE = fixed_dtype(2)
 _HEAD_FIELDS = 26
 """Bytes of op..min_out, laid out alike in a replay row and in FIXED_DTYPE."""
 assert ROW_DTYPE.fields is not None and FIXED_DTYPE.fields is not None
 assert ROW_DTYPE.fields["acc0"][1] == FIXED_DTYPE.fields["id0"][1] == _HEAD_FIELDS
 assert ROW_DTYPE.fields["id0"][1] == _HEAD_FIELDS + 64
+
+
+@functools.cache
+def _fields(width: int) -> tuple[str, ...]:
+    fixed = fixed_dtype(width).names
+    assert fixed is not None
+    return tuple(f for f in fixed if f != "sender")
 
 
 def genesis_accounts(genesis: Genesis) -> list[bytes]:
@@ -89,27 +106,30 @@ def encode(
     tx_ids: Sequence[bytes],
     first: int,
     names: Sequence[bytes],
+    width: int = 2,
 ) -> bytes:
-    """The record of a section: its replay rows, senders' dense ids, transaction ids, and the
-    accounts first given ids in it (dense ids ``first``...)."""
+    """The record of a section: its replay rows (``width`` accounts wide), senders' dense ids,
+    transaction ids, and the accounts first given ids in it (dense ids ``first``...)."""
     n = len(rows)
     if not n == len(senders) == len(tx_ids):
         raise ValueError("rows, senders and tx ids differ in length")
-    full = np.frombuffer(b"".join(rows), ROW_DTYPE)
-    fixed = np.zeros(n, FIXED_DTYPE)
-    for f in _FIELDS:
+    full = np.frombuffer(b"".join(rows), row_dtype(width))
+    kind = fixed_dtype(width)
+    fixed = np.zeros(n, kind)
+    for f in _fields(width):
         fixed[f] = full[f]
     fixed["sender"] = np.array(senders, np.uint32) ^ full["id0"]
-    planes = fixed.view(np.uint8).reshape(n, FIXED_DTYPE.itemsize).T.tobytes()
+    planes = fixed.view(np.uint8).reshape(n, kind.itemsize).T.tobytes()
     ids = b"".join(t[:8] for t in tx_ids)
     return _HEAD.pack(n, first, len(names)) + planes + ids + b"".join(names)
 
 
-def decode(items: Sequence[tuple[int, bytes]]) -> Records:
+def decode(items: Sequence[tuple[int, bytes]], width: int = 2) -> Records:
     """Decode records (packed position of the section's first transaction, record before
-    zstd) of consecutive sections; StorageError if one is malformed. One pass over their
-    concatenation, whatever the number of sections."""
-    w = FIXED_DTYPE.itemsize
+    zstd) of consecutive sections of a chain of row width ``width``; StorageError if one is
+    malformed. One pass over their concatenation, whatever the number of sections."""
+    kind = fixed_dtype(width)
+    w = kind.itemsize
     positions = np.array([p for p, _ in items], np.int64)
     sizes = np.array([len(d) for _, d in items], np.int64)
     buf = np.frombuffer(b"".join([d for _, d in items]), np.uint8)
@@ -129,7 +149,7 @@ def decode(items: Sequence[tuple[int, bytes]]) -> Records:
     txids = np.zeros((total, 8), np.uint8)
     names = np.zeros((named, 32), np.uint8)
     _unpack(buf, heads, _HEAD.size, fixed, txids, names)
-    rows = fixed.view(FIXED_DTYPE).reshape(total)
+    rows = fixed.view(kind).reshape(total)
     rows["sender"] ^= rows["id0"]
     return Records(
         positions,
@@ -172,39 +192,40 @@ def _unpack(
         name += k
 
 
-def read(store: Store, after: int, upto: int) -> Records:
-    """The records of every stored section of blocks after..upto, in global order."""
-    found: list[tuple[int, int, bytes]] = []
-    for s, env in enumerate(store.shards):
-        with env.read() as txn:
-            cur = txn.cursor(env.db[ROWS.name])
-            if not cur.set_range(ROWS.key.encode(after + 1)):
-                continue
-            for key, value in cur:
-                h = ROWS.key.decode(bytes(key))
-                if h > upto:
-                    break
-                found.append((h, s, bytes(value)))
-    found.sort(key=lambda x: (x[0], x[1]))
+def read(store: Store, after: int, upto: int, width: int = 2) -> Records:
+    """The records of every stored section of blocks after..upto, in global order, on a chain
+    of row width ``width``."""
+    found = reader.records(store, after, upto)
     # (zstd in one batch: ROWS.zstd, decoded as ROWS.value, raw bytes, by decode below)
     data = store.decompress_many([v for _, _, v in found])
-    return decode([(pack_position(h, s, 0), d) for (h, s, _), d in zip(found, data, strict=True)])
+    items = [(pack_position(h, s, 0), d) for (h, s, _), d in zip(found, data, strict=True)]
+    return decode(items, width)
 
 
 def replay_rows(found: Records, names: np.ndarray) -> np.ndarray:
-    """The records' replay rows (ROW_DTYPE, in order), accounts filled in from ``names``
-    (V32 by dense id)."""
+    """The records' replay rows (``row_dtype`` of their width, in order), accounts filled in
+    from ``names`` (V32 by dense id)."""
     fixed = found.fixed
     n = len(fixed)
-    if n and int(max(fixed["id0"].max(), fixed["id1"].max())) >= len(names):
+    assert fixed.dtype.names is not None
+    width = sum(1 for f in fixed.dtype.names if f.startswith("id"))
+    ids = [fixed[f"id{j}"] for j in range(width)]
+    if n and int(max(c.max() for c in ids)) >= len(names):
         raise StorageError("a section record names an account id that no record introduces")
-    # byte-wise: a row is the fixed fields' first 26 bytes, acc0, acc1, then id0 and id1
-    src = fixed.view(np.uint8).reshape(n, FIXED_DTYPE.itemsize)
-    out = np.empty((n, ROW_DTYPE.itemsize), np.uint8)
+    # byte-wise: a row is the fixed fields' first 26 bytes, its accounts, its extra integers,
+    # then its ids
+    src = fixed.view(np.uint8).reshape(n, fixed.dtype.itemsize)
+    kind = row_dtype(width)
+    out = np.empty((n, kind.itemsize), np.uint8)
     out[:, :_HEAD_FIELDS] = src[:, :_HEAD_FIELDS]
     table = names.view(np.uint8).reshape(len(names), 32)
-    out[:, _HEAD_FIELDS : _HEAD_FIELDS + 32] = table[fixed["id0"]]
-    out[:, _HEAD_FIELDS + 32 : _HEAD_FIELDS + 64] = table[fixed["id1"]]
-    out[:, _HEAD_FIELDS + 64 :] = src[:, _HEAD_FIELDS : _HEAD_FIELDS + 8]
-    rows: np.ndarray = out.view(ROW_DTYPE).reshape(n)
+    at = _HEAD_FIELDS
+    for column in ids:
+        out[:, at : at + 32] = table[column]
+        at += 32
+    k = 4 * width
+    extra = 8 * (width - 2)
+    out[:, at : at + extra] = src[:, _HEAD_FIELDS + k : _HEAD_FIELDS + k + extra]
+    out[:, at + extra :] = src[:, _HEAD_FIELDS : _HEAD_FIELDS + k]
+    rows: np.ndarray = out.view(kind).reshape(n)
     return rows

@@ -14,7 +14,7 @@ import numpy as np
 
 from lazyledger.errors import LedgerError
 from lazyledger.materialize import kernel, slots
-from lazyledger.materialize.rows import ROW_DTYPE
+from lazyledger.materialize.rows import id_matrix, width_of
 from lazyledger.ops import REGISTRY, Op
 
 HOSTED = REGISTRY.hosted
@@ -26,8 +26,9 @@ Holdings = Mapping[int, int]
 
 def account_ids(rows: np.ndarray) -> dict[bytes, int]:
     """Account -> dense id, for every account the rows name."""
-    ids = np.concatenate([rows["id0"], rows["id1"]])
-    accounts = np.concatenate([rows["acc0"], rows["acc1"]])
+    width = width_of(rows)
+    ids = np.concatenate([rows[f"id{j}"] for j in range(width)])
+    accounts = np.concatenate([rows[f"acc{j}"] for j in range(width)])
     unique, first = np.unique(ids, return_index=True)
     pairs = zip(unique.tolist(), first.tolist(), strict=True)
     return {bytes(accounts[i]): int(k) for k, i in pairs}
@@ -169,11 +170,34 @@ class InitialArrays:
         )
 
 
+def _assign_wide(rows: np.ndarray) -> tuple[Replayed, tuple[np.ndarray, ...]]:
+    """:func:`_assign_slots` for rows of width K > 2: slot matrices ``sa``, ``sb`` (rows x K)
+    and the integers ``v`` (rows x K), over a hash table of the touched pairs."""
+    m, width = len(rows), width_of(rows)
+    ids = id_matrix(rows) << 32
+    x = rows["asset"].astype(np.int64)[:, None]
+    x2 = rows["asset2"].astype(np.int64)[:, None]
+    parts = [(ids | x).reshape(-1), (ids | x2).reshape(-1)]
+    if (rows["op"] == _INFER).any():
+        parts.append(_register_keys(rows))
+    slot_of, keys, table = slots.index_slots(np.concatenate(parts))
+    sa = slot_of[: m * width].reshape(m, width)
+    sb = slot_of[m * width : 2 * m * width].reshape(m, width)
+    v = np.empty((m, width), np.int64)
+    v[:, 0], v[:, 1] = rows["amount"], rows["min_out"]
+    for j in range(2, width):
+        v[:, j] = rows[f"v{j}"]
+    out = Replayed(rows, keys, table, np.zeros(len(keys), np.int64), np.zeros(m, np.uint8))
+    return out, (sa, sb, v)
+
+
 def _assign_slots(rows: np.ndarray) -> tuple[Replayed, tuple[np.ndarray, ...]]:
     """Slots for the rows' (account, asset) pairs, and each row's four slot arrays: a dense
     ``ids x assets`` array when the rows cover their ids densely (a long replay), else a hash
     table of the touched pairs only (a thin slice)."""
     m = len(rows)
+    if width_of(rows) > 2:
+        return _assign_wide(rows)
     n_ids, infer = slots.id_span(rows["id0"], rows["id1"], rows["op"], _INFER)
     if m and not infer and n_ids <= 2 * m:
         *columns, assets = slots.dense_row_slots(
@@ -201,11 +225,11 @@ def replay_rows(
     initial: Mapping[bytes, Holdings] | InitialArrays,
     host: Host | None = None,
 ) -> Replayed:
-    """Replay ``rows`` (ROW_DTYPE, in global order) from the ``initial`` balances of the
-    accounts they touch (accounts missing from ``initial`` start empty). Rows the kernel does
-    not apply itself (DNN claims and inferences) go to ``host``, in order."""
-    if rows.dtype != ROW_DTYPE:
-        raise TypeError("rows must have ROW_DTYPE")
+    """Replay ``rows`` (replay rows of any width, in global order) from the ``initial``
+    balances of the accounts they touch (accounts missing from ``initial`` start empty). Rows
+    the kernel does not apply itself (DNN claims and inferences) go to ``host``, in order."""
+    if rows.dtype.names is None or "id0" not in rows.dtype.names:
+        raise TypeError("rows must be replay rows (lazyledger.materialize.rows.row_dtype)")
     m = len(rows)
     out, columns = _assign_slots(rows)
     balances, status = out.balances, out.status
@@ -216,9 +240,13 @@ def replay_rows(
         hit = at >= 0
         balances[at[hit]] = initial.values[hit]
     op = rows["op"]
-    args = (op, *columns, rows["amount"], rows["min_out"], balances, status)
+    if width_of(rows) > 2:
+        args = (op, *columns, balances, status)
+        replay = kernel.current_wide()
+    else:
+        args = (op, *columns, rows["amount"], rows["min_out"], balances, status)
+        replay = kernel.current()
     view = Slots(out)
-    replay = kernel.current()
     done = replay(*args, 0)
     while done != m:
         if host is None or int(op[done]) not in HOSTED:

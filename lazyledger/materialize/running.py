@@ -19,28 +19,29 @@ from numba import njit
 
 from lazyledger.materialize import kernel
 from lazyledger.materialize.replay import InitialArrays
+from lazyledger.materialize.rows import id_matrix
 from lazyledger.ops import REGISTRY
 
 _OPAQUE = np.array(sorted(REGISTRY.opaque), np.uint8)
 
 
 @njit(cache=True)
-def _taint(
-    op: np.ndarray, id0: np.ndarray, id1: np.ndarray, opaque: np.ndarray, t: np.ndarray
-) -> None:
+def _taint(op: np.ndarray, ids: np.ndarray, opaque: np.ndarray, t: np.ndarray) -> None:
     """Spread taint through the rows in order: an opaque row, or a row touching a tainted
-    account, taints both of its accounts."""
+    account, taints every one of its accounts (``ids``: rows x width)."""
     for i in range(op.shape[0]):
-        a, b = id0[i], id1[i]
-        hit = t[a] or t[b]
+        hit = False
+        for k in range(ids.shape[1]):
+            if t[ids[i, k]]:
+                hit = True
         if not hit:
             for o in opaque:
                 if op[i] == o:
                     hit = True
                     break
         if hit:
-            t[a] = True
-            t[b] = True
+            for k in range(ids.shape[1]):
+                t[ids[i, k]] = True
 
 
 class RunningReplay:
@@ -74,36 +75,37 @@ class RunningReplay:
         return x
 
     def advance(self, rows: np.ndarray) -> None:
-        """Apply the next rows of the chain (ROW_DTYPE, real dense ids, global order)."""
+        """Apply the next rows of the chain (replay rows, real dense ids, global order)."""
         if not len(rows):
             return
-        id0 = rows["id0"].astype(np.int64)
-        id1 = rows["id1"].astype(np.int64)
+        ids = id_matrix(rows)
         x, x2 = self._columns(rows["asset"]), self._columns(rows["asset2"])
         if x is None or x2 is None:  # an asset seen for the first time: widen, then look again
             self._grow(0, np.union1d(rows["asset"], rows["asset2"]))
             x, x2 = self._columns(rows["asset"]), self._columns(rows["asset2"])
             assert x is not None and x2 is not None
-        self._grow(int(max(id0.max(), id1.max())) + 1, self.assets)
+        self._grow(int(ids.max()) + 1, self.assets)
         width = len(self.assets)
         op = rows["op"]
         flat = self.balances.reshape(-1)
         status = np.zeros(len(rows), np.uint8)
-        args = (
-            op,
-            id0 * width + x,
-            id1 * width + x,
-            id0 * width + x2,
-            id1 * width + x2,
-            rows["amount"],
-            rows["min_out"],
-            flat,
-        )
-        replay = kernel.current()
+        args: tuple[np.ndarray, ...]
+        if ids.shape[1] > 2:
+            sa, sb = ids * width + x[:, None], ids * width + x2[:, None]
+            v = np.empty(ids.shape, np.int64)
+            v[:, 0], v[:, 1] = rows["amount"], rows["min_out"]
+            for j in range(2, ids.shape[1]):
+                v[:, j] = rows[f"v{j}"]
+            args, replay = (op, sa, sb, v, flat), kernel.current_wide()
+        else:
+            id0, id1 = ids[:, 0] * width, ids[:, 1] * width
+            slots = (id0 + x, id1 + x, id0 + x2, id1 + x2)
+            args = (op, *slots, rows["amount"], rows["min_out"], flat)
+            replay = kernel.current()
         done = replay(*args, status, 0)
         while done < len(rows):  # an opaque row: skipped here, its accounts tainted below
             done = replay(*args, status, done + 1)
-        _taint(op, id0, id1, _OPAQUE, self.taint)
+        _taint(op, ids, _OPAQUE, self.taint)
         self.done += len(rows)
 
     def snapshot(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -20,17 +20,20 @@ import numpy as np
 from lazyledger.materialize import records, slots, walk
 from lazyledger.materialize.index import ColumnIndex, Cuts, ranges
 from lazyledger.materialize.replay import InitialArrays
-from lazyledger.materialize.rows import row_accounts
+from lazyledger.materialize.rows import id_matrix, row_accounts
 from lazyledger.model import Genesis
 from lazyledger.store import Store
 
 Holdings = dict[int, int]
 
 
-def stored_rows(store: Store, genesis: Genesis, height: int) -> list[tuple[int, bytes]]:
+def stored_rows(
+    store: Store, genesis: Genesis, height: int, width: int = 2
+) -> list[tuple[int, bytes]]:
     """(packed position, replay row) of every transaction of blocks 1..height, read from the
-    shards' stored section records: the slow twin's input, independent of the columnar index."""
-    found = records.read(store, 0, height)
+    shards' stored section records (rows ``width`` accounts wide): the slow twin's input,
+    independent of the columnar index."""
+    found = records.read(store, 0, height, width)
     names = b"".join(records.genesis_accounts(genesis)) + found.names
     rows = records.replay_rows(found, np.frombuffer(names, "V32"))
     positions = np.repeat(found.positions, found.counts) + (
@@ -79,7 +82,7 @@ class Slice:
     ``cuts`` (1-based; 0 is genesis)."""
 
     positions: np.ndarray  # int64 packed positions
-    rows: np.ndarray  # ROW_DTYPE; id0/id1 are virtual ids
+    rows: np.ndarray  # replay rows; their ids are virtual ids
     keys: np.ndarray  # int64 by virtual id
     table: np.ndarray  # hash table over ``keys`` (lazyledger.materialize.slots)
     cuts: Cuts
@@ -133,13 +136,13 @@ def bounded_slice(
     g = found
     if len(extra):
         g = np.union1d(g, np.asarray(extra, np.int64))
-    links = index.links
-    per_row = walk.row_keys(links, index.pos, g, cuts.ids, cuts.pos)
-    vids, keys, table = slots.index_slots(per_row.reshape(-1))
     raw = index.rows.view(np.uint8).reshape(len(index.rows), index.rows.itemsize)
     rows = np.take(raw, g, axis=0).view(index.rows.dtype).reshape(-1)  # a row gather is a memcpy
-    rows["id0"] = vids[0::2]
-    rows["id1"] = vids[1::2]
+    per_row = walk.row_keys(id_matrix(rows), index.pos[g], cuts.ids, cuts.pos)
+    vids, keys, table = slots.index_slots(per_row.reshape(-1))
+    width = per_row.shape[1]
+    for j in range(width):
+        rows[f"id{j}"] = vids[j::width]
     return Slice(index.pos[g], rows, keys, table, cuts)
 
 

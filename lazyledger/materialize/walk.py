@@ -199,23 +199,96 @@ def closure(
     return out[:m]
 
 
+_UNSEEN = 1 << 62
+
+
+@njit(cache=True, inline="always")
+def _cut_pos(ck_id: np.ndarray, ck_pos: np.ndarray, a: int, p: int) -> int:
+    """The position of ``a``'s cut for its state before ``p`` (0: genesis)."""
+    j = cut_index(ck_id, ck_pos, a, p)
+    return ck_pos[j - 1] if j > 0 else 0
+
+
 @njit(cache=True)
-def row_keys(
-    links: np.ndarray, pos: np.ndarray, rows: np.ndarray, ck_id: np.ndarray, ck_pos: np.ndarray
+def scan(
+    links: np.ndarray,
+    ck_id: np.ndarray,
+    ck_pos: np.ndarray,
+    need_a: np.ndarray,
+    need_g: np.ndarray,
+    need_p: np.ndarray,
+    n_ids: int,
+    limit: int = -1,
 ) -> np.ndarray:
-    """For each slice row and account column, the virtual-account key ``id << 31 | cut``
-    (``cut`` from :func:`cut_index`); an empty column repeats column 0's key."""
-    k_max = links.shape[1] - 1
-    out = np.empty((rows.shape[0], k_max), np.int64)
+    """:func:`closure` by one backward pass over the rows instead of chasing links: the same
+    rows, for slices too large for a walk to pay (a walk reads one scattered record per row it
+    adds; this reads every row below the highest need, in order, once).
+
+    Going down from the highest row, each account ``b`` keeps ``lo[b]``, the lowest cut among
+    the needs on it raised so far (every one of them lies above the current row): a row is in
+    the slice iff one of its accounts has ``pos >= lo``, and then raises a need on each of its
+    accounts at its position. An initial need joins when the pass reaches its first row; the
+    pass stops below the lowest cut once every need has joined."""
+    width = links.shape[1]
     has_ck = ck_id.shape[0] > 0
-    for j in range(rows.shape[0]):
-        g = rows[j]
-        p = pos[g]
-        for k in range(k_max):
-            a = _id(links[g, 1 + k])
-            if a < 0:
-                out[j, k] = out[j, 0]
+    m = need_a.shape[0]
+    order = np.argsort(-need_g.astype(np.int64), kind="mergesort")
+    top = np.int64(-1)
+    for j in range(m):
+        top = max(top, np.int64(need_g[j]))
+    if top < 0:
+        return np.empty(0, np.int64)
+    lo = np.full(n_ids, _UNSEEN, np.int64)
+    floor = _UNSEEN
+    out = np.empty(64, np.int64)
+    n = 0
+    k = 0
+    for r in range(top, -1, -1):
+        while k < m and need_g[order[k]] >= r:
+            j = order[k]
+            a = need_a[j]
+            c = _cut_pos(ck_id, ck_pos, a, need_p[j]) if has_ck else 0
+            lo[a] = min(lo[a], c)
+            floor = min(floor, c)
+            k += 1
+        q = links[r, POS]
+        if q < floor and k == m:
+            break
+        hit = False
+        for col in range(1, width):
+            w = links[r, col]
+            if w != 0 and q >= lo[_id(w)]:
+                hit = True
+                break
+        if not hit:
+            continue
+        if n == limit:
+            return np.full(1, -1, np.int64)
+        if n == out.shape[0]:
+            out = _grow(out, n)
+        out[n] = r
+        n += 1
+        for col in range(1, width):
+            w = links[r, col]
+            if w == 0:
                 continue
+            b = _id(w)
+            c = _cut_pos(ck_id, ck_pos, b, q) if has_ck else 0
+            lo[b] = min(lo[b], c)
+            floor = min(floor, c)
+    return out[:n][::-1].copy()
+
+
+@njit(cache=True)
+def row_keys(ids: np.ndarray, pos: np.ndarray, ck_id: np.ndarray, ck_pos: np.ndarray) -> np.ndarray:
+    """For each slice row (its dense ids, one column per account, and its position), the
+    virtual-account key ``id << 31 | cut`` of each column (``cut`` from :func:`cut_index`)."""
+    out = np.empty(ids.shape, np.int64)
+    has_ck = ck_id.shape[0] > 0
+    for j in range(ids.shape[0]):
+        p = pos[j]
+        for k in range(ids.shape[1]):
+            a = ids[j, k]
             c = cut_index(ck_id, ck_pos, a, p) if has_ck else 0
             out[j, k] = (a << 31) | c
     return out

@@ -17,6 +17,7 @@ from lazyledger.ops.base import (
     JOB_STATUS,
     JOB_WON,
     MAX,
+    MAX_WIDTH,
     REASONS,
     Balances,
     Context,
@@ -24,6 +25,8 @@ from lazyledger.ops.base import (
     Op,
     OpSpec,
     Status,
+    row_body,
+    wide_row_body,
 )
 from lazyledger.ops.dnn import (
     DnnClaim,
@@ -99,6 +102,7 @@ __all__ = [
     "MAX_INFER_SAMPLES",
     "MAX_RECIPIENTS",
     "MAX_REGISTER",
+    "MAX_WIDTH",
     "REASONS",
     "REGISTER_BASE",
     "REGISTRY",
@@ -133,7 +137,9 @@ __all__ = [
     "job_account",
     "other_asset",
     "resolve_private",
+    "row_body",
     "swap_output",
     "unpack_call",
     "unpack_public_call",
+    "wide_row_body",
 ]

@@ -185,6 +185,31 @@ def row_body(
     return ROW_BODY.pack(op, 0, asset, asset2, amount, min_out, acc0, acc1)
 
 
+MAX_WIDTH = 8
+"""The most accounts one operation's access set (and so its replay row) may hold."""
+
+
+def body_size(width: int) -> int:
+    """Bytes of a replay-row body naming ``width`` accounts (see :func:`wide_row_body`)."""
+    return ROW_BODY.size + 40 * (width - 2)
+
+
+def wide_row_body(
+    op: int, asset: int, asset2: int, accounts: Sequence[bytes], ints: Sequence[int]
+) -> bytes:
+    """The replay-row body of an op of width ``len(accounts)`` (3..8): :data:`ROW_BODY` with
+    ``ints[0]``/``ints[1]`` as ``amount``/``min_out`` and ``accounts[0]``/``accounts[1]`` as
+    ``acc0``/``acc1``, then the other accounts (32 bytes each), then ``ints[2:]`` (i64 each).
+    ``ints`` holds as many integers as there are accounts. Its kernel sees, per account ``j``,
+    slots ``a[j]`` = (account j, asset) and ``b[j]`` = (account j, asset2), and ``v[j]`` =
+    ``ints[j]`` (see :class:`OpSpec`)."""
+    w = len(accounts)
+    if not 2 <= w <= MAX_WIDTH or len(ints) != w:
+        raise ValueError(f"a row names 2..{MAX_WIDTH} accounts and as many integers")
+    head = ROW_BODY.pack(op, 0, asset, asset2, ints[0], ints[1], accounts[0], accounts[1])
+    return head + b"".join(accounts[2:]) + struct.pack(f"<{w - 2}q", *ints[2:])
+
+
 class DnnHost(Protocol):
     """What DNN semantics need from outside the balance table: property-check verdicts and
     inference results (both deterministic functions of blobs named on chain)."""
@@ -233,7 +258,12 @@ class OpSpec:
 
     ``kernel`` is a Numba function ``(bal, a0, a1, b0, b1, amount, min_out) -> status`` of a
     row's four balance slots and two integers (see :data:`ROW_BODY`) that updates ``bal``
-    only if it succeeds; the library composes every registered kernel into the replay kernel
+    only if it succeeds. An op whose access set may hold more than two accounts declares its
+    ``width`` (3..8, the most accounts its row names; :func:`wide_row_body`), and its kernel
+    is ``(bal, a, b, v) -> status`` over arrays: slots ``a[j]``/``b[j]`` of account ``j`` in
+    ``asset``/``asset2`` and integers ``v[j]`` (a chain's rows are as wide as its widest op,
+    so the arrays may be longer than ``width``: the extra accounts repeat ``acc0``, the extra
+    integers are 0); the library composes every registered kernel into the replay kernel
     (:mod:`lazyledger.materialize.kernel`). It must agree with ``apply`` bit for bit (the
     conformance test checks every registered op). An op without a kernel is applied by a
     Python host at replay (``hosted``: DNN claims and inferences) or opened first (private)."""
@@ -257,12 +287,20 @@ class OpSpec:
     balances, genesis and its arguments)."""
     reasons: Mapping[int, str] = attrs.field(factory=dict, converter=_reasons)
     """Failure statuses of the op's own (codes 128..255) and the reasons receipts give."""
+    width: int = 2
+    """The most accounts a call's access set (and its replay row) names: 2..8."""
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.code, int) or not 0 < self.code < 256:
             raise InvalidOpSpec(f"op {self.name}: code {self.code!r} outside 1..255")
         if self.call is not None and getattr(self.call, "OP", None) != self.code:
             raise InvalidOpSpec(f"op {self.name}: its call class declares another code")
+        if not isinstance(self.width, int) or not 2 <= self.width <= MAX_WIDTH:
+            raise InvalidOpSpec(f"op {self.name}: width {self.width!r} outside 2..{MAX_WIDTH}")
+        if self.width > 2 and (self.hosted or self.sealable or self.stored_whole):
+            raise InvalidOpSpec(
+                f"op {self.name}: an op wider than 2 accounts runs in the kernel, unsealed"
+            )
         if self.light and (self.kernel is None or self.apply is None):
             raise InvalidOpSpec(f"op {self.name}: a light-client op needs a kernel and apply")
         for code, text in self.reasons.items():
@@ -279,6 +317,8 @@ class OpSpec:
         layout = getattr(self.call, "LAYOUT", None)
         flags = (self.hosted, self.stored_whole, self.sealable, self.light)
         h.update(f"{self.code}|{self.name}|{getattr(layout, 'format', '-')}|{flags}".encode())
+        if self.width != 2:
+            h.update(f"|width {self.width}".encode())
         for code, text in sorted(self.reasons.items()):
             h.update(f"|{code}:{text}".encode())
         for part in (self.call, self.apply, self.row, getattr(self.kernel, "py_func", None)):

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from lazyledger.codec import set_call_decoder
 from lazyledger.errors import InvalidOpSpec, InvalidTransaction, OpsMismatch
 from lazyledger.ops import dnn, private, swap, transfer
-from lazyledger.ops.base import REASONS, Balances, Context, OpSpec
+from lazyledger.ops.base import REASONS, Balances, Context, OpSpec, body_size
 
 if TYPE_CHECKING:
     from lazyledger.model import Genesis
@@ -46,6 +46,8 @@ class Registry:
         self.sealable = frozenset(c for c, s in self.specs.items() if s.sealable)
         self.light = frozenset(c for c, s in self.specs.items() if s.light)
         self.kernels = {c: s.kernel for c, s in self.specs.items() if s.kernel is not None}
+        self.wide = frozenset(c for c, s in self.specs.items() if s.width > 2)
+        """Ops whose kernels take slot and integer arrays (``OpSpec.width`` above 2)."""
         self.opaque = frozenset(c for c, s in self.specs.items() if s.kernel is None)
         """Ops whose rows the kernel cannot apply alone (hosted, or sealed until opened)."""
         self.reasons = dict(REASONS)
@@ -122,10 +124,26 @@ class Registry:
 
     def row_body(self, ctx: Context, call: Any) -> bytes:
         """The replay-row body of a validated call."""
-        fn = self.spec(call.OP).row
-        if fn is None:  # pragma: no cover - every transaction op declares one
+        spec = self.spec(call.OP)
+        if spec.row is None:  # pragma: no cover - every transaction op declares one
             raise TypeError(f"no replay row for {type(call).__name__}")
-        return fn(ctx, call)
+        body = spec.row(ctx, call)
+        if len(body) != body_size(spec.width) or body[0] != spec.code:
+            raise InvalidOpSpec(
+                f"op {spec.name}: its replay row is not a width-{spec.width} row of its code"
+            )
+        return body
+
+    def width(self, genesis: Genesis) -> int:
+        """Accounts per replay row on a chain: its widest op's width (2 for built-ins only).
+        The chain's embedder ops must be adopted (:func:`adopt`)."""
+        out = 2
+        for code, _ in genesis.ops:
+            spec = self.specs.get(code)
+            if spec is None:
+                raise OpsMismatch(f"genesis declares op {code}, which this process does not run")
+            out = max(out, spec.width)
+        return out
 
 
 BUILTIN: tuple[OpSpec, ...] = (*transfer.SPECS, *swap.SPECS, *dnn.SPECS, *private.SPECS)

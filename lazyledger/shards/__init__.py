@@ -1,28 +1,34 @@
-"""Account-to-shard assignment and global transaction positions."""
+"""What sharding is, in three layers of its own:
+
+- :mod:`~lazyledger.shards.layout` (re-exported here): account-to-shard assignment and
+  global transaction positions, below everything else;
+- :mod:`~lazyledger.shards.merkle`, :mod:`~lazyledger.shards.hashtree`,
+  :mod:`~lazyledger.shards.lookup`: per-shard roots, the Numba BLAKE3 tree kernels and the
+  prefix lookup tables, at the same level;
+- :mod:`~lazyledger.shards.store` and :mod:`~lazyledger.shards.reader`: the per-shard store
+  (a shard's section writer beside its rollback) and the sharded reader (sections, hosted
+  transactions and index records across shards, in global order), in the storage layer.
+
+This module imports only the layout, so the layers below storage may import it."""
 
 from __future__ import annotations
 
-MAX_SHARDS = 1024
-MAX_SECTION_TXS = (1 << 20) - 1
+from lazyledger.shards.layout import (
+    MAX_SECTION_TXS,
+    MAX_SHARDS,
+    Position,
+    end_of,
+    pack_position,
+    shard_of,
+    unpack_position,
+)
 
-Position = tuple[int, int, int]
-"""(height, shard, index within the shard section): the global order of transactions."""
-
-
-def shard_of(account: bytes, n_shards: int) -> int:
-    """The shard an account (and every transaction it sends) belongs to."""
-    return int.from_bytes(account[:8], "big") % n_shards
-
-
-def pack_position(height: int, shard: int, index: int) -> int:
-    """A position as one integer that sorts in global order."""
-    return (height << 32) | (shard << 20) | index
-
-
-def unpack_position(packed: int) -> Position:
-    return (packed >> 32, (packed >> 20) & 0xFFF, packed & 0xFFFFF)
-
-
-def end_of(height: int) -> int:
-    """The packed position just after every transaction of blocks 1..height."""
-    return (height + 1) << 32
+__all__ = [
+    "MAX_SECTION_TXS",
+    "MAX_SHARDS",
+    "Position",
+    "end_of",
+    "pack_position",
+    "shard_of",
+    "unpack_position",
+]

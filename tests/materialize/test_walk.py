@@ -40,15 +40,20 @@ def _accounts(wl: Workload) -> list[bytes]:
     return [k.account for k in wl.keys] + [wl.pool, wl.issuer.account]
 
 
+@pytest.mark.parametrize("scan", [False, True], ids=["walk", "scan"])
 @pytest.mark.parametrize(("shape", "seed"), [("zipf", 1), ("adversarial", 2), ("amm", 3)])
 def test_compiled_walk_equals_python_walk_and_states_equal_reference(
-    tmp_path: Path, shape: str, seed: int
+    tmp_path: Path, shape: str, seed: int, scan: bool
 ) -> None:
+    """With ``scan``, every closure past its first row is found by the backward pass."""
     led, wl, blocks = _chain(tmp_path, shape, seed)
     rng = random.Random(seed)
     accounts = _accounts(wl)
     refs = [replay_chain(led.genesis, blocks[:h])[0] for h in range(len(blocks) + 1)]
     with led:
+        if scan:
+            columns, _ = led._index()
+            columns.scan_min_rows, columns.scan_ratio = 0, 1 << 40
         led.checkpoint_min_rows = 1
         for _ in range(8):  # a random checkpoint set: states at random heights
             a, h = rng.choice(accounts), rng.randrange(len(blocks) + 1)
@@ -176,3 +181,45 @@ def test_a_bounded_walk_stops_exactly_past_its_limit(tmp_path: Path) -> None:
                 assert (
                     bounded_slice(columns, walks, checkpoints.arrays(), limit=len(full) - 1) is None
                 )
+
+
+def _random_cuts(rng: random.Random, n_ids: int, positions: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Random checkpoint arrays (id, position) sorted, at row positions and block ends."""
+    picks = {
+        (rng.randrange(n_ids), int(rng.choice(positions)) + rng.choice([0, 0, 1]))
+        for _ in range(rng.randrange(0, 3 * n_ids))
+    }
+    pairs = sorted(picks)
+    return (
+        np.array([a for a, _ in pairs], np.int64),
+        np.array([p for _, p in pairs], np.int64),
+    )
+
+
+@pytest.mark.parametrize(("shape", "seed"), [("zipf", 11), ("adversarial", 12), ("amm", 13)])
+def test_the_backward_pass_equals_the_walk(tmp_path: Path, shape: str, seed: int) -> None:
+    """:func:`walk.scan` against :func:`walk.closure` on random needs (several accounts,
+    each at its own position) and random checkpoint sets, bounded and not."""
+    led, _, blocks = _chain(tmp_path, shape, seed)
+    rng = random.Random(seed)
+    with led:
+        columns, _ = led._index()
+        links, n = columns.links[: columns.n], columns.n
+        n_ids = len(columns.last)
+        for _ in range(150):
+            ck_id, ck_pos = _random_cuts(rng, n_ids, columns.pos[:n])
+            needs = []
+            for _ in range(rng.randrange(1, 5)):
+                k, h = rng.randrange(n_ids), rng.randrange(len(blocks) + 1)
+                end = end_of(h) if rng.random() < 0.7 else int(rng.choice(columns.pos[:n]))
+                needs.append((k, columns.start(k, columns.count_before(end)), end))
+            a, g, p = (np.array(c, np.int64) for c in zip(*needs, strict=True))
+            full = walk.closure(links, ck_id, ck_pos, a, g, p, -1)
+            got = walk.scan(links, ck_id, ck_pos, a, g, p, n_ids, -1)
+            assert np.array_equal(got, full)
+            if len(full):
+                assert np.array_equal(
+                    walk.scan(links, ck_id, ck_pos, a, g, p, n_ids, len(full)), full
+                )
+                cut = walk.scan(links, ck_id, ck_pos, a, g, p, n_ids, len(full) - 1)
+                assert cut.tolist() == [-1]

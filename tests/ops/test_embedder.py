@@ -168,7 +168,7 @@ def test_light_clients_verify_answers_with_embedder_ops(tmp_path: Path) -> None:
 
 def test_an_ops_own_status_codes_are_one_meaning_per_process() -> None:
     REGISTRY.add(OPS[0])  # sweep: status 128 is "nothing to sweep ..."
-    other = attrs.evolve(OPS[1], code=131, name="burn_131", call=Burn131, reasons={128: "other"})
+    other = attrs.evolve(OPS[1], code=141, name="burn_141", call=Burn141, reasons={128: "other"})
     with pytest.raises(ll.OpsMismatch, match="status 128"):
         REGISTRY.add(other)
     with pytest.raises(ll.InvalidOpSpec):
@@ -177,10 +177,10 @@ def test_an_ops_own_status_codes_are_one_meaning_per_process() -> None:
 
 
 @attrs.frozen(slots=True)
-class Burn131(Burn):
+class Burn141(Burn):
     """Burn under another code."""
 
-    OP: ClassVar[int] = 131
+    OP: ClassVar[int] = 141
 
 
 def test_careless_ops_arguments_are_typed_errors_and_write_nothing(tmp_path: Path) -> None:
