@@ -111,21 +111,6 @@ def _range_root(hashes: Sequence[bytes], lo: int, hi: int) -> bytes:
     return node(_range_root(hashes, lo, m), _range_root(hashes, m, hi))
 
 
-def _push(peaks: list[bytes], count: int, h: bytes) -> None:
-    """Append leaf hash ``h`` to the mountain range of ``count`` leaves."""
-    while count & 1:
-        h = node(peaks.pop(), h)
-        count >>= 1
-    peaks.append(h)
-
-
-def _bag(peaks: Sequence[bytes]) -> bytes:
-    r = peaks[-1]
-    for p in reversed(peaks[:-1]):
-        r = node(p, r)
-    return r
-
-
 def right_hashes(leaves: Sequence[bytes], k: int) -> list[bytes]:
     """The prefix proof's subtree roots for the first ``k`` of ``leaves`` (left to right)."""
     out: list[bytes] = []
