@@ -288,14 +288,6 @@ class _Frozen:
     def peaks_of(self, j: int) -> list[bytes]:
         return [p.tobytes() for p in self.peaks[int(self.peaks_lo[j]) : int(self.peaks_hi[j])]]
 
-    def entry_of(self, j: int) -> bytes:
-        a = self.accounts[j].tobytes()
-        return entry(a, int(self.counts[j]), self.roots[j].tobytes())
-
-    def members(self, b: int) -> list[bytes]:
-        lo, hi = np.searchsorted(self.buckets, [b, b + 1])
-        return [a.tobytes() for a in self.accounts[lo:hi]]
-
 
 def _bucket_hashes(frozen: _Frozen) -> np.ndarray:
     """``bucket_hash`` of every bucket a built-whole map touches, in bucket order: the messages
