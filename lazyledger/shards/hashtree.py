@@ -367,6 +367,7 @@ def _load() -> None:
     values = np.empty((4, 32), np.uint8)
     hashes = np.zeros((1, 32), np.uint8)
     defaults = np.zeros((2, 32), np.uint8)
+    defaults.flags.writeable = False  # (as a touch map's defaults are: the same signature)
     update(tree, 1, np.zeros(1, np.int64), hashes, defaults, rows, values)
     keys, vals, used = np.zeros(8, np.int64), np.zeros((8, 64), np.uint8), np.zeros(1, np.int64)
     top = np.zeros((2, 32), np.uint8)
@@ -374,15 +375,34 @@ def _load() -> None:
     table_put(top, keys, vals, used, rows[:1], values[:1])
     table_rehash(keys, vals, np.zeros(16, np.int64), np.zeros((16, 64), np.uint8))
     table_rows(keys, vals)
+    _load_accounts()
     _loaded.set()
+
+
+def _load_accounts() -> None:
+    """Load (or compile) the accounts' kernels, on one account touched once."""
+    one, minus = np.zeros(1, np.int64), np.full(1, -1, np.int64)
+    zeros32 = np.zeros((1, 32), np.uint8)
+    count, last, at, cap, stamp = one.copy(), minus.copy(), minus.copy(), one.copy(), minus.copy()
+    root, pool = zeros32.copy(), np.zeros((8, 32), np.uint8)
+    push_touches(
+        one, one + 1, count, last, at, cap, root, stamp, 1, pool, one.copy(), zeros32, one,
+        one.copy(), one.copy(), one.copy(), np.empty((1, 5), np.int64), zeros32.copy(),
+        one.copy(), zeros32.copy(),
+    )  # fmt: skip
+    settle_accounts(
+        one, 1, count, at, pool, root, zeros32.copy(), np.zeros(1, np.uint8), minus.copy(),
+        np.zeros(2, np.int32), np.empty((3, 3), np.int64),
+    )  # fmt: skip
 
 
 _loader: threading.Thread | None = None
 
 
 def warm() -> None:
-    """Start loading the compiled kernel in a background thread (once per process);
-    :func:`update_any` uses the plain Python twin until it is ready."""
+    """Start loading the compiled kernels (the tree's and the accounts') in a background
+    thread (once per process); :func:`update_any` uses the plain Python twin until they are
+    ready."""
     global _loader
     if _loader is None:
         _loader = threading.Thread(target=_load, name="lazyledger-hashtree", daemon=True)
@@ -835,7 +855,7 @@ class BucketTree:
         held = self._dict or {}
         self._dict = None
         rows = np.fromiter(held, np.int64, len(held))
-        values = np.frombuffer(b"".join(held.values()), np.uint8).reshape(len(held), 32)
+        values = np.frombuffer(bytearray(b"".join(held.values())), np.uint8).reshape(-1, 32)
         self._keys = np.zeros(256, np.int64)
         self._vals = np.zeros((256, 64), np.uint8)
         self._reserve(len(held))
