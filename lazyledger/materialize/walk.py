@@ -210,6 +210,53 @@ def _cut_pos(ck_id: np.ndarray, ck_pos: np.ndarray, a: int, p: int) -> int:
 
 
 @njit(cache=True)
+def _scan_uncut(
+    links: np.ndarray,
+    need_a: np.ndarray,
+    need_g: np.ndarray,
+    order: np.ndarray,
+    top: int,
+    n_ids: int,
+    limit: int,
+) -> np.ndarray:
+    """:func:`scan` without checkpoints: every cut is genesis, so an account is either live
+    (some need on it was raised above) or not, one bit per account (a bitmap small enough to
+    stay in cache)."""
+    width = links.shape[1]
+    m = need_a.shape[0]
+    live = np.zeros((n_ids >> 6) + 1, np.uint64)
+    one = np.uint64(1)
+    out = np.empty(top + 1, np.int64)  # filled from the end: rows come in descending order
+    n = 0
+    k = 0
+    for r in range(top, -1, -1):
+        while k < m and need_g[order[k]] >= r:
+            a = need_a[order[k]]
+            live[a >> 6] |= one << np.uint64(a & 63)
+            k += 1
+        hit = False
+        for col in range(1, width):
+            w = links[r, col]
+            if w != 0:
+                b = _id(w)
+                if live[b >> 6] & (one << np.uint64(b & 63)):
+                    hit = True
+                    break
+        if not hit:
+            continue
+        if n == limit:
+            return np.full(1, -1, np.int64)
+        n += 1
+        out[top + 1 - n] = r
+        for col in range(1, width):
+            w = links[r, col]
+            if w != 0:
+                b = _id(w)
+                live[b >> 6] |= one << np.uint64(b & 63)
+    return out[top + 1 - n :]
+
+
+@njit(cache=True)
 def scan(
     links: np.ndarray,
     ck_id: np.ndarray,
@@ -238,9 +285,11 @@ def scan(
         top = max(top, np.int64(need_g[j]))
     if top < 0:
         return np.empty(0, np.int64)
+    if not has_ck:
+        return _scan_uncut(links, need_a, need_g, order, top, n_ids, limit)
     lo = np.full(n_ids, _UNSEEN, np.int64)
     floor = _UNSEEN
-    out = np.empty(64, np.int64)
+    out = np.empty(top + 1, np.int64)  # filled from the end: rows come in descending order
     n = 0
     k = 0
     for r in range(top, -1, -1):
@@ -264,10 +313,8 @@ def scan(
             continue
         if n == limit:
             return np.full(1, -1, np.int64)
-        if n == out.shape[0]:
-            out = _grow(out, n)
-        out[n] = r
         n += 1
+        out[top + 1 - n] = r
         for col in range(1, width):
             w = links[r, col]
             if w == 0:
@@ -276,7 +323,7 @@ def scan(
             c = _cut_pos(ck_id, ck_pos, b, q) if has_ck else 0
             lo[b] = min(lo[b], c)
             floor = min(floor, c)
-    return out[:n][::-1].copy()
+    return out[top + 1 - n :]
 
 
 @njit(cache=True)
