@@ -286,7 +286,7 @@ def scan(
     if top < 0:
         return np.empty(0, np.int64)
     if not has_ck:
-        return _scan_uncut(links, need_a, need_g, order, top, n_ids, limit)
+        return _scan_uncut(links, need_a, need_g, order, int(top), n_ids, limit)
     lo = np.full(n_ids, _UNSEEN, np.int64)
     floor = _UNSEEN
     out = np.empty(top + 1, np.int64)  # filled from the end: rows come in descending order
