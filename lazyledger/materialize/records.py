@@ -30,7 +30,7 @@ import numpy as np
 from numba import njit
 
 from lazyledger.errors import StorageError
-from lazyledger.materialize.rows import ROW_DTYPE, row_dtype
+from lazyledger.materialize.rows import HEAD_FIELDS, ROW_DTYPE, row_dtype
 from lazyledger.model import Genesis
 from lazyledger.shards import pack_position, reader
 from lazyledger.store import Store
@@ -43,12 +43,7 @@ def fixed_dtype(width: int) -> np.dtype:
     """A record's fixed fields per row, on a chain of row width ``width``."""
     return np.dtype(
         [
-            ("op", "u1"),
-            ("flags", "u1"),
-            ("asset", "<u4"),
-            ("asset2", "<u4"),
-            ("amount", "<i8"),
-            ("min_out", "<i8"),
+            *HEAD_FIELDS,
             *[(f"id{j}", "<u4") for j in range(width)],
             *[(f"v{j}", "<i8") for j in range(2, width)],
             ("sender", "<u4"),

@@ -277,7 +277,6 @@ def scan(
     accounts at its position. An initial need joins when the pass reaches its first row; the
     pass stops below the lowest cut once every need has joined."""
     width = links.shape[1]
-    has_ck = ck_id.shape[0] > 0
     m = need_a.shape[0]
     order = np.argsort(-need_g.astype(np.int64), kind="mergesort")
     top = np.int64(-1)
@@ -285,7 +284,7 @@ def scan(
         top = max(top, np.int64(need_g[j]))
     if top < 0:
         return np.empty(0, np.int64)
-    if not has_ck:
+    if ck_id.shape[0] == 0:
         return _scan_uncut(links, need_a, need_g, order, int(top), n_ids, limit)
     lo = np.full(n_ids, _UNSEEN, np.int64)
     floor = _UNSEEN
@@ -296,7 +295,7 @@ def scan(
         while k < m and need_g[order[k]] >= r:
             j = order[k]
             a = need_a[j]
-            c = _cut_pos(ck_id, ck_pos, a, need_p[j]) if has_ck else 0
+            c = _cut_pos(ck_id, ck_pos, a, need_p[j])
             lo[a] = min(lo[a], c)
             floor = min(floor, c)
             k += 1
@@ -320,7 +319,7 @@ def scan(
             if w == 0:
                 continue
             b = _id(w)
-            c = _cut_pos(ck_id, ck_pos, b, q) if has_ck else 0
+            c = _cut_pos(ck_id, ck_pos, b, q)
             lo[b] = min(lo[b], c)
             floor = min(floor, c)
     return out[top + 1 - n :]
