@@ -186,7 +186,7 @@ class Ingestor:
                 raise
             touches.commit()
             self.nonces.update(nonces)
-            mat.appended(lambda: records.concat(indexed))
+            mat.appended(lambda: records.concat(indexed, mat.width))
             self.head.height, self.head.id = height, head
         # the blocks are durable: checkpoint work starts only now
         mat.after_append([b.header.height for b, _ in checked])

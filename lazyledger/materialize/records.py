@@ -146,8 +146,11 @@ def encode(
     return section(0, rows, senders, tx_ids, first, names, width)[0]
 
 
-def concat(parts: Sequence[Records]) -> Records:
-    """Records of consecutive sections, in global order, as one."""
+def concat(parts: Sequence[Records], width: int = 2) -> Records:
+    """Records of consecutive sections, in global order, as one (rows ``width`` accounts wide:
+    what none of them gives)."""
+    if not parts:
+        return decode([], width)
     return Records(
         np.concatenate([r.positions for r in parts]),
         np.concatenate([r.counts for r in parts]),

@@ -72,6 +72,7 @@ def test_records_round_trip(n: int) -> None:
             records.section(5, [], [], [], 3, [])[1],
         ]
     )
+    assert len(records.concat([], 2)) == 0 and len(records.concat([], 5).fixed) == 0
     for field in attrs.fields(records.Records):
         got, want = getattr(built, field.name), getattr(r, field.name)
         if isinstance(want, np.ndarray):
