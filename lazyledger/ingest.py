@@ -175,7 +175,7 @@ class Ingestor:
                 checked.append((block, counts))
             if not checked:
                 return []
-            staged = self._stage(checked, job_of)
+            staged, indexed = self._stage(checked, job_of)
             try:
                 # Shard sections are stored while the signature checks still run; only the
                 # metadata commit (after every signature passed) makes the blocks part of the
@@ -186,11 +186,7 @@ class Ingestor:
                 raise
             touches.commit()
             self.nonces.update(nonces)
-            mat.appended(
-                lambda: records.decode(
-                    [(pack_position(x.height, x.shard, 0), x.record) for x in staged], mat.width
-                )
-            )
+            mat.appended(lambda: records.concat(indexed, mat.width))
             self.head.height, self.head.id = height, head
         # the blocks are durable: checkpoint work starts only now
         mat.after_append([b.header.height for b, _ in checked])
@@ -200,9 +196,10 @@ class Ingestor:
         self,
         checked: Sequence[tuple[Block, dict[bytes, int]]],
         job_of: Callable[[bytes], JobInfo | None],
-    ) -> list[Section]:
-        """The sections of validated blocks as they will be stored: replay rows, dense ids for
-        accounts first seen (in global order), the index record and the hosted transactions."""
+    ) -> tuple[list[Section], list[records.Records]]:
+        """The sections of validated blocks as they will be stored (replay rows, dense ids for
+        accounts first seen (in global order), the index record and the hosted transactions),
+        and their records as the index takes them."""
         mat = self.materializer
         next_id = len(mat.accounts)
         new_ids: dict[bytes, int] = {}  # dense ids first seen in this batch
@@ -218,6 +215,7 @@ class Ingestor:
             return found
 
         staged: list[Section] = []
+        indexed: list[records.Records] = []
         for b, _ in checked:
             for s, sec in enumerate(b.sections):
                 if not sec:
@@ -229,10 +227,12 @@ class Ingestor:
                     senders.append(account_id(tx.sender))
                 names = new_names[first - next_id :]
                 ids = [tx.id for tx in sec]
-                record = records.encode(rows, senders, ids, first, names, mat.width)
+                at = pack_position(b.header.height, s, 0)
+                record, found = records.section(at, rows, senders, ids, first, names, mat.width)
                 hosted = tuple(i for i, row in enumerate(rows) if row[0] in HOSTED_OPS)
                 staged.append(Section(b.header.height, s, sec, record, hosted))
-        return staged
+                indexed.append(found)
+        return staged, indexed
 
     def _write(
         self,

@@ -86,6 +86,7 @@ def test_the_index_extended_by_appends_equals_one_built_cold(tmp_path: Path, bat
         led.nonce(wl.keys[0].account)  # the index is built now and extended by every append
         for i in range(0, len(blocks), batch):
             led.append_many(blocks[i : i + batch])
+        led.append(led.propose([], wl.issuer))  # an empty block extends the index by nothing
         warm = snapshot(led)
     with ll.Ledger.open(path) as cold:
         assert snapshot(cold) == warm

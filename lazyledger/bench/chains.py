@@ -21,6 +21,9 @@ from lazyledger.model import Genesis, Transaction
 from lazyledger.transactions import transfer
 from lazyledger.workloads import EthereumLike, EthereumShape, Workload
 
+CLUSTERS = {"shards": 4, "cluster_size": 10}
+"""The clustered chains' shape, shared by the scenarios that build them."""
+
 
 class ClusterStream:
     """Transfers inside clusters of ``cluster_size`` accounts of a ``clusters`` workload, with

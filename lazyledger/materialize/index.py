@@ -22,7 +22,7 @@ from lazyledger.materialize import walk
 from lazyledger.materialize.rows import id_matrix, row_dtype
 
 SCAN_MIN_ROWS = 2048
-SCAN_RATIO = 4
+SCAN_RATIO = 8
 """A closure walks at most ``max(SCAN_MIN_ROWS, rows below its needs // SCAN_RATIO)`` rows;
 a larger slice is found by one backward pass over those rows (:func:`walk.scan`), which reads
 each in order instead of one scattered record per slice row."""

@@ -30,7 +30,7 @@ import numpy as np
 from numba import njit
 
 from lazyledger.errors import StorageError
-from lazyledger.materialize.rows import ROW_DTYPE, row_dtype
+from lazyledger.materialize.rows import HEAD_FIELDS, ROW_DTYPE, row_dtype
 from lazyledger.model import Genesis
 from lazyledger.shards import pack_position, reader
 from lazyledger.store import Store
@@ -43,12 +43,7 @@ def fixed_dtype(width: int) -> np.dtype:
     """A record's fixed fields per row, on a chain of row width ``width``."""
     return np.dtype(
         [
-            ("op", "u1"),
-            ("flags", "u1"),
-            ("asset", "<u4"),
-            ("asset2", "<u4"),
-            ("amount", "<i8"),
-            ("min_out", "<i8"),
+            *HEAD_FIELDS,
             *[(f"id{j}", "<u4") for j in range(width)],
             *[(f"v{j}", "<i8") for j in range(2, width)],
             ("sender", "<u4"),
@@ -100,16 +95,19 @@ class Records:
         return len(self.fixed)
 
 
-def encode(
+def section(
+    position: int,
     rows: Sequence[bytes],
     senders: Sequence[int],
     tx_ids: Sequence[bytes],
     first: int,
     names: Sequence[bytes],
     width: int = 2,
-) -> bytes:
-    """The record of a section: its replay rows (``width`` accounts wide), senders' dense ids,
-    transaction ids, and the accounts first given ids in it (dense ids ``first``...)."""
+) -> tuple[bytes, Records]:
+    """The record of a section whose first transaction sits at packed ``position``: its replay
+    rows (``width`` accounts wide), senders' dense ids, transaction ids, and the accounts first
+    given ids in it (dense ids ``first``...); and what :func:`decode` of it gives, built from
+    the same arrays (ingestion indexes the sections it writes without decoding them)."""
     n = len(rows)
     if not n == len(senders) == len(tx_ids):
         raise ValueError("rows, senders and tx ids differ in length")
@@ -120,8 +118,48 @@ def encode(
         fixed[f] = full[f]
     fixed["sender"] = np.array(senders, np.uint32) ^ full["id0"]
     planes = fixed.view(np.uint8).reshape(n, kind.itemsize).T.tobytes()
+    fixed["sender"] ^= full["id0"]
     ids = b"".join(t[:8] for t in tx_ids)
-    return _HEAD.pack(n, first, len(names)) + planes + ids + b"".join(names)
+    joined = b"".join(names)
+    record = _HEAD.pack(n, first, len(names)) + planes + ids + joined
+    found = Records(
+        np.array([position], np.int64),
+        np.array([n], np.int64),
+        fixed,
+        np.frombuffer(ids, ">u8").astype(np.uint64),
+        np.array([first], np.int64),
+        np.array([len(names)], np.int64),
+        joined,
+    )
+    return record, found
+
+
+def encode(
+    rows: Sequence[bytes],
+    senders: Sequence[int],
+    tx_ids: Sequence[bytes],
+    first: int,
+    names: Sequence[bytes],
+    width: int = 2,
+) -> bytes:
+    """The record of a section (see :func:`section`)."""
+    return section(0, rows, senders, tx_ids, first, names, width)[0]
+
+
+def concat(parts: Sequence[Records], width: int = 2) -> Records:
+    """Records of consecutive sections, in global order, as one (rows ``width`` accounts wide:
+    what none of them gives)."""
+    if not parts:
+        return decode([], width)
+    return Records(
+        np.concatenate([r.positions for r in parts]),
+        np.concatenate([r.counts for r in parts]),
+        np.concatenate([r.fixed for r in parts]),
+        np.concatenate([r.txids for r in parts]),
+        np.concatenate([r.firsts for r in parts]),
+        np.concatenate([r.new for r in parts]),
+        b"".join(r.names for r in parts),
+    )
 
 
 def decode(items: Sequence[tuple[int, bytes]], width: int = 2) -> Records:

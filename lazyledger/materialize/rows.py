@@ -52,6 +52,15 @@ ROW = struct.Struct("<BBIIqq32s32sII")
 assert ROW.size == ROW_BODY.size + _IDS.size
 _ACC = 26
 """Offset of ``acc0`` in a row."""
+HEAD_FIELDS = [
+    ("op", "u1"),
+    ("flags", "u1"),
+    ("asset", "<u4"),
+    ("asset2", "<u4"),
+    ("amount", "<i8"),
+    ("min_out", "<i8"),
+]
+"""A row's fields before its accounts (26 bytes; a section record's too)."""
 
 
 @functools.cache
@@ -61,12 +70,7 @@ def row_dtype(width: int) -> np.dtype:
         raise ValueError(f"row width {width} outside 2..{MAX_WIDTH}")
     return np.dtype(
         [
-            ("op", "u1"),
-            ("flags", "u1"),
-            ("asset", "<u4"),
-            ("asset2", "<u4"),
-            ("amount", "<i8"),
-            ("min_out", "<i8"),
+            *HEAD_FIELDS,
             *[(f"acc{j}", "V32") for j in range(width)],
             *[(f"v{j}", "<i8") for j in range(2, width)],
             *[(f"id{j}", "<u4") for j in range(width)],

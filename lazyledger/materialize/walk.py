@@ -210,6 +210,53 @@ def _cut_pos(ck_id: np.ndarray, ck_pos: np.ndarray, a: int, p: int) -> int:
 
 
 @njit(cache=True)
+def _scan_uncut(
+    links: np.ndarray,
+    need_a: np.ndarray,
+    need_g: np.ndarray,
+    order: np.ndarray,
+    top: int,
+    n_ids: int,
+    limit: int,
+) -> np.ndarray:
+    """:func:`scan` without checkpoints: every cut is genesis, so an account is either live
+    (some need on it was raised above) or not, one bit per account (a bitmap small enough to
+    stay in cache)."""
+    width = links.shape[1]
+    m = need_a.shape[0]
+    live = np.zeros((n_ids >> 6) + 1, np.uint64)
+    one = np.uint64(1)
+    out = np.empty(top + 1, np.int64)  # filled from the end: rows come in descending order
+    n = 0
+    k = 0
+    for r in range(top, -1, -1):
+        while k < m and need_g[order[k]] >= r:
+            a = need_a[order[k]]
+            live[a >> 6] |= one << np.uint64(a & 63)
+            k += 1
+        hit = False
+        for col in range(1, width):
+            w = links[r, col]
+            if w != 0:
+                b = _id(w)
+                if live[b >> 6] & (one << np.uint64(b & 63)):
+                    hit = True
+                    break
+        if not hit:
+            continue
+        if n == limit:
+            return np.full(1, -1, np.int64)
+        n += 1
+        out[top + 1 - n] = r
+        for col in range(1, width):
+            w = links[r, col]
+            if w != 0:
+                b = _id(w)
+                live[b >> 6] |= one << np.uint64(b & 63)
+    return out[top + 1 - n :]
+
+
+@njit(cache=True)
 def scan(
     links: np.ndarray,
     ck_id: np.ndarray,
@@ -230,7 +277,6 @@ def scan(
     accounts at its position. An initial need joins when the pass reaches its first row; the
     pass stops below the lowest cut once every need has joined."""
     width = links.shape[1]
-    has_ck = ck_id.shape[0] > 0
     m = need_a.shape[0]
     order = np.argsort(-need_g.astype(np.int64), kind="mergesort")
     top = np.int64(-1)
@@ -238,16 +284,18 @@ def scan(
         top = max(top, np.int64(need_g[j]))
     if top < 0:
         return np.empty(0, np.int64)
+    if ck_id.shape[0] == 0:
+        return _scan_uncut(links, need_a, need_g, order, int(top), n_ids, limit)
     lo = np.full(n_ids, _UNSEEN, np.int64)
     floor = _UNSEEN
-    out = np.empty(64, np.int64)
+    out = np.empty(top + 1, np.int64)  # filled from the end: rows come in descending order
     n = 0
     k = 0
     for r in range(top, -1, -1):
         while k < m and need_g[order[k]] >= r:
             j = order[k]
             a = need_a[j]
-            c = _cut_pos(ck_id, ck_pos, a, need_p[j]) if has_ck else 0
+            c = _cut_pos(ck_id, ck_pos, a, need_p[j])
             lo[a] = min(lo[a], c)
             floor = min(floor, c)
             k += 1
@@ -264,19 +312,17 @@ def scan(
             continue
         if n == limit:
             return np.full(1, -1, np.int64)
-        if n == out.shape[0]:
-            out = _grow(out, n)
-        out[n] = r
         n += 1
+        out[top + 1 - n] = r
         for col in range(1, width):
             w = links[r, col]
             if w == 0:
                 continue
             b = _id(w)
-            c = _cut_pos(ck_id, ck_pos, b, q) if has_ck else 0
+            c = _cut_pos(ck_id, ck_pos, b, q)
             lo[b] = min(lo[b], c)
             floor = min(floor, c)
-    return out[:n][::-1].copy()
+    return out[top + 1 - n :]
 
 
 @njit(cache=True)

@@ -388,17 +388,20 @@ def genesis_to_toml(g: Genesis) -> dict[str, Any]:
     }
 
 
-def read_genesis(path: Path) -> Genesis:
+def read_genesis(path: str | os.PathLike[str]) -> Genesis:
+    """A genesis from its TOML file."""
+    path = Path(path)
     try:
         return genesis_from_toml(tomllib.loads(path.read_text()))
     except tomllib.TOMLDecodeError as e:
         raise InvalidGenesis(f"{path}: {e}") from None
 
 
-def write_genesis(path: Path, g: Genesis) -> None:
+def write_genesis(path: str | os.PathLike[str], g: Genesis) -> None:
+    """Write ``g`` as a genesis TOML file."""
     import tomli_w
 
-    path.write_text(tomli_w.dumps(genesis_to_toml(g)))
+    Path(path).write_text(tomli_w.dumps(genesis_to_toml(g)))
 
 
 # -- keys --------------------------------------------------------------------------------------

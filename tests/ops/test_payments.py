@@ -182,3 +182,38 @@ def test_careless_wide_calls_and_specs_are_typed_errors(tmp_path: Path) -> None:
             with pytest.raises(ll.InvalidTransaction):
                 led.check_transaction(tx)
         assert led.height == 0
+
+
+def test_private_calls_on_a_wide_chain(tmp_path: Path) -> None:
+    """Private transactions on a chain of width-7 rows: the envelope's row, the opened call's
+    row and a failed call's row are all 7 accounts wide, and replay sees the same as the
+    reference for readers, while outsiders are told what blocks them."""
+    a, b, c = KEYS[1], KEYS[2], KEYS[3]
+    with ll.Ledger.create(tmp_path / "c", genesis(), ops=OPS) as led:
+        pay = ll.private(
+            a, nonce=0, call=ll.Transfer(c.account, 0, 400), recipients=[a.public_key, c.public_key]
+        )
+        sneaky = ll.private(
+            a,
+            nonce=1,
+            call=ll.Transfer(c.account, 0, 5),
+            recipients=[a.public_key, c.public_key],
+            access=[a.account, b.account],
+        )
+        split = ll.sign(c, 0, Split(0, ((a.account, 1), (b.account, 2))), "payments")  # type: ignore[arg-type]
+        block = led.propose([pay, sneaky, split], ISSUER)
+        led.append(block)
+        insider = ll.Keyring([a, c])
+        ref, receipts = replay_chain(led.genesis, [block], insider)
+        for kp in (a, b, c):
+            assert led.state(kp.account, keyring=insider) == ref[kp.account]
+        for tx in (pay, sneaky, split):
+            r = led.receipt(tx.id, keyring=insider)
+            assert (r.applied, r.reason) == receipts[tx.id]
+        assert led.receipt(sneaky.id, keyring=insider).reason == (
+            "the private call exceeds its declared access set"
+        )
+        assert led.receipt(split.id, keyring=insider).applied
+        with pytest.raises(ll.PrivateStateUnavailable) as err:
+            led.state(c.account)
+        assert pay.id in err.value.blocking

@@ -138,14 +138,13 @@ def plot(r: Result) -> Figure:
     return fig
 
 
-_CLUSTERS = {"shards": 4, "cluster_size": 10}
 SCENARIO = Scenario(
     "chain_length",
     "lazy vs eager as the chain grows 10x, slice fixed (measurements 1, 4)",
     run,
     {
         "tiny": {
-            **_CLUSTERS,
+            **chains.CLUSTERS,
             "accounts": 200,
             "watched_txs": 20,
             "lengths": [200, 500, 2000],
@@ -154,7 +153,7 @@ SCENARIO = Scenario(
             "eager_reps": 2,
         },
         "quick": {
-            **_CLUSTERS,
+            **chains.CLUSTERS,
             "accounts": 2000,
             "watched_txs": 200,
             "lengths": [2000, 5000, 10000, 20000],
@@ -163,7 +162,7 @@ SCENARIO = Scenario(
             "eager_reps": 3,
         },
         "full": {
-            **_CLUSTERS,
+            **chains.CLUSTERS,
             "accounts": 10000,
             "watched_txs": 500,
             "lengths": [20000, 50000, 100000, 200000],

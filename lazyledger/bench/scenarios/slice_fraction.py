@@ -108,14 +108,13 @@ def plot(r: Result) -> Figure:
     return fig
 
 
-_CLUSTERS = {"shards": 4, "cluster_size": 10}
 SCENARIO = Scenario(
     "slice_fraction",
     "lazy cost vs slice fraction, eager line (measurement 1, target 3)",
     run,
     {
         "tiny": {
-            **_CLUSTERS,
+            **chains.CLUSTERS,
             "accounts": 200,
             "txs": 1000,
             "fractions": [0.3, 0.1, 0.03],
@@ -124,7 +123,7 @@ SCENARIO = Scenario(
             "eager_reps": 2,
         },
         "quick": {
-            **_CLUSTERS,
+            **chains.CLUSTERS,
             "accounts": 2000,
             "txs": 20000,
             "fractions": [0.3, 0.1, 0.03, 0.01, 0.003, 0.001],
@@ -133,7 +132,7 @@ SCENARIO = Scenario(
             "eager_reps": 3,
         },
         "full": {
-            **_CLUSTERS,
+            **chains.CLUSTERS,
             "accounts": 10000,
             "txs": 100000,
             "fractions": [0.5, 0.2, 0.1, 0.03, 0.01, 0.003, 0.001, 0.0003],
