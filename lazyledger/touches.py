@@ -33,9 +33,8 @@ import base64
 import binascii
 import itertools
 from array import array
-from bisect import insort
-from collections.abc import Callable, Iterable, Iterator, MutableMapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 from blake3 import blake3
@@ -110,21 +109,6 @@ def _range_root(hashes: Sequence[bytes], lo: int, hi: int) -> bytes:
         return level[0]
     m = lo + _split(n)
     return node(_range_root(hashes, lo, m), _range_root(hashes, m, hi))
-
-
-def _push(peaks: list[bytes], count: int, h: bytes) -> None:
-    """Append leaf hash ``h`` to the mountain range of ``count`` leaves."""
-    while count & 1:
-        h = node(peaks.pop(), h)
-        count >>= 1
-    peaks.append(h)
-
-
-def _bag(peaks: Sequence[bytes]) -> bytes:
-    r = peaks[-1]
-    for p in reversed(peaks[:-1]):
-        r = node(p, r)
-    return r
 
 
 def right_hashes(leaves: Sequence[bytes], k: int) -> list[bytes]:
@@ -304,89 +288,6 @@ class _Frozen:
     def peaks_of(self, j: int) -> list[bytes]:
         return [p.tobytes() for p in self.peaks[int(self.peaks_lo[j]) : int(self.peaks_hi[j])]]
 
-    def entry_of(self, j: int) -> bytes:
-        a = self.accounts[j].tobytes()
-        return entry(a, int(self.counts[j]), self.roots[j].tobytes())
-
-    def members(self, b: int) -> list[bytes]:
-        lo, hi = np.searchsorted(self.buckets, [b, b + 1])
-        return [a.tobytes() for a in self.accounts[lo:hi]]
-
-
-_MISSING: Any = object()
-
-
-class _Layered(MutableMapping[Any, Any]):
-    """A dict over a :class:`_Frozen` base: what was set here wins; the rest reads the base."""
-
-    def __init__(self, base: _Frozen | None, read: Callable[[_Frozen, Any], Any]) -> None:
-        self.base, self.read = base, read
-        self.over: dict[Any, Any] = {}
-
-    def __getitem__(self, key: Any) -> Any:
-        if key in self.over:
-            return self.over[key]
-        if self.base is not None:
-            found = self.read(self.base, key)
-            if found is not None:
-                return found
-        raise KeyError(key)
-
-    def get(self, key: Any, default: Any = None) -> Any:
-        found = self.over.get(key, _MISSING)
-        if found is not _MISSING:
-            return found
-        if self.base is not None:
-            found = self.read(self.base, key)
-            if found is not None:
-                return found
-        return default
-
-    def __contains__(self, key: object) -> bool:
-        return self.get(key, _MISSING) is not _MISSING
-
-    def __setitem__(self, key: Any, value: Any) -> None:
-        self.over[key] = value
-
-    def __delitem__(self, key: Any) -> None:
-        raise TypeError("touch maps only grow")
-
-    def _base_keys(self) -> Iterator[Any]:
-        return iter(())
-
-    def __iter__(self) -> Iterator[Any]:
-        yield from (k for k in self._base_keys() if k not in self.over)
-        yield from self.over
-
-    def __len__(self) -> int:
-        return sum(1 for _ in self)
-
-
-class _ByAccount(_Layered):
-    def _base_keys(self) -> Iterator[Any]:
-        if self.base is None:
-            return iter(())
-        return (a.tobytes() for a in self.base.accounts)
-
-
-class _ByBucket(_Layered):
-    def _base_keys(self) -> Iterator[Any]:
-        if self.base is None:
-            return iter(())
-        return iter(np.unique(self.base.buckets).tolist())
-
-
-def _read(method: str) -> Callable[[_Frozen, bytes], Any]:
-    def read(base: _Frozen, account: bytes) -> Any:
-        j = base.find(account) if isinstance(account, bytes) else -1
-        return None if j < 0 else getattr(base, method)(j)
-
-    return read
-
-
-def _read_members(base: _Frozen, b: int) -> list[bytes] | None:
-    return base.members(b) or None
-
 
 def _bucket_hashes(frozen: _Frozen) -> np.ndarray:
     """``bucket_hash`` of every bucket a built-whole map touches, in bucket order: the messages
@@ -411,23 +312,155 @@ def _bucket_hashes(frozen: _Frozen) -> np.ndarray:
     return hashes
 
 
+class _View(Mapping[Any, Any]):
+    """A read-only mapping over a touch map's arrays (settling the map first)."""
+
+    def __init__(
+        self, touches: TouchMap, read: Callable[[Any], Any], keys: Callable[[], Iterator[Any]]
+    ) -> None:
+        self._touches, self._read, self._keys = touches, read, keys
+
+    def __getitem__(self, key: Any) -> Any:
+        self._touches._settle()
+        found = self._read(key)
+        if found is None:
+            raise KeyError(key)
+        return found
+
+    def __iter__(self) -> Iterator[Any]:
+        self._touches._settle()
+        return self._keys()
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+def _grown(a: np.ndarray, n: int) -> np.ndarray:
+    """``a`` with room for ``n`` rows (doubled as needed; new rows zero)."""
+    if n <= len(a):
+        return a
+    out = np.zeros((max(n, 2 * len(a)), *a.shape[1:]), a.dtype)
+    out[: len(a)] = a
+    return out
+
+
 class TouchMap:
-    """The touch commitment after block ``height``, kept in memory: every touched account's
-    touch list, mountain-range peaks and entry, the buckets, and the bucket tree as a dense
-    heap-ordered array (``shards/hashtree.py``, 64 MiB, allocated on first use). Change it
-    only through :meth:`stage`; a stage that is neither committed nor rolled back is rolled
-    back by the next use of the map."""
+    """The touch commitment after block ``height``, kept in memory in arrays indexed by a
+    dense account id (the rows of a map built whole first, then accounts in order of first
+    touch): counts, touch tree roots and account names, mountain-range peaks in a pool, the
+    positions appended since the map was built whole as a log linked per account, each
+    bucket's accounts as a list linked in account order, and the bucket tree
+    (``hashtree.BucketTree``: only the rows written, dense once they are many). The per-block
+    work is done by the Numba kernels of ``shards/hashtree.py``; ``positions``, ``peaks``,
+    ``entries`` and ``buckets`` are read-only mappings over the arrays. Change it only through
+    :meth:`stage`; a stage that is neither committed nor rolled back is rolled back by the
+    next use of the map."""
 
     def __init__(self, frozen: _Frozen | None = None) -> None:
         self.height = 0
-        self.positions: MutableMapping[bytes, array[int]] = _ByAccount(
-            frozen, _read("positions_of")
-        )
-        self.peaks: MutableMapping[bytes, list[bytes]] = _ByAccount(frozen, _read("peaks_of"))
-        self.entries: MutableMapping[bytes, bytes] = _ByAccount(frozen, _read("entry_of"))
-        self.buckets: MutableMapping[int, list[bytes]] = _ByBucket(frozen, _read_members)
-        self._tree: np.ndarray | None = None
+        self._frozen = frozen
+        n = 0 if frozen is None else len(frozen.accounts)
+        self._n = n
+        """Ids in use."""
+        self._ids: dict[bytes, int] = {}
+        """Ids of accounts looked up or added since the map was built whole."""
+        room = max(n, 64)
+        self._count = np.zeros(room, np.int64)
+        self._last = np.full(room, -1, np.int64)
+        self._at = np.full(room, -1, np.int64)
+        self._cap = np.zeros(room, np.int64)
+        self._stamp = np.full(room, -1, np.int64)
+        self._listed = np.zeros(room, np.uint8)
+        self._next = np.full(room, -1, np.int64)
+        self._root = np.zeros((room, 32), np.uint8)
+        self._names = np.zeros((room, 32), np.uint8)
+        self._head = np.zeros(1 << DEPTH, np.int32)
+        """1 + the first id of each bucket's list (0: empty; pages untouched until written)."""
+        self._pool = np.zeros((1024, 32), np.uint8)
+        self._pool_n = np.zeros(1, np.int64)
+        self._log_pos = np.zeros(1024, np.int64)
+        self._log_prev = np.zeros(1024, np.int64)
+        self._log_n = np.zeros(1, np.int64)
+        self._serial = 0
+        self._frozen_peaks = np.zeros((1, 32), np.uint8)
+        self._frozen_lo = np.zeros(room, np.int64)
+        if frozen is not None and n:
+            self._count[:n] = frozen.counts
+            self._root[:n] = frozen.roots
+            self._names[:n] = frozen.accounts.view(np.uint8).reshape(n, 32)
+            self._listed[:n] = 1
+            self._frozen_peaks = frozen.peaks
+            self._frozen_lo[:n] = frozen.peaks_lo
+            ids = np.arange(n)
+            same = frozen.buckets[1:] == frozen.buckets[:-1]  # sorted: a bucket is a run
+            self._next[:n][:-1][same] = ids[1:][same]
+            firsts = np.flatnonzero(np.diff(frozen.buckets, prepend=-1))
+            self._head[frozen.buckets[firsts]] = firsts + 1
+        self.positions: Mapping[bytes, array[int]] = _View(self, self._positions_of, self._keys)
+        self.peaks: Mapping[bytes, list[bytes]] = _View(self, self._peaks_of, self._keys)
+        self.entries: Mapping[bytes, bytes] = _View(self, self._entry_of, self._keys)
+        self.buckets: Mapping[int, list[bytes]] = _View(self, self._members, self._bucket_keys)
+        self.bucket_tree = hashtree.BucketTree(DEPTH, _DEFAULTS)
         self._open: TouchStage | None = None
+
+    # -- reading --------------------------------------------------------------------------
+
+    def _id(self, account: bytes) -> int:
+        """The id of a touched account, or -1."""
+        if not isinstance(account, bytes):
+            return -1
+        found = self._ids.get(account)
+        if found is not None:
+            return found
+        return -1 if self._frozen is None else self._frozen.find(account)
+
+    def _keys(self) -> Iterator[bytes]:
+        return (self._names[a].tobytes() for a in range(self._n))
+
+    def _bucket_keys(self) -> Iterator[int]:
+        return iter(np.flatnonzero(self._head).tolist())
+
+    def _positions_of(self, account: bytes) -> array[int] | None:
+        a = self._id(account)
+        if a < 0:
+            return None
+        held = array("Q")
+        frozen = self._frozen
+        if frozen is not None and a < len(frozen.accounts):
+            held = frozen.positions_of(a)
+        added = []
+        k = int(self._last[a])
+        while k >= 0:
+            added.append(int(self._log_pos[k]))
+            k = int(self._log_prev[k])
+        held.extend(reversed(added))
+        return held
+
+    def _peaks_of(self, account: bytes) -> list[bytes] | None:
+        a = self._id(account)
+        if a < 0:
+            return None
+        n, at = int(self._count[a]), int(self._at[a])
+        if at < 0:
+            assert self._frozen is not None  # (only a map built whole has peaks elsewhere)
+            return self._frozen.peaks_of(a)
+        return [self._pool[at + i].tobytes() for i in reversed(range(n.bit_length())) if n >> i & 1]
+
+    def _entry_of(self, account: bytes) -> bytes | None:
+        a = self._id(account)
+        if a < 0:
+            return None
+        return entry(account, int(self._count[a]), self._root[a].tobytes())
+
+    def _members(self, b: Any) -> list[bytes] | None:
+        if not isinstance(b, int) or not 0 <= b < len(self._head):
+            return None
+        out = []
+        a = int(self._head[b]) - 1
+        while a >= 0:
+            out.append(self._names[a].tobytes())
+            a = int(self._next[a])
+        return out or None
 
     @classmethod
     def from_columns(
@@ -461,24 +494,15 @@ class TouchMap:
         touches.height = height
         hashes = _bucket_hashes(frozen)
         buckets = np.unique(frozen.buckets)
-        tree = touches.tree()
+        tree = touches.bucket_tree
+        tree.load()  # (the kernels: the rest of this build needs them too)
         for lo in range(0, len(buckets), _CHUNK):
-            chunk = buckets[lo : lo + _CHUNK]
-            room = len(chunk) * (DEPTH + 1)
-            rows, values = np.empty(room, np.int64), np.empty((room, 32), np.uint8)
-            hashtree.update(tree, DEPTH, chunk, hashes[lo : lo + _CHUNK], _DEFAULTS, rows, values)
+            tree.update(buckets[lo : lo + _CHUNK], hashes[lo : lo + _CHUNK])
         return touches
-
-    def tree(self) -> np.ndarray:
-        """The bucket tree; a row of zeros is its level's default (no page is touched until
-        it is written)."""
-        if self._tree is None:
-            self._tree = np.zeros((2 << DEPTH, 32), np.uint8)
-        return self._tree
 
     def node_at(self, row: int) -> bytes:
         """The hash of one row of the bucket tree (its level's default if never written)."""
-        found = bytes(self.tree()[row])
+        found = self.bucket_tree.node(row)
         return DEFAULTS[DEPTH + 1 - row.bit_length()] if found == _ZERO else found
 
     def _settle(self) -> None:
@@ -491,11 +515,13 @@ class TouchMap:
         return self.node_at(1)
 
     def count(self, account: bytes) -> int:
-        found = self.positions.get(account)
-        return 0 if found is None else len(found)
+        self._settle()
+        a = self._id(account)
+        return 0 if a < 0 else int(self._count[a])
 
     def stage(self) -> TouchStage:
         self._settle()
+        self._serial += 1
         self._open = TouchStage(self)
         return self._open
 
@@ -515,28 +541,108 @@ class TouchMap:
             "account": account.hex(),
             "count": len(touches),
             "right": [r.hex() for r in right],
-            "bucket": [
-                [a.hex(), len(self.positions[a]), self.entries[a][40:].hex()] for a in others
-            ],
+            "bucket": [[a.hex(), self.count(a), self.entries[a][40:].hex()] for a in others],
             "path": path,
         }
 
+    # -- writing (through a stage) --------------------------------------------------------
+
+    _FRESH: ClassVar[Mapping[str, int]] = {"_last": -1, "_at": -1, "_stamp": -1, "_next": -1}
+    """Per-account arrays whose unused rows hold -1 (the others hold zeros)."""
+    _COLUMNS = ("_count", "_root", "_names", "_listed", "_frozen_lo", "_cap", *_FRESH)
+
+    def _add_ids(self, accounts: Sequence[bytes], stage: TouchStage) -> None:
+        """Ids for ``accounts`` (distinct, none with an id yet): their rows in the map built
+        whole, or new ones (rows past ``_n`` hold the values of an untouched account)."""
+        frozen = self._frozen
+        if frozen is not None and len(frozen.accounts):
+            rows = np.full(len(accounts), -1, np.int64)
+            wanted = np.frombuffer(b"".join(accounts), "V32")
+            at = np.searchsorted(frozen.accounts, wanted)
+            hit = at < len(frozen.accounts)
+            hit[hit] = frozen.accounts[at[hit]] == wanted[hit]
+            rows[hit] = at[hit]
+            found = rows.tolist()
+            for a, r in zip(accounts, found, strict=True):
+                if r >= 0:
+                    self._ids[a] = r
+            new = [a for a, r in zip(accounts, found, strict=True) if r < 0]
+        else:
+            new = list(accounts)
+        first = self._n
+        end = first + len(new)
+        if not new:
+            return
+        if end > len(self._count):
+            size = max(end, 2 * len(self._count))
+            for name in self._COLUMNS:
+                old = getattr(self, name)
+                grown = np.full((size, *old.shape[1:]), self._FRESH.get(name, 0), old.dtype)
+                grown[: len(old)] = old
+                setattr(self, name, grown)
+        self._names[first:end] = np.frombuffer(b"".join(new), np.uint8).reshape(-1, 32)
+        self._ids.update(zip(new, range(first, end), strict=True))
+        stage._new.extend(new)
+        self._n = end
+
+    def _clear(self, lo: int, hi: int) -> None:
+        """Rows ``lo..hi`` back to the values of an untouched account (a rollback's ids)."""
+        for name in self._COLUMNS:
+            getattr(self, name)[lo:hi] = self._FRESH.get(name, 0)
+
+    def _push(self, accounts: list[bytes], positions: list[int], stage: TouchStage) -> None:
+        get = self._ids.get
+        ids = [get(a, -1) for a in accounts]
+        if -1 in ids:
+            self._add_ids([a for a in dict.fromkeys(accounts) if a not in self._ids], stage)
+            ids = [get(a, -1) for a in accounts]
+        at = np.array(ids, np.int64)
+        distinct = np.unique(at)
+        self._pool = _grown(self._pool, int(self._pool_n[0]) + 192 * len(distinct))
+        need = int(self._log_n[0]) + len(at)
+        self._log_pos, self._log_prev = _grown(self._log_pos, need), _grown(self._log_prev, need)
+        undo_ids = np.empty((len(distinct), 5), np.int64)
+        undo_roots = np.empty((len(distinct), 32), np.uint8)
+        undo_slots = np.empty(len(at), np.int64)
+        undo_peaks = np.empty((len(at), 32), np.uint8)
+        ka, ks = hashtree.push_touches(
+            at, np.array(positions, np.int64), self._count, self._last, self._at, self._cap,
+            self._root, self._stamp, self._serial, self._pool, self._pool_n,
+            self._frozen_peaks, self._frozen_lo, self._log_pos, self._log_prev, self._log_n,
+            undo_ids, undo_roots, undo_slots, undo_peaks,
+        )  # fmt: skip
+        stage._accounts.append((undo_ids[:ka], undo_roots[:ka]))
+        stage._slots.append((undo_slots[:ks], undo_peaks[:ks]))
+        stage._dirty.append(distinct)
+
+    def _settle_accounts(self, dirty: np.ndarray, stage: TouchStage) -> None:
+        undo_links = np.empty((3 * len(dirty), 3), np.int64)
+        buckets, hashes, data, starts, ends, k = hashtree.settle_accounts(
+            dirty, DEPTH, self._count, self._at, self._pool, self._root, self._names,
+            self._listed, self._next, self._head, undo_links,
+        )  # fmt: skip
+        stage._links.append(undo_links[:k])
+        for j in np.flatnonzero(ends - starts > 1024).tolist():  # crowded: several chunks
+            message = data[starts[j] : ends[j]].tobytes()
+            hashes[j] = np.frombuffer(blake3(message).digest(), np.uint8)
+        stage._tree.append(self.bucket_tree.update(buckets, hashes))
+
 
 class TouchStage:
-    """Blocks added on top of a :class:`TouchMap`: the accounts' side is kept apart until
-    :meth:`commit`; the bucket tree is rewritten in place with an undo log, which
-    :meth:`rollback` (or the map's next use, if neither is called) replays."""
+    """Blocks added on top of a :class:`TouchMap`: the map's arrays and bucket tree are
+    written in place, each write logged first, so that :meth:`rollback` (or the map's next use,
+    if neither it nor :meth:`commit` is called) puts the map back as it was."""
 
     def __init__(self, base: TouchMap) -> None:
         self.base = base
         self.height = base.height
-        self._new: dict[bytes, list[int]] = {}
-        self._peaks: dict[bytes, list[bytes]] = {}
-        self._counts: dict[bytes, int] = {}
-        self._entries: dict[bytes, bytes] = {}
-        self._buckets: dict[int, list[bytes]] = {}
-        self._dirty: set[bytes] = set()
-        self._undo: list[tuple[np.ndarray, np.ndarray]] = []
+        self._n, self._pool_n, self._log_n = base._n, int(base._pool_n[0]), int(base._log_n[0])
+        self._new: list[bytes] = []
+        self._accounts: list[tuple[np.ndarray, np.ndarray]] = []
+        self._slots: list[tuple[np.ndarray, np.ndarray]] = []
+        self._links: list[np.ndarray] = []
+        self._tree: list[tuple[np.ndarray, np.ndarray]] = []
+        self._dirty: list[np.ndarray] = []
 
     def add_block(
         self, height: int, sections: Sequence[Sequence[Transaction]], *, root: bool = True
@@ -548,98 +654,62 @@ class TouchStage:
             raise ValueError("this touch stage was rolled back or committed")
         if height != self.height + 1:
             raise ValueError(f"block {height} does not follow touch height {self.height}")
-        new, peaks, counts, dirty = self._new, self._peaks, self._counts, self._dirty
-        base_positions, base_peaks = self.base.positions, self.base.peaks
+        accounts: list[bytes] = []
+        positions: list[int] = []
         for s, section in enumerate(sections):
             first = pack_position(height, s, 0)
             for i, tx in enumerate(section):
-                position = first | i
-                h = blake3(b"\x00" + position.to_bytes(8, "big")).digest()  # leaf(position)
                 access = tx.access()
                 if len(access) > 2 or (len(access) == 2 and access[0] == access[1]):
                     access = tuple(dict.fromkeys(access))
-                for a in access:
-                    n = counts.get(a)
-                    if n is None:
-                        old = base_positions.get(a)
-                        n = 0 if old is None else len(old)
-                        peaks[a] = list(base_peaks.get(a, ()))
-                        new[a] = [position]
-                    else:
-                        new[a].append(position)
-                    if n & 1:
-                        _push(peaks[a], n, h)
-                    else:
-                        peaks[a].append(h)
-                    counts[a] = n + 1
-                    dirty.add(a)
+                accounts += access
+                positions += [first | i] * len(access)
+        if accounts:
+            self.base._push(accounts, positions, self)
         self.height = height
         return self._update() if root else b""
 
     def _update(self) -> bytes:
-        touched: set[int] = set()
-        base = self.base
-        for a in self._dirty:
-            pk = self._peaks[a]
-            self._entries[a] = entry(a, self._counts[a], pk[0] if len(pk) == 1 else _bag(pk))
-            b = bucket_of(a)
-            members = self._buckets.get(b)
-            if members is None:
-                members = self._buckets[b] = list(base.buckets.get(b, ()))
-            if a not in base.entries and a not in members:
-                insort(members, a)
-            touched.add(b)
-        self._dirty = set()
-        tree = base.tree()
-        if touched:
-            order = sorted(touched)
-            hashes = np.frombuffer(
-                b"".join(
-                    bucket_hash(
-                        self._entries[a] if a in self._entries else base.entries[a]
-                        for a in self._buckets[b]
-                    )
-                    for b in order
-                ),
-                np.uint8,
-            ).reshape(len(order), 32)
-            room = len(order) * (DEPTH + 1)
-            rows = np.empty(room, np.int64)
-            values = np.empty((room, 32), np.uint8)
-            k = hashtree.update_any(
-                tree, DEPTH, np.array(order, np.int64), hashes, _DEFAULTS, rows, values
-            )
-            self._undo.append((rows[:k], values[:k]))
-        return base.node_at(1)
+        if self._dirty:
+            dirty = np.unique(np.concatenate(self._dirty))
+            self._dirty = []
+            self.base._settle_accounts(dirty, self)
+        return self.base.node_at(1)
 
     def rollback(self) -> None:
-        """Undo this stage's rewrites of the bucket tree; the base map is as it was."""
-        tree = self.base.tree()
-        for rows, values in reversed(self._undo):
-            tree[rows] = values
-        self._undo = []
-        if self.base._open is self:
-            self.base._open = None
+        """Undo this stage's writes; the base map is as it was."""
+        base = self.base
+        for rows, values in reversed(self._tree):
+            base.bucket_tree.restore(rows, values)
+        columns: dict[int, np.ndarray] = {0: base._next, 1: base._head, 2: base._listed}
+        for links in reversed(self._links):
+            for kind, index, old in links[::-1].tolist():
+                columns[kind][index] = old
+        for slots, peaks in reversed(self._slots):
+            for j in range(len(slots) - 1, -1, -1):
+                base._pool[slots[j]] = peaks[j]
+        for ids, roots in self._accounts:  # (each account logged once per stage)
+            a = ids[:, 0]
+            base._count[a], base._at[a], base._cap[a], base._last[a] = ids[:, 1:].T
+            base._root[a] = roots
+        for account in self._new:
+            del base._ids[account]
+        base._clear(self._n, base._n)
+        base._n, base._pool_n[0], base._log_n[0] = self._n, self._pool_n, self._log_n
+        self._tree, self._links, self._slots, self._accounts, self._new = [], [], [], [], []
+        self._dirty = []
+        if base._open is self:
+            base._open = None
 
     def commit(self) -> None:
         """Make the staged blocks part of the base map."""
         base = self.base
         if base._open is not self:
             raise ValueError("this touch stage was rolled back or committed")
-        if self._dirty:
-            self._update()
-        for a, added in self._new.items():
-            found = base.positions.get(a)
-            if found is None:
-                found = array("Q")
-            found.extend(added)
-            base.positions[a] = found  # (a layered map hands out copies of its base)
-            base.peaks[a] = self._peaks[a]
-            base.entries[a] = self._entries[a]
-        base.buckets.update(self._buckets)
+        self._update()
         base.height = self.height
         base._open = None
-        self._undo = []
+        self._tree, self._links, self._slots, self._accounts, self._new = [], [], [], [], []
 
 
 def build(blocks: Iterable[tuple[int, Sequence[Sequence[Transaction]]]]) -> TouchMap:

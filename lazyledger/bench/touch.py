@@ -77,9 +77,9 @@ def ingestion_overhead(
 ) -> dict[str, Any]:
     """tx/s appending the same pre-signed Ethereum-like blocks (one durable commit per block)
     with and without the touch commitment, alternating ``rounds`` times; the overhead is the
-    ratio of the median times. "warm tree" is the same with the bucket tree's 64 MiB faulted
-    in before the clock runs (a fresh map pays up to 16,384 page faults once, as its buckets
-    are first written: a cost per ledger lifetime, not per transaction)."""
+    ratio of the median times. "warm tree" is the same with the bucket tree's kernels loaded
+    before the clock runs (until they are, a process hashes the tree with the plain-Python
+    twin: a cost per process, not per transaction; the first round pays it)."""
     src = chains.ethereum_chain(
         work / f"src-{mean_block}",
         n_txs,
@@ -101,7 +101,7 @@ def ingestion_overhead(
         with BareLedger.create(work / f"bare-{mean_block}-{r}", genesis) as led:
             t_without.append(_append_all(led, without_blocks))
         with Ledger.create(work / f"warm-{mean_block}-{r}", genesis) as led:
-            led._touch_map().tree().fill(0)  # fault the bucket tree's pages in first
+            led._touch_map().bucket_tree.load()  # the kernels loaded first
             t_warm.append(_append_all(led, with_blocks))
         path = work / f"touch-{mean_block}-{r}"
         with Ledger.create(path, genesis) as led:

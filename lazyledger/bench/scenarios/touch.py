@@ -51,7 +51,7 @@ def run(ctx: Context, p: Params) -> Result:
         f"ingestion: {p['txs']} Ethereum-like transfers in blocks of ~15 and ~200 txs, one durable "
         f"commit per block, {p['rounds']} interleaved round(s) with and without the touch "
         "commitment (a bench-only ledger whose touch map is null); warm tree: the bucket tree's "
-        "pages faulted in first; rebuild: Ledger.open plus the first touch proof. Proofs: a map "
+        "kernels loaded first; rebuild: Ledger.open plus the first touch proof. Proofs: a map "
         f"of {p['accounts']:,} accounts and {2 * p['accounts']:,} two-account transactions "
         f"built directly, {p['sample']} random prefix proofs checked; bytes as binary (json: "
         "the node's JSON)."
