@@ -82,10 +82,6 @@ ROW_DTYPE = row_dtype(2)
 assert ROW_DTYPE.itemsize == ROW.size
 
 
-def row_size(width: int) -> int:
-    return body_size(width) + 4 * width
-
-
 def width_of(rows: np.ndarray) -> int:
     """Accounts per row of a row array."""
     assert rows.dtype.names is not None
