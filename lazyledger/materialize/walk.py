@@ -80,6 +80,26 @@ def last_before(links: np.ndarray, g: int, a: int, limit: int) -> int:
 
 
 @njit(cache=True)
+def probe(
+    links: np.ndarray,
+    last: np.ndarray,
+    ck_id: np.ndarray,
+    ck_pos: np.ndarray,
+    a: int,
+    limit: int,
+    p: int,
+) -> tuple[int, int]:
+    """Account ``a``'s cut before position ``p`` (:func:`cut_index`) and its last row below
+    ``limit`` (-1: none), or -2 in place of that row when no row touches ``a`` between the cut
+    and ``limit``: the cut is the state (a query's fast path, in one call)."""
+    cut = cut_index(ck_id, ck_pos, a, p)
+    g = last_before(links, last[a], a, limit) if a < last.shape[0] else -1
+    if g < 0 or (cut > 0 and links[g, POS] < ck_pos[cut - 1]):
+        return cut, -2
+    return cut, g
+
+
+@njit(cache=True)
 def _grow(a: np.ndarray, n: int) -> np.ndarray:
     if n < a.shape[0]:
         return a
