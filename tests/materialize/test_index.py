@@ -46,6 +46,7 @@ def test_checkpoint_merges_equal_a_sort(rounds: list[list[tuple[int, list[int]]]
         assert got == [{7: v} for _, _, v in expected]
 
 
+@settings(deadline=None)  # (the first example may compile the kernel)
 @given(
     st.lists(st.integers(0, 300), max_size=200),
     st.lists(st.integers(0, 5), max_size=200),
@@ -64,6 +65,7 @@ def test_the_counting_order_equals_a_lexsort(ids: list[int], pos: list[int], hea
     assert [c.tolist() for c in got] == [c[order].tolist() for c in (a, p, lo, lo + 1)]
 
 
+@settings(deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 9), st.integers(0, 50)), max_size=60), st.integers(0, 60))
 def test_sends_counted_before_a_position(sends: list[tuple[int, int]], end: int) -> None:
     """``sent_before`` and its vectorised twin against a count (positions ascending)."""
