@@ -9,7 +9,8 @@ On the Ethereum-like workload (hubs, heavy tails, one-off accounts; see
   accounts nearest p50 and p90 a cold ``state`` against its ideal, slice fraction x
   ``replay_all``; the compiled walk's share of that cold query;
 - each checkpoint policy: its cost as a multiple of one ``replay_all``, the slice fractions it
-  leaves, and 1,000 random-account queries at the head as a fraction of one ``replay_all``;
+  leaves, and 1,000 random-account queries at the head as a fraction of one ``replay_all``:
+  as 1,000 ``state`` calls, and as one ``states`` call (one closure and replay for all);
 - ingestion of small (~15 tx) and larger (~200 tx) blocks, one durable commit per block.
 
 The clustered scenarios (``chain_length``, ``slice_fraction``) are the best case beside it."""
@@ -190,9 +191,13 @@ def _measure(
         led.drop_checkpoints()
         row: dict[str, Any] = {"policy": ":".join(str(x) for x in spec)}
         if spec[0] != "none":
-            t0 = time.perf_counter()
-            row["checkpoints"] = led.run_checkpoint_policy(_policy(spec))
-            row["cost_over_replay_all"] = (time.perf_counter() - t0) / eager
+            costs = []
+            for _ in range(2):  # the best of two (the first may load its kernels)
+                led.drop_checkpoints()
+                t0 = time.perf_counter()
+                row["checkpoints"] = led.run_checkpoint_policy(_policy(spec))
+                costs.append(time.perf_counter() - t0)
+            row["cost_over_replay_all"] = min(costs) / eager
         left = _fractions(led, picked, n)
         row["slice_p50"] = float(np.percentile(left, 50))
         row["slice_p90"] = float(np.percentile(left, 90))
@@ -201,12 +206,20 @@ def _measure(
             led.state(a)
         row["queries_over_replay_all"] = (time.perf_counter() - t0) / eager
         row["query_ms_mean"] = (time.perf_counter() - t0) / len(queries) * 1e3
+        batch = _best(lambda: led.states(queries), p["reps"])
+        row["batch_queries_over_replay_all"] = batch / eager
         series.append(row)
     led.drop_checkpoints()
     r.series["policies"] = series
     for row in series[1:]:
         name = row["policy"].replace(":", "_")
-        for key in ("cost_over_replay_all", "slice_p50", "slice_p90", "queries_over_replay_all"):
+        for key in (
+            "cost_over_replay_all",
+            "slice_p50",
+            "slice_p90",
+            "queries_over_replay_all",
+            "batch_queries_over_replay_all",
+        ):
             r.put(f"{name}_{key}", row[key])
 
 
@@ -234,7 +247,7 @@ SCENARIO = Scenario(
             "reps": 5,
             "eager_reps": 5,
             "queries": 1000,
-            "policies": [["hubs", 100, 5], ["epochs", 20], ["epochs", 100]],
+            "policies": [["hubs", 100, 5], ["epochs", 20], ["epochs", 50], ["epochs", 100]],
             "ingest_txs": 10_000,
         },
         "full": {
@@ -245,7 +258,7 @@ SCENARIO = Scenario(
             "reps": 5,
             "eager_reps": 5,
             "queries": 1000,
-            "policies": [["hubs", 500, 20], ["epochs", 20], ["epochs", 100]],
+            "policies": [["hubs", 500, 20], ["epochs", 20], ["epochs", 50], ["epochs", 100]],
             "ingest_txs": 20_000,
         },
     },
