@@ -165,7 +165,7 @@ class Cuts:
     def holdings(self, index: int) -> dict[int, int]:
         """Non-zero holdings of the checkpoint at 1-based ``index`` (as
         :func:`walk.cut_index` gives), assets ascending as stored."""
-        lo, hi = int(self.lo[index - 1]), int(self.hi[index - 1])
+        lo, hi = self.lo.item(index - 1), self.hi.item(index - 1)
         assets, values = self.assets[lo:hi].tolist(), self.values[lo:hi].tolist()
         return {a: v for a, v in zip(assets, values, strict=True) if v}
 
