@@ -198,6 +198,8 @@ def _measure(
                 row["checkpoints"] = led.run_checkpoint_policy(_policy(spec))
                 costs.append(time.perf_counter() - t0)
             row["cost_over_replay_all"] = min(costs) / eager
+            # blocks appended since the policy last ran: their accounts' queries walk a slice
+            row["blocks_since_last_run"] = led.height % _policy(spec).every
         left = _fractions(led, picked, n)
         row["slice_p50"] = float(np.percentile(left, 50))
         row["slice_p90"] = float(np.percentile(left, 90))
