@@ -418,8 +418,8 @@ class Materializer:
         accounts, cut = keys >> 31, keys & ((1 << 31) - 1)
         at = cut > 0
         lo, hi = np.zeros(len(keys), np.int64), np.zeros(len(keys), np.int64)
-        held = at.nonzero()[0]
-        lo[held], hi[held] = cuts.lo[cut[held] - 1], cuts.hi[cut[held] - 1]
+        ck = at.nonzero()[0]  # cut at a checkpoint
+        lo[ck], hi[ck] = cuts.lo[cut[ck] - 1], cuts.hi[cut[ck] - 1]
         born = (~at & (accounts < len(bounds) - 1)).nonzero()[0]  # genesis holders, uncut
         lo[born], hi[born] = bounds[accounts[born]], bounds[accounts[born] + 1]
         picked = ranges(lo, hi)
