@@ -298,7 +298,7 @@ class Materializer:
         nonce = self.senders.sent_before(aid, end)
         cuts = checkpoints.arrays()
         n = columns.count_before(end)
-        cut, first = walk.probe(columns.links, columns.last, cuts.ids, cuts.pos, aid, n, end)
+        cut, first = walk.probe(columns.links, columns.last, cuts.first, cuts.pos, aid, n, end)
         if first == -2:  # no touch since the cut (a checkpoint, or genesis): the cut is the state
             return AccountState.split(nonce, self._cut_holdings(cuts, (aid << 31) | cut))
         big = max(self.dense_min_rows, int(self.dense_fraction * n))

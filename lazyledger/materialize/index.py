@@ -127,7 +127,7 @@ class ColumnIndex:
         """Sorted rows of the slice for needs (account id, first row, position), as tuples or
         as three arrays, cut at the checkpoint snapshot ``cuts``; None if it has more than
         ``limit`` rows."""
-        ck_id, ck_pos = cuts.ids, cuts.pos
+        ck_first, ck_pos = cuts.first, cuts.pos
         if isinstance(needs, tuple):
             a, g, p = needs
         else:
@@ -138,11 +138,11 @@ class ColumnIndex:
         below = int(g.max(initial=-1)) + 1
         switch = max(self.scan_min_rows, below // self.scan_ratio)
         if 0 <= cap <= switch:
-            out: np.ndarray = walk.closure(self.links, ck_id, ck_pos, a, g, p, cap)
+            out: np.ndarray = walk.closure(self.links, ck_first, ck_pos, a, g, p, cap)
         else:  # walk a thin slice; past ``switch`` rows, one pass over the rows is cheaper
-            out = walk.closure(self.links, ck_id, ck_pos, a, g, p, switch)
+            out = walk.closure(self.links, ck_first, ck_pos, a, g, p, switch)
             if len(out) and out[0] < 0:
-                out = walk.scan(self.links, ck_id, ck_pos, a, g, p, len(self.last), cap)
+                out = walk.scan(self.links, ck_first, ck_pos, a, g, p, len(self.last), cap)
         return None if len(out) and out[0] < 0 else out
 
 
@@ -158,6 +158,14 @@ class Cuts:
     hi: np.ndarray
     assets: np.ndarray
     values: np.ndarray
+    first: np.ndarray = attrs.field()
+    """``first[a]:first[a + 1]`` are account ``a``'s entries (ids past the end have none)."""
+
+    @first.default
+    def _first(self) -> np.ndarray:
+        counts = np.bincount(self.ids, minlength=1) if len(self.ids) else np.zeros(0, np.int64)
+        out: np.ndarray = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        return out
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -171,13 +179,13 @@ class Cuts:
 
     def keys(self, ids: np.ndarray, position: int) -> np.ndarray:
         """Virtual keys ``id << 31 | cut`` of ``ids`` read before ``position``."""
-        found: np.ndarray = walk.cut_indices(self.ids, self.pos, ids, position)
+        found: np.ndarray = walk.cut_indices(self.first, self.pos, ids, position)
         out: np.ndarray = (ids << 31) | found
         return out
 
     def has(self, ids: np.ndarray, position: int) -> np.ndarray:
         """Whether each of ``ids`` has a checkpoint at exactly ``position``."""
-        at: np.ndarray = walk.cut_indices(self.ids, self.pos, ids, position)
+        at: np.ndarray = walk.cut_indices(self.first, self.pos, ids, position)
         found: np.ndarray = at > 0
         found[found] = self.pos[at[found] - 1] == position
         return found
@@ -269,7 +277,7 @@ class Checkpoints:
                 merged = _sorted_by_account_then_position(ids, pos, lo, hi, len(old))
             ids, pos, lo, hi = merged
             self._cuts = Cuts(ids, pos, lo, hi, _E, _E)
-            self._snapshot = Cuts(ids, pos, lo, hi, self._assets, self._values)
+            self._snapshot = Cuts(ids, pos, lo, hi, self._assets, self._values, self._cuts.first)
             return self._snapshot
 
 

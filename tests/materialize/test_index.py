@@ -6,8 +6,10 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lazyledger.materialize import walk
 from lazyledger.materialize.index import (
     Checkpoints,
+    Cuts,
     Senders,
     _sorted_by_account_then_position,
 )
@@ -78,3 +80,31 @@ def test_sends_counted_before_a_position(sends: list[tuple[int, int]], end: int)
     expected = [sum(1 for s, p in sends if s == a and p < end) for a in range(12)]
     assert [senders.sent_before(a, end) for a in range(12)] == expected
     assert senders.sent_before_each(ids, end).tolist() == expected
+
+
+@settings(deadline=None)
+@given(
+    st.sets(st.tuples(st.integers(0, 12), st.integers(0, 30)), max_size=60),
+    st.integers(0, 15),
+    st.integers(-1, 32),
+)
+def test_a_cut_is_the_latest_checkpoint_at_or_before(
+    pairs: set[tuple[int, int]], a: int, p: int
+) -> None:
+    """``walk.cut_index`` over an account's range (newest first, then a bisection) against a
+    scan of every checkpoint; ids past the mirror's end have none."""
+    order = sorted(pairs)
+    e = np.zeros(0, np.int64)
+    cuts = Cuts(
+        np.array([x for x, _ in order], np.int64),
+        np.array([y for _, y in order], np.int64),
+        e,
+        e,
+        e,
+        e,
+    )
+    mine = [i + 1 for i, (x, y) in enumerate(order) if x == a and y <= p]
+    assert walk.cut_index(cuts.first, cuts.pos, a, p) == (mine[-1] if mine else 0)
+    assert walk.cut_indices(cuts.first, cuts.pos, np.array([a], np.int64), p).tolist() == [
+        mine[-1] if mine else 0
+    ]
