@@ -18,19 +18,23 @@ The clustered scenarios (``chain_length``, ``slice_fraction``) are the best case
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from lazyledger.bench import chains
 from lazyledger.bench.measure import NEVER
 from lazyledger.bench.model import Context, Params, Result, Scenario, Target
+from lazyledger.bench.plotting import column
 from lazyledger.bench.timing import progress
 from lazyledger.ledger import Ledger
 from lazyledger.materialize.index import NO_CUTS
 from lazyledger.materialize.policy import CheckpointPolicy
 from lazyledger.shards import end_of
 from lazyledger.workloads import EthereumShape, sample_accounts
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 METRICS = (
     "txs",
@@ -240,6 +244,36 @@ def _measure(
             r.put(f"{name}_{key}", row[key])
 
 
+def plot(r: Result) -> Figure:
+    """Each checkpoint policy's cost against the slices it leaves and what 1,000 queries at the
+    head then cost, with issue 9's target region."""
+    import matplotlib.pyplot as plt
+
+    rows = [row for row in r.series.get("policies", []) if "cost_over_replay_all" in row]
+    cost = column(rows, "cost_over_replay_all")
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, keys, target in (
+        (left, ("slice_p50", "slice_p90"), (0.01, 0.05)),
+        (right, ("queries_over_replay_all", "batch_queries_over_replay_all"), (0.1,)),
+    ):
+        for key in keys:
+            ax.scatter(cost, column(rows, key), label=key)
+        for row, x, y in zip(rows, cost, column(rows, keys[-1]), strict=True):
+            ax.annotate(str(row["policy"]), (x, y), fontsize=7)
+        for t in target:
+            ax.axhline(t, color="r", ls=":", lw=0.8)
+        ax.axvline(1.0, color="r", ls="--", lw=0.8, label="cost target (1 replay_all)")
+        ax.set(
+            xlabel="policy cost (x replay_all)", xlim=(0, max([1.5, *cost]) * 1.1), ylim=(0, None)
+        )
+        ax.set_yscale("symlog", linthresh=1e-3)
+        ax.legend(fontsize=7)
+    left.set(ylabel="slice fraction at the head", title="slices a policy leaves")
+    right.set(ylabel="1,000 queries (x replay_all)", title="queries at the head")
+    fig.tight_layout()
+    return fig
+
+
 SCENARIO = Scenario(
     "realistic",
     "Lazy vs eager on an Ethereum-like chain: slices, policies, small blocks (issue 9)",
@@ -281,4 +315,5 @@ SCENARIO = Scenario(
     },
     METRICS,
     targets=TARGETS,
+    plot=plot,
 )
