@@ -174,6 +174,9 @@ class Cuts:
         """Non-zero holdings of the checkpoint at 1-based ``index`` (as
         :func:`walk.cut_index` gives), assets ascending as stored."""
         lo, hi = self.lo.item(index - 1), self.hi.item(index - 1)
+        if hi - lo == 1:  # (most accounts hold one asset)
+            value = self.values.item(lo)
+            return {self.assets.item(lo): value} if value else {}
         assets, values = self.assets[lo:hi].tolist(), self.values[lo:hi].tolist()
         return {a: v for a, v in zip(assets, values, strict=True) if v}
 
@@ -401,7 +404,7 @@ class Senders:
         with self.lock:
             if account_id >= len(self.last):
                 return 0
-            g = int(self.last[account_id])
+            g = self.last.item(account_id)
             return int(_sent_before(self.pos, self.prev, self.count, g, end))
 
     def sent_before_each(self, ids: np.ndarray, end: int) -> np.ndarray:
