@@ -16,9 +16,10 @@ from collections.abc import Callable, Mapping, Sequence
 
 import attrs
 import numpy as np
+from numba import njit
 
 from lazyledger.materialize import records, slots, walk
-from lazyledger.materialize.index import ColumnIndex, Cuts, ranges
+from lazyledger.materialize.index import ColumnIndex, Cuts
 from lazyledger.materialize.replay import InitialArrays
 from lazyledger.materialize.rows import id_matrix, row_accounts
 from lazyledger.model import Genesis
@@ -150,16 +151,45 @@ def seed(sl: Slice, genesis: InitialArrays, bounds: np.ndarray) -> InitialArrays
     """Initial balances by virtual id: each virtual account seeded from its cut, the genesis
     arrays (sorted by id; account id ``r``'s entries at ``bounds[r]:bounds[r + 1]``) for cut 0,
     the checkpoint's holdings otherwise."""
-    real, cut = sl.keys >> 31, sl.keys & ((1 << 31) - 1)
-    at_genesis = np.flatnonzero((cut == 0) & (real < len(bounds) - 1))
-    lo, hi = bounds[real[at_genesis]], bounds[real[at_genesis] + 1]
-    g_take = ranges(lo, hi)
-    at_ck = np.flatnonzero(cut)
-    c = cut[at_ck] - 1
-    ck_lo, ck_hi = sl.cuts.lo[c], sl.cuts.hi[c]
-    c_take = ranges(ck_lo, ck_hi)
-    return InitialArrays(
-        np.concatenate([np.repeat(at_genesis, hi - lo), np.repeat(at_ck, ck_hi - ck_lo)]),
-        np.concatenate([genesis.assets[g_take], sl.cuts.assets[c_take]]),
-        np.concatenate([genesis.values[g_take], sl.cuts.values[c_take]]),
+    c = sl.cuts
+    ids, assets, values = _seed(
+        sl.keys, bounds, genesis.assets, genesis.values, c.lo, c.hi, c.assets, c.values
     )
+    return InitialArrays(ids, assets, values)
+
+
+@njit(cache=True)
+def _seed(
+    keys: np.ndarray,
+    bounds: np.ndarray,
+    g_assets: np.ndarray,
+    g_values: np.ndarray,
+    ck_lo: np.ndarray,
+    ck_hi: np.ndarray,
+    ck_assets: np.ndarray,
+    ck_values: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`seed` in two passes over the virtual accounts (count, then copy): genesis
+    holders at cut 0 first, then the checkpointed ones, each in virtual id order."""
+    n = 0
+    for v in range(keys.shape[0]):
+        real, cut = keys[v] >> 31, keys[v] & 0x7FFFFFFF
+        if cut:
+            n += ck_hi[cut - 1] - ck_lo[cut - 1]
+        elif real < bounds.shape[0] - 1:
+            n += bounds[real + 1] - bounds[real]
+    ids, assets, values = np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64)
+    j = 0
+    for from_cut in (False, True):
+        for v in range(keys.shape[0]):
+            real, cut = keys[v] >> 31, keys[v] & 0x7FFFFFFF
+            if from_cut and cut:
+                lo, hi, src_a, src_v = ck_lo[cut - 1], ck_hi[cut - 1], ck_assets, ck_values
+            elif not from_cut and not cut and real < bounds.shape[0] - 1:
+                lo, hi, src_a, src_v = bounds[real], bounds[real + 1], g_assets, g_values
+            else:
+                continue
+            for i in range(lo, hi):
+                ids[j], assets[j], values[j] = v, src_a[i], src_v[i]
+                j += 1
+    return ids, assets, values
