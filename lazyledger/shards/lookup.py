@@ -80,13 +80,7 @@ class PrefixIndex:
 @njit(cache=True)
 def _equal_range(keys: np.ndarray, key: np.uint64) -> tuple[int, int]:
     """The range of ``key`` in the sorted ``keys`` (empty where it is absent)."""
-    lo, hi = 0, keys.shape[0]
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if keys[mid] < key:
-            lo = mid + 1
-        else:
-            hi = mid
+    lo = int(np.searchsorted(keys, key))
     hi = lo
     while hi < keys.shape[0] and keys[hi] == key:
         hi += 1
