@@ -134,18 +134,6 @@ def section(
     return record, found
 
 
-def encode(
-    rows: Sequence[bytes],
-    senders: Sequence[int],
-    tx_ids: Sequence[bytes],
-    first: int,
-    names: Sequence[bytes],
-    width: int = 2,
-) -> bytes:
-    """The record of a section (see :func:`section`)."""
-    return section(0, rows, senders, tx_ids, first, names, width)[0]
-
-
 def concat(parts: Sequence[Records], width: int = 2) -> Records:
     """Records of consecutive sections, in global order, as one (rows ``width`` accounts wide:
     what none of them gives)."""

@@ -52,9 +52,9 @@ def test_records_round_trip(n: int) -> None:
     tx_ids = [rng.randbytes(32) for _ in range(n)]
     names = [rng.randbytes(32) for _ in range(rng.randrange(4))]
     first = rng.getrandbits(31)
-    one = records.encode(rows, senders, tx_ids, first, names)
-    other = records.encode(rows[::-1], senders[::-1], tx_ids[::-1], first + 9, names[:1])
-    r = records.decode([(99, one), (7, other), (5, records.encode([], [], [], 3, []))])
+    one = records.section(0, rows, senders, tx_ids, first, names)[0]
+    other = records.section(0, rows[::-1], senders[::-1], tx_ids[::-1], first + 9, names[:1])[0]
+    r = records.decode([(99, one), (7, other), (5, records.section(0, [], [], [], 3, [])[0])])
     assert r.positions.tolist() == [99, 7, 5] and r.counts.tolist() == [n, n, 0]
     assert r.firsts.tolist() == [first, first + 9, 3]
     assert r.new.tolist() == [len(names), len(names[:1]), 0]
@@ -83,7 +83,7 @@ def test_records_round_trip(n: int) -> None:
 
 def test_malformed_records_are_storage_errors() -> None:
     rows = _random_rows(random.Random(1), 3, [b"\1" * 32, b"\2" * 32])
-    good = records.encode(rows, [1, 2, 3], [b"\1" * 32] * 3, 5, [])
+    good = records.section(0, rows, [1, 2, 3], [b"\1" * 32] * 3, 5, [])[0]
     for bad in (b"", good[:5], good[:-1], good + b"\0"):
         with pytest.raises(ll.StorageError, match="section record at 0x2a"):
             records.decode([(0, good), (42, bad)])
