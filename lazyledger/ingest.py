@@ -168,7 +168,8 @@ class Ingestor:
 
         The first refused block stops the stream with the error :meth:`append` would raise
         for it: the blocks before it stay stored (their headers are yielded before the error is
-        raised), and nothing of it or of the blocks after it is stored."""
+        raised), and nothing of it or of the blocks after it is stored (up to ``depth`` of those
+        may have been read and validated: signature checks finish on the committer)."""
         if not isinstance(depth, int) or isinstance(depth, bool) or depth < 1:
             raise InvalidRequest(f"depth {depth!r} must be a positive integer")
         self._not_streaming("stream blocks")

@@ -387,10 +387,11 @@ class Ledger:
         syncing small blocks keeps one commit per block and loses less to the disk's sync).
 
         The first refused block stops the stream with the error :meth:`append` raises for
-        it: the blocks before it stay stored (their headers are yielded first), nothing of it
-        or after it is stored, and the blocks after it are not read. The head's lock is held
-        until the stream ends or is closed: other threads' appends and touch proofs wait, and
-        this thread may not append, propose or read nonces from inside the loop
+        it: the blocks before it stay stored (their headers are yielded first), and nothing of
+        it or after it is stored (a block or two after it may have been read and validated
+        meanwhile: a bad signature is found while the next block validates). The head's lock
+        is held until the stream ends or is closed: other threads' appends and touch proofs
+        wait, and this thread may not append, propose or read nonces from inside the loop
         (InvalidRequest)."""
         if self.store.readonly:
             raise ReadOnlyLedger("appending blocks")
