@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
@@ -158,7 +158,9 @@ class Ingestor:
         mat.after_append(batch.heights())
         return batch.headers()
 
-    def append_stream(self, blocks: Iterable[Block | bytes], depth: int = 2) -> Iterator[Header]:
+    def append_stream(
+        self, blocks: Iterable[Block | bytes], depth: int = 2
+    ) -> Generator[Header, None, None]:
         """Append consecutive blocks one by one, each with its own durable commit, in order,
         as :meth:`append_many` of one block would, in a pipeline: while up to ``depth`` blocks
         are being stored (shard sections on the shard writers, then the metadata commit on the
@@ -210,22 +212,33 @@ class Ingestor:
 
     def _land(self, run: _InFlight) -> Header:
         """Wait for the oldest block in flight to be durable and make it the head; returns its
-        header. If its commit failed, nothing in flight is stored: every shard write is
-        waited for and rolled back, the touch map (ahead of the head) is dropped, and the
-        block's error is raised."""
+        header. If that fails, see :meth:`_abort`."""
         batch = run.batches[0]
         try:
             run.commits[0].result()
         except BaseException:
-            wait([*run.commits, *(f for fs in run.shards for f in fs)])  # (errors ignored)
-            run.clear()
-            self.store.recover()  # drop the shard writes above the committed head
-            self.drop_touches()
+            self._abort(run)
             raise
         run.pop()
         self._settle(batch)
         self.materializer.after_append(batch.heights())
         return batch.headers()[0]
+
+    def _abort(self, run: _InFlight) -> None:
+        """Stop a stream: nothing more is committed; once every write in flight is done, the
+        blocks whose commits went through (none, if the oldest was refused; some, if the wait
+        itself was interrupted) become the head, the shard writes above it are rolled back and
+        the touch map (ahead of the head) is dropped."""
+        run.broken = True  # (the committer checks it before each block)
+        wait([*run.commits, *(f for fs in run.shards for f in fs)])  # (errors ignored)
+        while run.batches and run.commits[0].exception() is None:
+            batch = run.batches[0]
+            run.pop()
+            self._settle(batch)
+            self.materializer.after_append(batch.heights())
+        run.clear()
+        self.store.recover()
+        self.drop_touches()
 
     def _commit(self, batch: _Batch, shards: Sequence[Future[None]], run: _InFlight) -> None:
         """The committer thread's part of a streamed block: once its shard sections are

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Protocol
@@ -380,7 +380,7 @@ class Ledger:
             raise ReadOnlyLedger("appending blocks")
         return self.ingestor.append_many(blocks)
 
-    def append_stream(self, blocks: Iterable[Block | bytes]) -> Iterator[Header]:
+    def append_stream(self, blocks: Iterable[Block | bytes]) -> Generator[Header, None, None]:
         """Append consecutive blocks one by one, each with its own durable commit (as
         :meth:`append` would), yielding each block's header once it is durable; the next
         block is validated while the previous ones are being stored (a pipeline: a node

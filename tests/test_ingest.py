@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -113,7 +114,7 @@ def stored(led: ll.Ledger) -> str:
             for t in TABLES:
                 if t.env == env.kind:
                     for k, v in txn.cursor(env.db[t.name]):
-                        h.update(k + b"=" + v)
+                        h.update(bytes(k) + b"=" + bytes(v))
     return h.hexdigest()
 
 
@@ -315,3 +316,63 @@ def test_the_streaming_thread_cannot_write_from_inside_its_loop(tmp_path: Path) 
         pytest.raises(ll.ReadOnlyLedger),
     ):
         reader.append_stream(blocks)
+
+
+class _InterruptedWait(Future[None]):
+    """A commit's future whose first wait is interrupted (as by Ctrl-C) once it is done."""
+
+    interrupted = False
+
+    def result(self, timeout: float | None = None) -> None:
+        super().result(timeout)
+        if not self.interrupted:
+            self.interrupted = True
+            raise KeyboardInterrupt
+
+
+class _Committer(ThreadPoolExecutor):
+    """The committer thread, with the wait for the third commit interrupted."""
+
+    def __init__(self) -> None:
+        super().__init__(1)
+        self.calls = 0
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:
+        real = super().submit(fn, *args, **kwargs)
+        self.calls += 1
+        if self.calls != 3:
+            return real
+        proxy = _InterruptedWait()
+
+        def copy(f: Future[Any]) -> None:
+            error = f.exception()
+            if error is None:
+                proxy.set_result(None)
+            else:
+                proxy.set_exception(error)
+
+        real.add_done_callback(copy)
+        return proxy
+
+
+def test_an_interrupted_stream_keeps_memory_in_step_with_the_store(tmp_path: Path) -> None:
+    """Interrupted while waiting for a commit that went through: the blocks whose commits went
+    through are the head (in memory as on disk), the rest is rolled back, and the stream can
+    go on from there."""
+    wl = Workload("uniform", n_accounts=30, n_shards=4, seed=11)
+    blocks = source(tmp_path, wl, 9, 10)
+    with ll.Ledger.create(tmp_path / "stream", wl.genesis()) as led:
+        led.ingestor._committer = _Committer()
+        yielded = []
+        with pytest.raises(KeyboardInterrupt):
+            for header in led.ingestor.append_stream(blocks, depth=2):
+                yielded.append(header.height)
+        assert yielded == [1, 2]
+        h = led.height
+        assert 3 <= h <= 5  # block 3 committed; 4 and 5 were in flight
+        with ll.Ledger.create(tmp_path / "ref", wl.genesis()) as ref:
+            for b in blocks[:h]:
+                ref.append(b)
+            assert picture(led, wl) == picture(ref, wl)
+        assert [x.height for x in led.append_stream(blocks[h:])] == list(range(h + 1, 10))
+        assert led.replay_all() == appended_one_by_one(tmp_path / "all", wl, blocks)["states"]
