@@ -376,3 +376,27 @@ def test_an_interrupted_stream_keeps_memory_in_step_with_the_store(tmp_path: Pat
             assert picture(led, wl) == picture(ref, wl)
         assert [x.height for x in led.append_stream(blocks[h:])] == list(range(h + 1, 10))
         assert led.replay_all() == appended_one_by_one(tmp_path / "all", wl, blocks)["states"]
+
+
+@pytest.mark.parametrize("background", [False, True])
+def test_a_stream_runs_the_checkpoint_policy_as_blocks_land(
+    tmp_path: Path, background: bool
+) -> None:
+    wl = Workload("zipf", n_accounts=40, n_shards=4, seed=12)
+    blocks = source(tmp_path, wl, 12, 15)
+    reference = appended_one_by_one(tmp_path / "one", wl, blocks)
+    policy = ll.CheckpointPolicy.epochs(every=4)
+    with ll.Ledger.create(
+        tmp_path / "stream", wl.genesis(), checkpoint_policy=policy,
+        checkpoint_background=background,
+    ) as led:  # fmt: skip
+        assert [h.height for h in led.append_stream(blocks)] == list(range(1, 13))
+        led.wait_checkpoints()
+        assert led.checkpoint_count() > 0
+        assert picture(led, wl) == reference  # checkpoints change cost, never results
+        keyring = ll.Keyring(wl.keys)
+        with ll.Ledger.open(tmp_path / "one", readonly=True) as one:  # (no checkpoints)
+            for k in wl.keys[:10]:
+                for h in (3, 6, 12):
+                    expected = one.state(k.account, h, keyring=keyring)
+                    assert led.state(k.account, h, keyring=keyring) == expected
