@@ -350,16 +350,14 @@ class Ingestor:
     def _known_ids(self, blocks: Sequence[Block]) -> dict[bytes, int | None]:
         """The index's dense ids of every sender and access-set account of ``blocks`` (None:
         not in the index), looked up together."""
-        accounts = list(
-            dict.fromkeys(
-                a
-                for b in blocks
-                for sec in b.sections
-                for tx in sec
-                for a in (tx.sender, *tx.access())
-                if len(a) == 32
-            )
-        )
+        accounts: list[bytes] = []
+        for b in blocks:
+            for sec in b.sections:
+                for tx in sec:
+                    accounts.append(tx.sender)
+                    accounts += tx.access()
+        if sum(map(len, accounts)) != 32 * len(accounts):  # (malformed: refused later)
+            accounts = [a for a in accounts if len(a) == 32]
         return dict(zip(accounts, self.materializer.accounts.ids_of(accounts), strict=True))
 
     def _settle(self, batch: _Batch) -> None:
