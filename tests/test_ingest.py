@@ -149,11 +149,12 @@ def appended_one_by_one(path: Path, wl: Workload, blocks: list[ll.Block]) -> dic
 
 
 @pytest.mark.parametrize(
-    ("shape", "per_block", "depth"),
-    [("zipf", 15, 1), ("zipf", 15, 2), ("uniform", 3, 3), ("zipf", 60, 2)],
-)
+    ("shape", "per_block", "depth", "workers"),
+    [("zipf", 15, 1, 2), ("zipf", 15, 2, 2), ("uniform", 3, 3, 2), ("zipf", 60, 2, 2),
+     ("zipf", 15, 2, 1)],
+)  # fmt: skip
 def test_a_stream_stores_what_one_append_per_block_stores(
-    tmp_path: Path, shape: str, per_block: int, depth: int
+    tmp_path: Path, shape: str, per_block: int, depth: int, workers: int
 ) -> None:
     wl = Workload(shape, n_accounts=50, n_shards=4, seed=depth, private_share=0.1)
     blocks = source(tmp_path, wl, 12, per_block)
@@ -161,7 +162,7 @@ def test_a_stream_stores_what_one_append_per_block_stores(
     with ll.Ledger.create(tmp_path / "source2", wl.genesis()) as src:  # (re-link the rest)
         blocks = _relinked(src, blocks, wl.issuer)
     reference = appended_one_by_one(tmp_path / "one", wl, blocks)
-    with ll.Ledger.create(tmp_path / "stream", wl.genesis()) as led:
+    with ll.Ledger.create(tmp_path / "stream", wl.genesis(), workers=workers) as led:
         led.append(blocks[0])  # a stream continues whatever the head is
         stream = led.ingestor.append_stream([b.to_bytes() for b in blocks[1:]], depth)
         headers = list(stream)
