@@ -401,3 +401,62 @@ def test_a_stream_runs_the_checkpoint_policy_as_blocks_land(
                 for h in (3, 6, 12):
                     expected = one.state(k.account, h, keyring=keyring)
                     assert led.state(k.account, h, keyring=keyring) == expected
+
+
+def test_a_stream_sees_the_jobs_of_blocks_still_in_flight(tmp_path: Path) -> None:
+    """A job, a claim on it, its reveal and an inference in consecutive blocks: each is
+    validated while the blocks before it are still being stored (the job index and the job's
+    terms come from the blocks in flight); a claim after the reveal is refused as append
+    refuses it."""
+    from lazyledger.materialize import dnn
+    from lazyledger.materialize.train import train
+
+    spec = dnn.ModelSpec.mlp(64, (32,), 10, input_shift=4)
+    train_blob, val_blob = dnn.digits_blobs()
+    x, y = dnn.decode_dataset(val_blob)
+    data = {
+        "spec": spec.to_bytes(), "train": train_blob, "val": val_blob,
+        "weights": train(spec, train_blob, epochs=0, seed=1),
+        "inputs": dnn.encode_dataset(x[:3], y[:3]),
+    }  # fmt: skip
+    owner, claimer, user, issuer = (ll.Keypair.from_seed(bytes([0x50 + i]) * 32) for i in range(4))
+    genesis = ll.Genesis(
+        "dnn", 3, [issuer.public_key], {0: issuer.account},
+        {k.account: {0: 10_000} for k in (owner, claimer, user)}, {},
+    )  # fmt: skip
+
+    def held(path: Path) -> tuple[ll.Ledger, dict[str, bytes]]:
+        led = ll.Ledger.create(path, genesis)
+        return led, {name: led.put_blob(blob) for name, blob in data.items()}
+
+    src, h = held(tmp_path / "source")
+    job = ll.dnn_job(
+        owner, nonce=0, spec=h["spec"], train=h["train"], validation=h["val"],
+        threshold_permille=900, asset=0, bounty=50, hidden=True,
+    )  # fmt: skip
+    j = ll.job_account(job.id)
+    txs = [
+        [job],
+        [ll.dnn_claim(claimer, nonce=0, job=j, weights=h["weights"])],
+        [ll.dnn_reveal(owner, nonce=1, job=j)],
+        [ll.dnn_infer(user, nonce=0, job=j, inputs=h["inputs"], register=0, count=3)],
+    ]
+    blocks = []
+    for block_txs in txs:
+        blocks.append(src.propose(block_txs, issuer))
+        src.append(blocks[-1])
+    late = src.propose([ll.dnn_claim(claimer, nonce=1, job=j, weights=h["weights"])], issuer)
+    with pytest.raises(ll.InvalidBlock, match="claims are closed") as expected:
+        src.append(late)
+    job_info = src.job(j)
+    src.close()
+    for depth in (1, 3):
+        led, _ = held(tmp_path / f"stream{depth}")
+        with led:
+            yielded = []
+            with pytest.raises(ll.InvalidBlock) as refused:
+                for header in led.ingestor.append_stream([*blocks, late], depth):
+                    yielded.append(header)
+            assert str(refused.value) == str(expected.value)
+            assert yielded == [b.header for b in blocks]
+            assert led.job(j) == job_info and led.height == len(blocks)
