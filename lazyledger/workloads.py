@@ -12,18 +12,21 @@ aggregates of a real window (:data:`ETHEREUM_2017`, compared with :func:`chain_s
 from __future__ import annotations
 
 import bisect
+import csv
 import heapq
 import itertools
 import math
 import random
 from collections import Counter
 from collections.abc import Hashable, Iterable, Iterator, Sequence
+from pathlib import Path
 
 import attrs
 import blake3
 import numpy as np
 
 from lazyledger.crypto import Keypair
+from lazyledger.errors import InvalidRequest
 from lazyledger.ledger import Ledger
 from lazyledger.model import Block, Genesis, Transaction
 from lazyledger.ops import MAX, Transfer
@@ -527,6 +530,136 @@ class EthereumLike:
             block = self.block_picks()[:left]
             left -= len(block)
             yield self.sign(block)
+
+
+# -- a recorded trace, replayed -----------------------------------------------------------------
+
+TRACE_VALUE = 2
+"""The amount of a trace row whose value is not zero (zero-value rows move ``ZERO_VALUE``)."""
+
+
+@attrs.define
+class TraceWorkload:
+    """Transfers read from a CSV trace, in its order, as signed lazyledger transfers of asset
+    0: one row per transfer, columns ``from`` and ``to`` (addresses, any text; hex is compared
+    case-insensitively), optional ``block`` (non-decreasing integers: rows of one block share
+    a lazyledger block; without it, blocks of ``per_block`` rows) and optional ``value`` (an
+    integer: 0 moves ``ZERO_VALUE``, any other ``TRACE_VALUE``). The trace's graph and order
+    are kept, its values are not: genesis funds every sender with exactly what it sends, so
+    every transfer applies. Keys derive from the address (and ``chain_id``); an address that
+    never sends gets a key-less account id. Reading is two passes over the file (senders and
+    funding first), so a trace of any length streams."""
+
+    path: str | Path
+    n_shards: int = 4
+    chain_id: str = "trace"
+    per_block: int = 15
+    proposer: Keypair = attrs.field(init=False)
+    rows: int = attrs.field(init=False)
+    """Transfers in the trace."""
+    _sends: dict[str, int] = attrs.field(init=False, factory=dict)  # address -> amount sent
+    _keys: dict[str, Keypair] = attrs.field(init=False, factory=dict)
+
+    def __attrs_post_init__(self) -> None:
+        if not isinstance(self.per_block, int) or self.per_block < 1:
+            raise InvalidRequest(f"per_block must be a positive integer, got {self.per_block!r}")
+        self.proposer = Keypair.from_seed(self._seed("proposer"))
+        self.rows = 0
+        for _, sender, _, amount in self._read():
+            self._sends[sender] = self._sends.get(sender, 0) + amount
+            self.rows += 1
+
+    def _seed(self, address: str) -> bytes:
+        return blake3.blake3(f"lazyledger trace key\0{self.chain_id}\0{address}".encode()).digest()
+
+    def _read(self) -> Iterator[tuple[int, str, str, int]]:
+        """(block, sender, recipient, amount) per row; InvalidRequest names a bad row."""
+        try:
+            with open(self.path, newline="", encoding="utf-8") as f:
+                yield from self._rows(csv.DictReader(f))
+        except OSError as e:
+            raise InvalidRequest(f"cannot read trace {self.path}: {e.strerror}") from None
+        except (UnicodeDecodeError, csv.Error) as e:
+            raise InvalidRequest(f"{self.path} is not a UTF-8 CSV file ({e})") from None
+
+    def _rows(self, rows: csv.DictReader[str]) -> Iterator[tuple[int, str, str, int]]:
+        cols = set(rows.fieldnames or ())
+        if not {"from", "to"} <= cols:
+            raise InvalidRequest(f"{self.path}: a trace needs columns 'from' and 'to'")
+        last = -1
+        for n, row in enumerate(rows):
+            where = f"{self.path}:{rows.line_num}"
+            sender, to = _address(row.get("from")), _address(row.get("to"))
+            if not sender or not to:
+                raise InvalidRequest(f"{where}: an empty 'from' or 'to'")
+            try:
+                block = int(row["block"]) if "block" in cols else n // self.per_block
+                value = int(row["value"]) if "value" in cols else 1
+            except (TypeError, ValueError):
+                raise InvalidRequest(f"{where}: 'block' and 'value' must be integers") from None
+            if block < last:
+                raise InvalidRequest(f"{where}: block {block} after block {last}")
+            if value < 0:
+                raise InvalidRequest(f"{where}: a negative value")
+            last = block
+            yield block, sender, to, ZERO_VALUE if value == 0 else TRACE_VALUE
+
+    def keypair(self, address: str) -> Keypair:
+        """The key of a sending address (recent ones cached)."""
+        kp = self._keys.get(address)
+        if kp is None:
+            if len(self._keys) >= 1 << 16:
+                self._keys.clear()
+            kp = self._keys[address] = Keypair.from_seed(self._seed(address))
+        return kp
+
+    def account(self, address: str) -> bytes:
+        """The 32-byte account id standing for ``address``."""
+        if address in self._sends:
+            return self.keypair(address).account
+        return blake3.blake3(f"lazyledger trace account\0{address}".encode()).digest()
+
+    def genesis(self) -> Genesis:
+        """Genesis: the proposer issues asset 0; every sender holds what it sends."""
+        return Genesis(
+            chain_id=self.chain_id,
+            n_shards=self.n_shards,
+            authorities=[self.proposer.public_key],
+            assets={0: self.proposer.account},
+            balances={self.account(a): {0: v} for a, v in sorted(self._sends.items())},
+            pools={},
+        )
+
+    def blocks(self) -> Iterator[list[Transaction]]:
+        """The trace's blocks of signed transfers, in order."""
+        nonces: dict[str, int] = {}
+        block: list[Transaction] = []
+        current = None
+        for number, sender, to, amount in self._read():
+            if number != current and block:
+                yield block
+                block = []
+            current = number
+            nonce = nonces.get(sender, 0)
+            nonces[sender] = nonce + 1
+            block.append(
+                transfer(
+                    self.keypair(sender),
+                    nonce=nonce,
+                    to=self.account(to),
+                    asset=0,
+                    amount=amount,
+                    chain_id=self.chain_id,
+                )
+            )
+        if block:
+            yield block
+
+
+def _address(text: str | None) -> str:
+    """A trace address as compared ("" if missing): hex ones lower-cased."""
+    a = (text or "").strip()
+    return a.lower() if a[:2] in ("0x", "0X") else a
 
 
 # -- aggregates a chain is compared on ----------------------------------------------------------

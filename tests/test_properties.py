@@ -85,8 +85,11 @@ def test_lazy_eager_reference_agree(
         accounts = [k.account for k in KEYS] + [POOL]
         for h in (len(blocks), max(0, len(blocks) - 1)):
             ref_h, _ = replay_chain(genesis, blocks[:h])
+            expected = {a: ref_h.get(a, ll.AccountState(0, {})) for a in accounts}
+            assert led.states(accounts, h) == expected  # cut at checkpoints of earlier queries
             for i in query_order:
-                assert led.state(accounts[i], h) == ref_h.get(accounts[i], ll.AccountState(0, {}))
+                assert led.state(accounts[i], h) == expected[accounts[i]]
+            assert led.states([accounts[i] for i in query_order], h) == expected
         assert led.replay_all() == ref  # KEYS[3] starts empty: it appears once touched
         for t in txs:
             r = led.receipt(t.id)

@@ -13,12 +13,14 @@ import pytest
 
 import lazyledger as ll
 from lazyledger.bench.chains import ethereum_chain
+from lazyledger.materialize.reference import replay_chain
 from lazyledger.workloads import (
     ETHEREUM_2017,
     ZERO_VALUE,
     ChainStats,
     EthereumLike,
     EthereumShape,
+    TraceWorkload,
     Workload,
     chain_stats,
     global_order,
@@ -275,3 +277,76 @@ def test_head_slice_sizes_match_the_definition(seed: int) -> None:
     queries = [*range(n_accounts), n_accounts + 1]  # one account the chain never touches
     assert head_slice_sizes(accesses, queries) == [_naive_slice(accesses, q) for q in queries]
     assert head_slice_sizes(accesses, []) == []
+
+
+# -- a recorded trace -----------------------------------------------------------------------
+
+
+def _write_trace(path: Path, picks: list[list[tuple[int, int, int]]], block: bool = True) -> None:
+    """A CSV trace of ``picks`` (hex addresses in mixed case, wei-like values, 0 for the
+    stand-ins of zero-value transfers)."""
+    lines = ["block,from,to,value" if block else "from,to,value"]
+    for b, picks_of_block in enumerate(picks):
+        for s, t, amount in picks_of_block:
+            value = 0 if amount == ZERO_VALUE else amount * 10**15
+            row = f"0x{s:040x},0X{t:040X},{value}"
+            lines.append(f"{7 + 2 * b},{row}" if block else row)
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_a_trace_replays_in_order_on_a_ledger(tmp_path: Path) -> None:
+    """A trace's rows become signed transfers in its order and blocks; every one applies; lazy
+    states (and batches) equal the pure-Python reference; the graph is the trace's."""
+    picks = EthereumLike(seed=4).picks(600)
+    _write_trace(tmp_path / "t.csv", picks)
+    wl = TraceWorkload(tmp_path / "t.csv", n_shards=3)
+    assert wl.rows == 600
+    blocks = list(wl.blocks())
+    assert [len(b) for b in blocks] == [len(p) for p in picks if p]
+    with ll.Ledger.create(tmp_path / "led", wl.genesis()) as led:
+        stored = []
+        for txs in blocks:
+            stored.append(led.propose(txs, wl.proposer))
+            led.append(stored[-1])
+        ref, receipts = replay_chain(led.genesis, stored)
+        assert all(applied for applied, _ in receipts.values())
+        names = {i for p in picks for s, t, _ in p for i in (s, t)}
+        accounts = [wl.account(f"0x{i:040x}") for i in sorted(names)]
+        assert {a: led.state(a) for a in accounts} == {a: ref[a] for a in accounts}
+        assert led.states(accounts) == {a: ref[a] for a in accounts}
+        txs = [tx for b in blocks for tx in b]
+        flat = [x for p in picks for x in p]
+        assert [(tx.sender, tx.call.to) for tx in txs if isinstance(tx.call, ll.Transfer)] == [
+            (wl.account(f"0x{s:040x}"), wl.account(f"0x{t:040x}")) for s, t, _ in flat
+        ]
+        amounts = [tx.call.amount for tx in txs if isinstance(tx.call, ll.Transfer)]
+        zero = [a == ZERO_VALUE for _, _, a in flat]
+        assert any(zero) and [a == ZERO_VALUE for a in amounts] == zero
+
+
+def test_a_trace_without_blocks_is_cut_every_per_block_rows(tmp_path: Path) -> None:
+    _write_trace(tmp_path / "t.csv", EthereumLike(seed=5).picks(50), block=False)
+    wl = TraceWorkload(tmp_path / "t.csv", per_block=15)
+    assert [len(b) for b in wl.blocks()] == [15, 15, 15, 5]
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("a,b\n1,2\n", "needs columns 'from' and 'to'"),
+        ("block,from,to\n2,a,b\n1,b,c\n", ":3: block 1 after block 2"),
+        ("from,to,value\na,,1\n", ":2: an empty 'from' or 'to'"),
+        ("from,to,value\na,b,-1\n", ":2: a negative value"),
+        ("from,to,value\na,b,1.5\n", ":2: 'block' and 'value' must be integers"),
+        ("from,to\n\xff", "not a UTF-8 CSV"),
+    ],
+)
+def test_a_bad_trace_is_refused_naming_the_row(tmp_path: Path, text: str, problem: str) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_bytes(text.encode("latin-1"))
+    with pytest.raises(ll.InvalidRequest, match=problem):
+        TraceWorkload(path)
+    with pytest.raises(ll.InvalidRequest, match="cannot read trace"):
+        TraceWorkload(tmp_path / "missing.csv")
+    with pytest.raises(ll.InvalidRequest, match="per_block"):
+        TraceWorkload(path, per_block=0)

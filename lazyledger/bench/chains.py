@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import attrs
@@ -19,7 +19,7 @@ from lazyledger.crypto import Keypair
 from lazyledger.ledger import Ledger
 from lazyledger.model import Genesis, Transaction
 from lazyledger.transactions import transfer
-from lazyledger.workloads import EthereumLike, EthereumShape, Workload
+from lazyledger.workloads import EthereumLike, EthereumShape, TraceWorkload, Workload
 
 CLUSTERS = {"shards": 4, "cluster_size": 10}
 """The clustered chains' shape, shared by the scenarios that build them."""
@@ -130,7 +130,7 @@ class EthereumChain:
 
     ledger: Ledger
     genesis: Genesis
-    workload: EthereumLike
+    workload: EthereumLike | TraceWorkload
     accounts: list[bytes]
     """Every account a transaction of the chain touches, sorted."""
     seconds: float
@@ -151,13 +151,40 @@ def ethereum_chain(
     """Create a ledger at ``path`` holding ``n_txs`` transfers of :class:`EthereumLike` (one
     block per generated block, proposed and appended one at a time)."""
     wl = EthereumLike(seed=seed, n_shards=n_shards, shape=shape or EthereumShape())
+    expected = math.ceil(n_txs / wl.shape.mean_block)
+    return _build(path, wl, wl.blocks(n_txs), expected, workers, desc, on)
+
+
+def trace_chain(
+    path: Path,
+    trace: str | Path,
+    *,
+    n_shards: int = 4,
+    workers: int | None = None,
+    desc: str = "replay a trace",
+    on: bool = True,
+) -> EthereumChain:
+    """Create a ledger at ``path`` holding the transfers of a CSV trace
+    (:class:`lazyledger.workloads.TraceWorkload`), one block per trace block."""
+    wl = TraceWorkload(trace, n_shards=n_shards)
+    return _build(path, wl, wl.blocks(), None, workers, desc, on)
+
+
+def _build(
+    path: Path,
+    wl: EthereumLike | TraceWorkload,
+    blocks: Iterable[list[Transaction]],
+    expected: int | None,
+    workers: int | None,
+    desc: str,
+    on: bool,
+) -> EthereumChain:
     t0 = time.perf_counter()
     genesis = wl.genesis()
     led = Ledger.create(path, genesis, workers=workers)
     accounts: set[bytes] = set()
     try:
-        expected = math.ceil(n_txs / wl.shape.mean_block)
-        for txs in progress(wl.blocks(n_txs), desc, expected, on):
+        for txs in progress(blocks, desc, expected, on):
             led.append(led.propose(txs, wl.proposer))
             accounts.update(a for tx in txs for a in tx.access())
     except BaseException:

@@ -39,6 +39,12 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--no-profile", action="store_true", help="skip the cProfile summaries")
     p.add_argument("--list", action="store_true", help="list scenarios and their parameters")
+    p.add_argument(
+        "--trace",
+        metavar="CSV",
+        help="realistic scenario: replay this trace (columns from,to[,block][,value]) instead of "
+        "the Ethereum-like generator",
+    )
     p.set_defaults(func=run)
 
 
@@ -52,13 +58,25 @@ def run(args: argparse.Namespace) -> int:
             print(f"{name:15} {sc.title}\n{'':15} {sc.params[profile]}")
         return 0
     names = tuple(dict.fromkeys(args.scenario)) if args.scenario else defaults(profile)
+    if args.trace is not None:
+        from lazyledger.cli import UsageError
+
+        if "realistic" not in names:
+            raise UsageError("--trace applies to the realistic scenario (add --scenario realistic)")
+        if not Path(args.trace).is_file():
+            raise UsageError(f"--trace {args.trace}: not a file")
+        from lazyledger.workloads import TraceWorkload
+
+        TraceWorkload(args.trace)  # every row checked here: a bad one is a one-line error
     out = args.out or str(RESULTS / time.strftime(f"%Y%m%d-%H%M%S-{profile}"))
     print(
         f"[bench] profile {profile}: {', '.join(names)}; expected about "
         f"{EXPECTED_SECONDS[profile]} s on 2 cores; results in {out}",
         file=sys.stderr,
     )
-    settings = Settings(profile, args.seed, names, out, not args.no_progress, not args.no_profile)
+    settings = Settings(
+        profile, args.seed, names, out, not args.no_progress, not args.no_profile, args.trace
+    )
     argv = sys.argv[sys.argv.index("bench") + 1 :] if "bench" in sys.argv else []
     folder = run_suite(settings, argv)
     print(folder / "report.md")

@@ -32,6 +32,7 @@ class Settings:
     out: str
     progress: bool = True
     profile_hot_paths: bool = True  # cProfile the ingestion and the lazy query
+    trace: str | None = None  # a CSV trace the realistic scenario replays instead of its generator
 
 
 @attrs.define

@@ -20,7 +20,7 @@ from lazyledger.errors import InvalidRequest, PrivateStateUnavailable, StorageEr
 from lazyledger.materialize import records, slots, walk
 from lazyledger.materialize.cost import CostModel, CostReport
 from lazyledger.materialize.host import StoreHost
-from lazyledger.materialize.index import NO_CUTS, Checkpoints, ColumnIndex, Cuts, Senders
+from lazyledger.materialize.index import NO_CUTS, Checkpoints, ColumnIndex, Cuts, Senders, ranges
 from lazyledger.materialize.keyring import Keyring
 from lazyledger.materialize.policy import CheckpointPolicy
 from lazyledger.materialize.replay import InitialArrays, Replayed, replay_rows
@@ -182,10 +182,10 @@ class Materializer:
         return self.accounts.id_of(account)
 
     def genesis_sorted(self) -> InitialArrays:
-        """Genesis balances as arrays sorted by dense id (for seeding slices)."""
+        """Genesis balances as arrays sorted by dense id, then asset (for seeding slices)."""
         if self._genesis_arrays is None:
             g = InitialArrays.of(self.genesis.balances, self.account_id)
-            order = np.argsort(g.ids, kind="stable")
+            order = np.lexsort((g.assets, g.ids))
             self._genesis_arrays = InitialArrays(g.ids[order], g.assets[order], g.values[order])
             top = int(g.ids.max(initial=-1)) + 1  # genesis accounts hold the first dense ids
             self._genesis_bounds = np.searchsorted(g.ids[order], np.arange(top + 1))
@@ -216,13 +216,15 @@ class Materializer:
         return compiled_slice(columns, walks, cuts, rows)
 
     def _cut_holdings(self, cuts: Cuts, key: int) -> dict[int, int]:
-        """Holdings of the virtual account ``key`` (id << 31 | cut) at its cut."""
+        """Non-zero holdings of the virtual account ``key`` (id << 31 | cut) at its cut,
+        assets ascending."""
         account_id, cut = key >> 31, key & ((1 << 31) - 1)
         if cut:
             return cuts.holdings(cut)
         g = self.genesis_sorted()
         lo, hi = np.searchsorted(g.ids, [account_id, account_id + 1])
-        return dict(zip(g.assets[lo:hi].tolist(), g.values[lo:hi].tolist(), strict=True))
+        assets, values = g.assets[lo:hi].tolist(), g.values[lo:hi].tolist()
+        return {a: v for a, v in zip(assets, values, strict=True) if v}
 
     def _seed(self, sl: Slice) -> InitialArrays:
         genesis = self.genesis_sorted()
@@ -289,19 +291,16 @@ class Materializer:
         Private transactions in the slice are opened with ``keyring``; if one cannot be,
         PrivateStateUnavailable names them and the last height at which the state is known."""
         end = end_of(h)
-        nonce = self.sent(account, h)
-        aid = self.account_id(account)
-        if aid is None:  # never seen: not in genesis, never touched
-            return AccountState(nonce, {})
         columns, checkpoints = self.index()
+        aid = self.accounts.id_of(account)
+        if aid is None:  # never seen: not in genesis, never touched
+            return AccountState(0, {})
+        nonce = self.senders.sent_before(aid, end)
         cuts = checkpoints.arrays()
-        cut = walk.cut_index(cuts.ids, cuts.pos, aid, end)
         n = columns.count_before(end)
-        first = columns.start(aid, n)
-        if first < 0 or columns.pos[first] < (cuts.pos[cut - 1] if cut else 0):
-            # no touch since the cut (a checkpoint, or genesis): the cut is the state
-            held = self._cut_holdings(cuts, (aid << 31) | cut)
-            return AccountState.split(nonce, {a: v for a, v in sorted(held.items()) if v})
+        cut, first = walk.probe(columns.links, columns.last, cuts.first, cuts.pos, aid, n, end)
+        if first == -2:  # no touch since the cut (a checkpoint, or genesis): the cut is the state
+            return AccountState.split(nonce, self._cut_holdings(cuts, (aid << 31) | cut))
         big = max(self.dense_min_rows, int(self.dense_fraction * n))
         within = None
         if n > big and len(self.accounts) * (len(self.genesis.assets) + 2) < DENSE_MAX_CELLS:
@@ -396,38 +395,62 @@ class Materializer:
         return len(checkpoints)
 
     def _batch(
-        self, ids: Sequence[int], end: int, keyring: Keyring
+        self, ids: np.ndarray, end: int, keyring: Keyring
     ) -> tuple[Slice, list[dict[int, int]]]:
-        """One closure and one replay for several accounts (dense ids) before ``end``: the
-        slice and each account's holdings there."""
+        """One closure and one replay for several accounts (distinct dense ids) before
+        ``end``: the slice and each account's holdings there."""
         columns, checkpoints = self.index()
-        limit = columns.count_before(end)
-        walks = [(k, columns.start(k, limit), end) for k in ids]
-        sl = compiled_slice(columns, walks, checkpoints.arrays())
-        keys = [sl.key_of(k, end) for k in ids]
-        held = [self._cut_holdings(sl.cuts, key) for key in keys]
+        sl = compiled_slice(columns, columns.needs(ids, end), checkpoints.arrays())
+        keys = sl.cuts.keys(ids, end)
+        held = self._cut_holdings_each(sl.cuts, keys)
         if not len(sl):
             return sl, held
         replayed = self.replay(sl, keyring)
-        vids = slots.find_slots(sl.table, sl.keys, np.array(keys, np.int64)).tolist()
+        vids = slots.find_slots(sl.table, sl.keys, keys).tolist()
         return sl, [
             replayed.holdings(b"", h, v) if v >= 0 else h for h, v in zip(held, vids, strict=True)
         ]
 
+    def _cut_holdings_each(self, cuts: Cuts, keys: np.ndarray) -> list[dict[int, int]]:
+        """:meth:`_cut_holdings` of each virtual key (assets ascending), gathered with one
+        pass over the checkpoints' arrays and one over genesis."""
+        genesis, bounds = self.genesis_sorted(), self._genesis_bounds
+        accounts, cut = keys >> 31, keys & ((1 << 31) - 1)
+        at = cut > 0
+        lo, hi = np.zeros(len(keys), np.int64), np.zeros(len(keys), np.int64)
+        ck = at.nonzero()[0]  # cut at a checkpoint
+        lo[ck], hi[ck] = cuts.lo[cut[ck] - 1], cuts.hi[cut[ck] - 1]
+        born = (~at & (accounts < len(bounds) - 1)).nonzero()[0]  # genesis holders, uncut
+        lo[born], hi[born] = bounds[accounts[born]], bounds[accounts[born] + 1]
+        picked = ranges(lo, hi)
+        from_cut = np.repeat(at, hi - lo)
+        assets, values = np.empty(len(picked), np.int64), np.empty(len(picked), np.int64)
+        for source, rows in ((cuts, from_cut), (genesis, ~from_cut)):
+            assets[rows] = source.assets[picked[rows]]
+            values[rows] = source.values[picked[rows]]
+        a, v, out, o = assets.tolist(), values.tolist(), [], 0
+        for n in (hi - lo).tolist():
+            out.append({x: y for x, y in zip(a[o : o + n], v[o : o + n], strict=True) if y})
+            o += n
+        return out
+
     def states(self, wanted: list[bytes], h: int, keyring: Keyring) -> dict[bytes, AccountState]:
         """The states of several accounts after block ``h``, equal to :meth:`state` for each,
-        from one closure and one replay of the union of their slices."""
-        nonces = {a: self.sent(a, h) for a in wanted}
-        known = {a: k for a in wanted if (k := self.account_id(a)) is not None}
-        order = sorted(set(known.values()))
+        from one closure and one replay of the union of their slices (the per-account steps,
+        nonces and cut holdings, in vectorised passes)."""
+        end = end_of(h)
+        self.index()
+        known = {a: k for a in wanted if (k := self.accounts.id_of(a)) is not None}
+        ids = np.unique(np.fromiter(known.values(), np.int64, len(known)))
+        nonces = self.senders.sent_before_each(ids, end).tolist()
         try:
-            _, held = self._batch(order, end_of(h), keyring)
+            _, held = self._batch(ids, end, keyring)
         except PrivateStateUnavailable:
             return {a: self.state(a, h, keyring) for a in wanted}  # names the blockers
-        by_id = dict(zip(order, held, strict=True))
-        return {
-            a: AccountState.split(nonces[a], by_id[known[a]] if a in known else {}) for a in wanted
+        found = {
+            k: AccountState.split(n, x) for k, n, x in zip(ids.tolist(), nonces, held, strict=True)
         }
+        return {a: found[known[a]] if a in known else AccountState(0, {}) for a in wanted}
 
     # -- checkpoints and policies ------------------------------------------------------------
 
@@ -489,6 +512,7 @@ class Materializer:
                 if len(batch[0]):
                     self._write_checkpoints(end, *batch)
                     written += len(batch[0])
+            checkpoints.arrays()  # merged here, not by the next query
         return written
 
     def receipt(self, at: Position, keyring: Keyring) -> Receipt:

@@ -127,7 +127,7 @@ class ColumnIndex:
         """Sorted rows of the slice for needs (account id, first row, position), as tuples or
         as three arrays, cut at the checkpoint snapshot ``cuts``; None if it has more than
         ``limit`` rows."""
-        ck_id, ck_pos = cuts.ids, cuts.pos
+        ck_first, ck_pos = cuts.first, cuts.pos
         if isinstance(needs, tuple):
             a, g, p = needs
         else:
@@ -138,11 +138,11 @@ class ColumnIndex:
         below = int(g.max(initial=-1)) + 1
         switch = max(self.scan_min_rows, below // self.scan_ratio)
         if 0 <= cap <= switch:
-            out: np.ndarray = walk.closure(self.links, ck_id, ck_pos, a, g, p, cap)
+            out: np.ndarray = walk.closure(self.links, ck_first, ck_pos, a, g, p, cap)
         else:  # walk a thin slice; past ``switch`` rows, one pass over the rows is cheaper
-            out = walk.closure(self.links, ck_id, ck_pos, a, g, p, switch)
+            out = walk.closure(self.links, ck_first, ck_pos, a, g, p, switch)
             if len(out) and out[0] < 0:
-                out = walk.scan(self.links, ck_id, ck_pos, a, g, p, len(self.last), cap)
+                out = walk.scan(self.links, ck_first, ck_pos, a, g, p, len(self.last), cap)
         return None if len(out) and out[0] < 0 else out
 
 
@@ -158,24 +158,37 @@ class Cuts:
     hi: np.ndarray
     assets: np.ndarray
     values: np.ndarray
+    first: np.ndarray = attrs.field()
+    """``first[a]:first[a + 1]`` are account ``a``'s entries (ids past the end have none)."""
+
+    @first.default
+    def _first(self) -> np.ndarray:
+        counts = np.bincount(self.ids, minlength=1) if len(self.ids) else np.zeros(0, np.int64)
+        out: np.ndarray = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        return out
 
     def __len__(self) -> int:
         return len(self.ids)
 
     def holdings(self, index: int) -> dict[int, int]:
-        """Holdings of the checkpoint at 1-based ``index`` (as :func:`walk.cut_index` gives)."""
-        lo, hi = int(self.lo[index - 1]), int(self.hi[index - 1])
-        return dict(zip(self.assets[lo:hi].tolist(), self.values[lo:hi].tolist(), strict=True))
+        """Non-zero holdings of the checkpoint at 1-based ``index`` (as
+        :func:`walk.cut_index` gives), assets ascending as stored."""
+        lo, hi = self.lo.item(index - 1), self.hi.item(index - 1)
+        if hi - lo == 1:  # (most accounts hold one asset)
+            value = self.values.item(lo)
+            return {self.assets.item(lo): value} if value else {}
+        assets, values = self.assets[lo:hi].tolist(), self.values[lo:hi].tolist()
+        return {a: v for a, v in zip(assets, values, strict=True) if v}
 
     def keys(self, ids: np.ndarray, position: int) -> np.ndarray:
         """Virtual keys ``id << 31 | cut`` of ``ids`` read before ``position``."""
-        found: np.ndarray = walk.cut_indices(self.ids, self.pos, ids, position)
+        found: np.ndarray = walk.cut_indices(self.first, self.pos, ids, position)
         out: np.ndarray = (ids << 31) | found
         return out
 
     def has(self, ids: np.ndarray, position: int) -> np.ndarray:
         """Whether each of ``ids`` has a checkpoint at exactly ``position``."""
-        at: np.ndarray = walk.cut_indices(self.ids, self.pos, ids, position)
+        at: np.ndarray = walk.cut_indices(self.first, self.pos, ids, position)
         found: np.ndarray = at > 0
         found[found] = self.pos[at[found] - 1] == position
         return found
@@ -261,14 +274,59 @@ class Checkpoints:
                     for a, b in zip((old.ids, old.pos, old.lo, old.hi), pending[0], strict=True)
                 ]
             else:  # several batches (a policy ran): one sort
+                pending.sort(key=lambda b: int(b[1][0]) if len(b[1]) else -1)  # (stable)
                 parts = [(old.ids, old.pos, old.lo, old.hi), *pending]
-                merged = [np.concatenate(c) for c in zip(*parts, strict=True)]
-                order = np.lexsort((merged[1], merged[0]))
-                merged = [a[order] for a in merged]
+                ids, pos, lo, hi = (np.concatenate(c) for c in zip(*parts, strict=True))
+                merged = _sorted_by_account_then_position(ids, pos, lo, hi, len(old))
             ids, pos, lo, hi = merged
             self._cuts = Cuts(ids, pos, lo, hi, _E, _E)
-            self._snapshot = Cuts(ids, pos, lo, hi, self._assets, self._values)
+            self._snapshot = Cuts(ids, pos, lo, hi, self._assets, self._values, self._cuts.first)
             return self._snapshot
+
+
+def _sorted_by_account_then_position(
+    ids: np.ndarray, pos: np.ndarray, lo: np.ndarray, hi: np.ndarray, sorted_head: int
+) -> list[np.ndarray]:
+    """Checkpoint columns sorted by (account id, position), stable. The first ``sorted_head``
+    entries are sorted already and the rest come in position order: when none of the rest
+    sits below the head's newest position, a stable counting sort by account id gives that
+    order in O(n + ids) (a policy's batches after earlier ones); else a lexsort."""
+    top = int(ids.max(initial=-1)) + 1
+    rest = pos[sorted_head:]
+    if (
+        top <= 4 * len(ids) + 1024
+        and (not sorted_head or not len(rest) or rest.min() >= pos[:sorted_head].max())
+        and bool(np.all(rest[1:] >= rest[:-1]))
+    ):
+        return list(_counting_sort(ids, top, pos, lo, hi))
+    order = np.lexsort((pos, ids))
+    return [ids[order], pos[order], lo[order], hi[order]]
+
+
+@njit(cache=True)
+def _counting_sort(
+    ids: np.ndarray, top: int, pos: np.ndarray, lo: np.ndarray, hi: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``ids`` (all in ``0..top-1``) and the columns beside them in a stable sort's order by
+    id, by counting: one pass to count, one to place."""
+    start = np.zeros(top + 1, np.int64)
+    for i in range(ids.shape[0]):
+        start[ids[i] + 1] += 1
+    for k in range(top):
+        start[k + 1] += start[k]
+    n = ids.shape[0]
+    out = (
+        np.empty(n, np.int64),
+        np.empty(n, np.int64),
+        np.empty(n, np.int64),
+        np.empty(n, np.int64),
+    )
+    for i in range(n):
+        a = ids[i]
+        j = start[a]
+        start[a] = j + 1
+        out[0][j], out[1][j], out[2][j], out[3][j] = a, pos[i], lo[i], hi[i]
+    return out
 
 
 @njit(cache=True)
@@ -290,6 +348,23 @@ def _sent_before(pos: np.ndarray, prev: np.ndarray, count: np.ndarray, g: int, e
     while g >= 0 and pos[g] >= end:
         g = prev[g]
     return count[g] if g >= 0 else 0
+
+
+@njit(cache=True)
+def _sent_before_each(
+    pos: np.ndarray,
+    prev: np.ndarray,
+    count: np.ndarray,
+    last: np.ndarray,
+    ids: np.ndarray,
+    end: int,
+) -> np.ndarray:
+    out = np.zeros(ids.shape[0], np.int64)
+    for j in range(ids.shape[0]):
+        a = ids[j]
+        if a < last.shape[0]:
+            out[j] = _sent_before(pos, prev, count, last[a], end)
+    return out
 
 
 class Senders:
@@ -329,5 +404,13 @@ class Senders:
         with self.lock:
             if account_id >= len(self.last):
                 return 0
-            g = int(self.last[account_id])
+            g = self.last.item(account_id)
             return int(_sent_before(self.pos, self.prev, self.count, g, end))
+
+    def sent_before_each(self, ids: np.ndarray, end: int) -> np.ndarray:
+        """:meth:`sent_before` of each of ``ids`` (int64 dense ids)."""
+        with self.lock:
+            out: np.ndarray = _sent_before_each(
+                self.pos, self.prev, self.count, self.last, ids, end
+            )
+            return out

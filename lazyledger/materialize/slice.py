@@ -97,7 +97,7 @@ class Slice:
     def key_of(self, account_id: int, position: int) -> int:
         """The virtual key of ``account_id`` read before ``position``."""
         return (account_id << 31) | walk.cut_index(
-            self.cuts.ids, self.cuts.pos, account_id, position
+            self.cuts.first, self.cuts.pos, account_id, position
         )
 
     def vid(self, key: int) -> int | None:
@@ -138,7 +138,7 @@ def bounded_slice(
         g = np.union1d(g, np.asarray(extra, np.int64))
     raw = index.rows.view(np.uint8).reshape(len(index.rows), index.rows.itemsize)
     rows = np.take(raw, g, axis=0).view(index.rows.dtype).reshape(-1)  # a row gather is a memcpy
-    per_row = walk.row_keys(id_matrix(rows), index.pos[g], cuts.ids, cuts.pos)
+    per_row = walk.row_keys(id_matrix(rows), index.pos[g], cuts.first, cuts.pos)
     vids, keys, table = slots.index_slots(per_row.reshape(-1))
     width = per_row.shape[1]
     for j in range(width):

@@ -11,8 +11,8 @@ The closure is a set of *needs* (account ``a``, state wanted before position ``p
 walks ``a``'s chain backwards from its last touch before ``p`` and stops at the first row below
 ``a``'s cut (the latest checkpoint of ``a`` at or before ``p``; genesis if none) or already in
 the slice; every row it adds raises a need for each of its other accounts at the row's
-position. Each row is added once, so the walk costs O(slice x access set x log checkpoints),
-whatever the chain's length.
+position. Each row is added once, so the walk costs O(slice x access set x log of an account's
+checkpoints; O(1) where the newest applies), whatever the chain's length.
 
 Because every need takes its own cut, one account can enter a slice at several cuts: row ``g``
 reads account ``a`` from the cut ``cut(a, pos[g])`` (the latest checkpoint at or before it). All
@@ -50,20 +50,25 @@ def _word(account: int, prev: int) -> int:
 
 
 @njit(cache=True)
-def cut_index(ck_id: np.ndarray, ck_pos: np.ndarray, a: int, p: int) -> int:
+def cut_index(ck_first: np.ndarray, ck_pos: np.ndarray, a: int, p: int) -> int:
     """1 + the index of the latest checkpoint of account ``a`` at a position <= ``p`` in the
-    (id, position)-sorted checkpoint arrays; 0 if there is none (the cut is genesis)."""
-    lo = 0
-    hi = ck_id.shape[0]
-    while lo < hi:
+    (id, position)-sorted checkpoint arrays, where ``ck_first[a]:ck_first[a + 1]`` are
+    ``a``'s (:attr:`..index.Cuts.first`); 0 if there is none (the cut is genesis). The newest
+    is tried first: O(1) for a state at the head."""
+    if a + 1 >= ck_first.shape[0]:
+        return 0
+    lo, hi = int(ck_first[a]), int(ck_first[a + 1])
+    if lo == hi or ck_pos[lo] > p:
+        return 0
+    if ck_pos[hi - 1] <= p:
+        return hi
+    while lo < hi:  # the first of a's checkpoints past p (there is one: the newest)
         mid = (lo + hi) >> 1
-        if ck_id[mid] < a or (ck_id[mid] == a and ck_pos[mid] <= p):
+        if ck_pos[mid] <= p:
             lo = mid + 1
         else:
             hi = mid
-    if lo > 0 and ck_id[lo - 1] == a:
-        return lo
-    return 0
+    return lo
 
 
 @njit(cache=True)
@@ -80,6 +85,26 @@ def last_before(links: np.ndarray, g: int, a: int, limit: int) -> int:
 
 
 @njit(cache=True)
+def probe(
+    links: np.ndarray,
+    last: np.ndarray,
+    ck_first: np.ndarray,
+    ck_pos: np.ndarray,
+    a: int,
+    limit: int,
+    p: int,
+) -> tuple[int, int]:
+    """Account ``a``'s cut before position ``p`` (:func:`cut_index`) and its last row below
+    ``limit`` (-1: none), or -2 in place of that row when no row touches ``a`` between the cut
+    and ``limit``: the cut is the state (a query's fast path, in one call)."""
+    cut = cut_index(ck_first, ck_pos, a, p)
+    g = last_before(links, last[a], a, limit) if a < last.shape[0] else -1
+    if g < 0 or (cut > 0 and links[g, POS] < ck_pos[cut - 1]):
+        return cut, -2
+    return cut, g
+
+
+@njit(cache=True)
 def _grow(a: np.ndarray, n: int) -> np.ndarray:
     if n < a.shape[0]:
         return a
@@ -91,7 +116,7 @@ def _grow(a: np.ndarray, n: int) -> np.ndarray:
 @njit(cache=True)
 def closure(
     links: np.ndarray,
-    ck_id: np.ndarray,
+    ck_first: np.ndarray,
     ck_pos: np.ndarray,
     need_a: np.ndarray,
     need_g: np.ndarray,
@@ -106,7 +131,7 @@ def closure(
     thousand rows, so it stays in cache while the walk jumps about the index); ``links`` is
     only read."""
     width = links.shape[1]
-    has_ck = ck_id.shape[0] > 0
+    has_ck = ck_pos.shape[0] > 0
     st_a = need_a.astype(np.int64)
     st_g = need_g.astype(np.int64)
     st_p = need_p.astype(np.int64)
@@ -137,7 +162,7 @@ def closure(
                 g = st_g[n]
                 c = np.int64(0)
                 if has_ck and g >= 0:
-                    j = cut_index(ck_id, ck_pos, int(a), int(st_p[n]))
+                    j = cut_index(ck_first, ck_pos, int(a), int(st_p[n]))
                     if j > 0:
                         c = ck_pos[j - 1]
                 w_a[i], w_c[i] = a, c
@@ -203,9 +228,9 @@ _UNSEEN = 1 << 62
 
 
 @njit(cache=True, inline="always")
-def _cut_pos(ck_id: np.ndarray, ck_pos: np.ndarray, a: int, p: int) -> int:
+def _cut_pos(ck_first: np.ndarray, ck_pos: np.ndarray, a: int, p: int) -> int:
     """The position of ``a``'s cut for its state before ``p`` (0: genesis)."""
-    j = cut_index(ck_id, ck_pos, a, p)
+    j = cut_index(ck_first, ck_pos, a, p)
     return ck_pos[j - 1] if j > 0 else 0
 
 
@@ -259,7 +284,7 @@ def _scan_uncut(
 @njit(cache=True)
 def scan(
     links: np.ndarray,
-    ck_id: np.ndarray,
+    ck_first: np.ndarray,
     ck_pos: np.ndarray,
     need_a: np.ndarray,
     need_g: np.ndarray,
@@ -284,7 +309,7 @@ def scan(
         top = max(top, np.int64(need_g[j]))
     if top < 0:
         return np.empty(0, np.int64)
-    if ck_id.shape[0] == 0:
+    if ck_pos.shape[0] == 0:
         return _scan_uncut(links, need_a, need_g, order, int(top), n_ids, limit)
     lo = np.full(n_ids, _UNSEEN, np.int64)
     floor = _UNSEEN
@@ -295,7 +320,7 @@ def scan(
         while k < m and need_g[order[k]] >= r:
             j = order[k]
             a = need_a[j]
-            c = _cut_pos(ck_id, ck_pos, a, need_p[j])
+            c = _cut_pos(ck_first, ck_pos, a, need_p[j])
             lo[a] = min(lo[a], c)
             floor = min(floor, c)
             k += 1
@@ -319,23 +344,25 @@ def scan(
             if w == 0:
                 continue
             b = _id(w)
-            c = _cut_pos(ck_id, ck_pos, b, q)
+            c = _cut_pos(ck_first, ck_pos, b, q)
             lo[b] = min(lo[b], c)
             floor = min(floor, c)
     return out[top + 1 - n :]
 
 
 @njit(cache=True)
-def row_keys(ids: np.ndarray, pos: np.ndarray, ck_id: np.ndarray, ck_pos: np.ndarray) -> np.ndarray:
+def row_keys(
+    ids: np.ndarray, pos: np.ndarray, ck_first: np.ndarray, ck_pos: np.ndarray
+) -> np.ndarray:
     """For each slice row (its dense ids, one column per account, and its position), the
     virtual-account key ``id << 31 | cut`` of each column (``cut`` from :func:`cut_index`)."""
     out = np.empty(ids.shape, np.int64)
-    has_ck = ck_id.shape[0] > 0
+    has_ck = ck_pos.shape[0] > 0
     for j in range(ids.shape[0]):
         p = pos[j]
         for k in range(ids.shape[1]):
             a = ids[j, k]
-            c = cut_index(ck_id, ck_pos, a, p) if has_ck else 0
+            c = cut_index(ck_first, ck_pos, a, p) if has_ck else 0
             out[j, k] = (a << 31) | c
     return out
 
@@ -355,11 +382,11 @@ def link(links: np.ndarray, ids: np.ndarray, last: np.ndarray, start: int, stop:
 
 
 @njit(cache=True)
-def cut_indices(ck_id: np.ndarray, ck_pos: np.ndarray, ids: np.ndarray, p: int) -> np.ndarray:
+def cut_indices(ck_first: np.ndarray, ck_pos: np.ndarray, ids: np.ndarray, p: int) -> np.ndarray:
     """:func:`cut_index` of each of ``ids`` at position ``p``."""
     out = np.empty(ids.shape[0], np.int64)
     for j in range(ids.shape[0]):
-        out[j] = cut_index(ck_id, ck_pos, ids[j], p)
+        out[j] = cut_index(ck_first, ck_pos, ids[j], p)
     return out
 
 

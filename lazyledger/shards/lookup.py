@@ -12,6 +12,7 @@ import threading
 from collections.abc import Sequence
 
 import numpy as np
+from numba import njit
 
 MERGE_MIN = 4096
 """Entries kept in the unsorted tail before it is merged into the sorted arrays."""
@@ -71,12 +72,8 @@ class PrefixIndex:
     def get(self, key: int) -> list[int]:
         """Every value indexed under ``key``, ascending."""
         with self._lock:
-            keys = self._keys
-            k = np.uint64(key)
-            lo = int(keys.searchsorted(k, "left"))
-            found = []
-            if lo < len(keys) and keys[lo] == k:
-                found = self._values[lo : int(keys.searchsorted(k, "right"))].tolist()
+            lo, hi = _equal_range(self._keys, np.uint64(key))
+            found = self._values[lo:hi].tolist() if hi > lo else []
             tail = self._tail.get(key)
         return found if tail is None else sorted(found + tail)
 
@@ -92,6 +89,22 @@ class PrefixIndex:
                 more = tail.get(k)
                 out.append(found if more is None else sorted(found + more))
         return out
+
+
+@njit(cache=True)
+def _equal_range(keys: np.ndarray, key: np.uint64) -> tuple[int, int]:
+    """The range of ``key`` in the sorted ``keys`` (empty where it is absent)."""
+    lo, hi = 0, keys.shape[0]
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if keys[mid] < key:
+            lo = mid + 1
+        else:
+            hi = mid
+    hi = lo
+    while hi < keys.shape[0] and keys[hi] == key:
+        hi += 1
+    return lo, hi
 
 
 RECENT = 1 << 20

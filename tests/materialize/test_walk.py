@@ -11,6 +11,7 @@ import pytest
 
 import lazyledger as ll
 from lazyledger.materialize import walk
+from lazyledger.materialize.index import Cuts
 from lazyledger.materialize.reference import replay_chain
 from lazyledger.materialize.slice import bounded_slice, compiled_slice, python_closure, stored_rows
 from lazyledger.shards import end_of, unpack_position
@@ -30,7 +31,7 @@ def _cuts_of(led: ll.Ledger) -> Callable[[bytes, int], int]:
 
     def cut(account: bytes, position: int) -> int:
         k = led._account_id(account)
-        at = walk.cut_index(cuts.ids, cuts.pos, k, position) if k is not None else 0
+        at = walk.cut_index(cuts.first, cuts.pos, k, position) if k is not None else 0
         return int(cuts.pos[at - 1]) if at else 0
 
     return cut
@@ -184,16 +185,19 @@ def test_a_bounded_walk_stops_exactly_past_its_limit(tmp_path: Path) -> None:
 
 
 def _random_cuts(rng: random.Random, n_ids: int, positions: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Random checkpoint arrays (id, position) sorted, at row positions and block ends."""
+    """Random checkpoint arrays sorted by (id, position), at row positions and block ends: each
+    account's range (``Cuts.first``) and the positions."""
     picks = {
         (rng.randrange(n_ids), int(rng.choice(positions)) + rng.choice([0, 0, 1]))
         for _ in range(rng.randrange(0, 3 * n_ids))
     }
     pairs = sorted(picks)
-    return (
+    cuts = Cuts(
         np.array([a for a, _ in pairs], np.int64),
         np.array([p for _, p in pairs], np.int64),
+        *(np.zeros(0, np.int64),) * 4,
     )
+    return cuts.first, cuts.pos
 
 
 @pytest.mark.parametrize(("shape", "seed"), [("zipf", 11), ("adversarial", 12), ("amm", 13)])
@@ -207,19 +211,19 @@ def test_the_backward_pass_equals_the_walk(tmp_path: Path, shape: str, seed: int
         links, n = columns.links[: columns.n], columns.n
         n_ids = len(columns.last)
         for _ in range(150):
-            ck_id, ck_pos = _random_cuts(rng, n_ids, columns.pos[:n])
+            ck_first, ck_pos = _random_cuts(rng, n_ids, columns.pos[:n])
             needs = []
             for _ in range(rng.randrange(1, 5)):
                 k, h = rng.randrange(n_ids), rng.randrange(len(blocks) + 1)
                 end = end_of(h) if rng.random() < 0.7 else int(rng.choice(columns.pos[:n]))
                 needs.append((k, columns.start(k, columns.count_before(end)), end))
             a, g, p = (np.array(c, np.int64) for c in zip(*needs, strict=True))
-            full = walk.closure(links, ck_id, ck_pos, a, g, p, -1)
-            got = walk.scan(links, ck_id, ck_pos, a, g, p, n_ids, -1)
+            full = walk.closure(links, ck_first, ck_pos, a, g, p, -1)
+            got = walk.scan(links, ck_first, ck_pos, a, g, p, n_ids, -1)
             assert np.array_equal(got, full)
             if len(full):
                 assert np.array_equal(
-                    walk.scan(links, ck_id, ck_pos, a, g, p, n_ids, len(full)), full
+                    walk.scan(links, ck_first, ck_pos, a, g, p, n_ids, len(full)), full
                 )
-                cut = walk.scan(links, ck_id, ck_pos, a, g, p, n_ids, len(full) - 1)
+                cut = walk.scan(links, ck_first, ck_pos, a, g, p, n_ids, len(full) - 1)
                 assert cut.tolist() == [-1]
