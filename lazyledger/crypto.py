@@ -70,13 +70,17 @@ def _verify_range(items: Sequence[tuple[bytes, bytes]], lo: int, hi: int) -> int
 
 
 def start_verification(
-    items: Sequence[tuple[bytes, bytes]], pool: ThreadPoolExecutor | None = None, workers: int = 1
+    items: Sequence[tuple[bytes, bytes]],
+    pool: ThreadPoolExecutor | None = None,
+    workers: int = 1,
+    min_pool: int = 64,
 ) -> Callable[[], int | None]:
     """Start checking signed messages ``sig || msg`` against their keys, in chunks on ``pool``
-    (libsodium drops the GIL, so the caller's Python work overlaps with it). The returned
-    function waits and gives the index of the first invalid item, or None."""
+    (libsodium drops the GIL, so the caller's Python work overlaps with it). Fewer than
+    ``min_pool`` items are checked by the returned function itself, on whichever thread calls
+    it. The returned function waits and gives the index of the first invalid item, or None."""
     n = len(items)
-    if pool is None or n < 64 or workers < 2:
+    if pool is None or n < max(2, min_pool) or workers < 2:
         futures = None
     else:
         step = -(-n // workers)

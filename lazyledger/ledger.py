@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Protocol
@@ -122,6 +122,7 @@ class Ledger:
             self.blob_rule,
             self.materializer,
             self._touch_map,
+            self._drop_touches,
         )
         self._procs: tuple[int, ProcessPoolExecutor] | None = None
         self._executors: dict[str, BatchExecutor] = {}
@@ -379,6 +380,23 @@ class Ledger:
             raise ReadOnlyLedger("appending blocks")
         return self.ingestor.append_many(blocks)
 
+    def append_stream(self, blocks: Iterable[Block | bytes]) -> Generator[Header, None, None]:
+        """Append consecutive blocks one by one, each with its own durable commit (as
+        :meth:`append` would), yielding each block's header once it is durable; the next
+        block is validated while the previous ones are being stored (a pipeline: a node
+        syncing small blocks keeps one commit per block and loses less to the disk's sync).
+
+        The first refused block stops the stream with the error :meth:`append` raises for
+        it: the blocks before it stay stored (their headers are yielded first), and nothing of
+        it or after it is stored (a block or two after it may have been read and validated
+        meanwhile: a bad signature is found while the next block validates). The head's lock
+        is held until the stream ends or is closed: other threads' appends and touch proofs
+        wait, and this thread may not append, propose or read nonces from inside the loop
+        (InvalidRequest)."""
+        if self.store.readonly:
+            raise ReadOnlyLedger("appending blocks")
+        return self.ingestor.append_stream(blocks)
+
     def touch_proofs(self, wanted: Mapping[bytes, int], height: int | None = None) -> TouchProofs:
         """Prefix proofs (``touches.TouchMap.prove``) of the first ``k`` touches of each
         account in ``wanted`` (account -> k), against the ``touch_root`` of block ``height``.
@@ -386,6 +404,10 @@ class Ledger:
         index's rows up to that height (Numba hashing; in proportion to the chain, not the
         slice)."""
         return self.ingestor.touch_proofs(wanted, self._check_height(height))
+
+    def _drop_touches(self) -> None:
+        """Forget the kept touch map (a refused stream left it ahead of the head)."""
+        self._touches = None
 
     def _touch_map(self) -> TouchMap:
         """The touch commitment at the head (built from the index on first use, then kept up

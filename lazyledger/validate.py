@@ -174,6 +174,7 @@ class Validator:
         parent_time: int = 0,
         blobs: BlobCheck | None = None,
         touches: TouchRoot | None = None,
+        min_pool: int = 64,
     ) -> tuple[dict[bytes, int], Callable[[], None]]:
         """:meth:`check_block` with the signature checks still running: returns the nonce
         counts and a function that waits for the signatures and raises if one is bad, so the
@@ -181,7 +182,9 @@ class Validator:
         is the blob availability rule, applied to every transaction after its form.
         ``touches(height, sections)`` gives the touch root after the block (a
         :class:`TouchStage`'s ``add_block``): a header whose ``touch_root`` differs makes the
-        block invalid."""
+        block invalid. The signature checks run on the validator's pool, overlapping the rest,
+        unless the block holds fewer than ``min_pool`` transactions: then the returned function
+        runs them, on whichever thread calls it."""
         header = block.header
         self.check_header(header, parent_id, height, parent_time)
         n = self.genesis.n_shards
@@ -189,7 +192,7 @@ class Validator:
             raise InvalidBlock(f"{len(block.sections)} sections, chain has {n}")
         signed = [(tx.public_key, tx.signature + tx.body) for sec in block.sections for tx in sec]
         where = [(s, i) for s, sec in enumerate(block.sections) for i in range(len(sec))]
-        signatures = start_verification(signed, self.executor, self.workers)  # overlaps the rest
+        signatures = start_verification(signed, self.executor, self.workers, min_pool)
         counts: dict[bytes, int] = {}
         for s, section in enumerate(block.sections):
             if len(section) != header.shard_counts[s]:

@@ -7,7 +7,10 @@ append left above the committed head."""
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Sequence
+from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -52,6 +55,77 @@ def write_sections(env: Env, sections: Sequence[Section]) -> None:
         if hosted:
             env.put_many(txn, HOSTED, hosted, append=True)
         env.put_field(txn, SHARD_INFO, SHARD_HEAD, sections[-1].height)
+
+
+class Writers:
+    """Background writers of shard sections: ``threads`` threads, shard ``s`` written by
+    thread ``s % threads``, so each shard's sections land in the order they were submitted.
+    A thread writes everything queued for one shard in one transaction (a group commit on the
+    shard side only: each block is still made part of the chain by its own metadata commit,
+    and a section written ahead of it is rolled back by :func:`rollback` if that never
+    happens). Their commits wait on the disk, not the GIL."""
+
+    def __init__(self, envs: Sequence[Env], threads: int) -> None:
+        self.envs = envs
+        self._queues: list[queue.SimpleQueue[_Job | None]] = [
+            queue.SimpleQueue() for _ in range(max(1, threads))
+        ]
+        self._threads = [
+            threading.Thread(target=self._run, args=(q,), name=f"lazyledger-io{i}", daemon=True)
+            for i, q in enumerate(self._queues)
+        ]
+        for t in self._threads:
+            t.start()
+
+    def submit(self, shard: int, sections: Sequence[Section]) -> Future[None]:
+        """Queue sections of ``shard`` (following any queued before); the future is done once
+        they are committed (or failed)."""
+        done: Future[None] = Future()
+        self._queues[shard % len(self._queues)].put((shard, sections, done))
+        return done
+
+    def close(self) -> None:
+        """Write what is queued, then stop the threads."""
+        for q in self._queues:
+            q.put(None)
+        for t in self._threads:
+            t.join()
+
+    def _run(self, jobs: queue.SimpleQueue[_Job | None]) -> None:
+        while True:
+            job = jobs.get()
+            if job is None:
+                return
+            batch, stop = [job], False
+            while not stop:  # everything queued behind it joins its transaction
+                try:
+                    more = jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stop = True
+                else:
+                    batch.append(more)
+            by_shard: dict[int, list[_Job]] = {}
+            for queued in batch:
+                by_shard.setdefault(queued[0], []).append(queued)
+            for shard, queued_jobs in by_shard.items():
+                try:
+                    write_sections(
+                        self.envs[shard], [x for _, secs, _ in queued_jobs for x in secs]
+                    )
+                except BaseException as e:
+                    for _, _, f in queued_jobs:
+                        f.set_exception(e)
+                else:
+                    for _, _, f in queued_jobs:
+                        f.set_result(None)
+            if stop:
+                return
+
+
+_Job = tuple[int, Sequence[Section], Future[None]]
+"""A shard, sections of it to write, and the future their commit resolves."""
 
 
 def drop_section(txn: lmdb.Transaction, env: Env, height: int) -> None:

@@ -48,3 +48,29 @@ def test_prefixes_are_big_endian_heads() -> None:
     d = bytes(range(64))
     assert prefixes(d).tolist() == [prefix(d[:32]), prefix(d[32:])]
     assert prefix(d) == int.from_bytes(d[:8], "big")
+
+
+def test_vectorised_lookups_agree_with_one_at_a_time() -> None:
+    """``get_many``/``ids_of`` against ``get``/``id_of``: sorted arrays, the tail, shared
+    prefixes, misses, repeats and recently used accounts, as accounts are added."""
+    rng = np.random.default_rng(6)
+    ids = DenseIds()
+    pool: list[bytes] = []
+    for round_ in range(12):
+        n = int(rng.choice([1, 5, 200, MERGE_MIN + 1]))
+        fresh = [rng.bytes(32) for _ in range(n)]
+        if pool:  # some share an 8-byte prefix with an account already there
+            fresh[: n // 3] = [pool[int(rng.integers(len(pool)))][:8] + rng.bytes(24)
+                               for _ in range(n // 3)]  # fmt: skip
+        fresh = list(dict.fromkeys(a for a in fresh if a not in set(pool)))
+        ids.add(len(pool), b"".join(fresh))
+        pool += fresh
+        asked = [pool[int(i)] for i in rng.integers(len(pool), size=50)]
+        asked += [a[:8] + rng.bytes(24) for a in asked[:10]] + [rng.bytes(32)] + asked[:5]
+        twin = DenseIds()  # a copy without the recently-used dict's state
+        twin.add(0, b"".join(pool))
+        assert ids.ids_of(asked) == [twin.id_of(a) for a in asked], round_
+        assert ids.ids_of(asked) == [ids.id_of(a) for a in asked]  # (now all recently used)
+        keys = prefixes(b"".join(asked))
+        assert ids._index.get_many(keys) == [ids._index.get(int(k)) for k in keys.tolist()]
+    assert ids.ids_of([]) == []
