@@ -188,7 +188,7 @@ class Ingestor:
                     try:
                         block = _as_block(raw)
                         touches = self.touch_map().stage()
-                        batch = self._prepare([block], touches.add_block, run, _STREAM_POOL)
+                        batch = self._prepare([block], touches.add_block, run)
                         assert batch is not None
                         # committed to the touch map before the block is stored, so that the
                         # next block validates against it; a refusal drops the whole map
@@ -269,13 +269,10 @@ class Ingestor:
         decoded: Sequence[Block],
         touch_root: Callable[[int, Sequence[Sequence[Transaction]]], bytes],
         run: _InFlight,
-        min_pool: int = 64,
     ) -> _Batch | None:
         """Validate consecutive blocks that follow the blocks in flight (or the head) and
-        stage their sections; the signature checks of blocks of at least ``min_pool``
-        transactions keep running on the validator's pool (those of smaller ones run when
-        their ``signatures`` are called). Writes nothing. Call it holding the head's lock.
-        None for no blocks."""
+        stage their sections; their signature checks keep running on the validator's pool.
+        Writes nothing. Call it holding the head's lock. None for no blocks."""
         mat = self.materializer
         last = run.batches[-1] if run.batches else None
         if last is None:
@@ -323,7 +320,7 @@ class Ingestor:
         for block in decoded:
             height += 1
             counts, finish = self.validator.check_block_deferred(
-                block, head, height, nonce_of, job_of, parent_time, blobs, touch_root, min_pool
+                block, head, height, nonce_of, job_of, parent_time, blobs, touch_root
             )
             parent_time = block.header.time_ms
             signatures.append(finish)
@@ -472,13 +469,6 @@ def _as_block(block: Block | bytes) -> Block:
         raise InvalidBlock(f"expected a Block or its bytes, got {type(block).__name__}")
     return block
 
-
-_STREAM_POOL = 2
-"""A streamed block's signature checks go to the validator's pool from this many transactions
-on: they then overlap the validation of the next block. (One append checks a block of fewer
-than 64 on its own thread while its shard writes wait on the disk: with 15-tx blocks on 2
-busy cores, medians of 4 alternated runs, pool threads measured slower there, 3.9k against
-4.6k tx/s, and faster in the stream, 4.75k against 4.2k.)"""
 
 _WRITERS = 8
 """Shard writer threads at most (shard ``s`` is written by writer ``s % _WRITERS``)."""

@@ -119,8 +119,15 @@ class Validator:
             raise InvalidTransaction("bad signature")
 
     def check_header(
-        self, header: Header, parent_id: bytes, height: int, parent_time: int = 0
+        self,
+        header: Header,
+        parent_id: bytes,
+        height: int,
+        parent_time: int = 0,
+        signature: bool = True,
     ) -> None:
+        """Everything about a header but its touch root and shard roots; the proposer's
+        signature too unless ``signature`` is false (the caller checks it)."""
         g = self.genesis
         if header.chain_id != g.chain_id:
             raise InvalidBlock(f"block is for chain {header.chain_id!r}, this is {g.chain_id!r}")
@@ -138,8 +145,8 @@ class Validator:
             )
         if header.proposer not in self.authorities:
             raise InvalidBlock("proposer is not an authority of this chain")
-        if len(header.signature) != 64 or not verify(
-            header.proposer, header.body, header.signature
+        if len(header.signature) != 64 or (
+            signature and not verify(header.proposer, header.body, header.signature)
         ):
             raise InvalidBlock("bad proposer signature")
 
@@ -174,7 +181,6 @@ class Validator:
         parent_time: int = 0,
         blobs: BlobCheck | None = None,
         touches: TouchRoot | None = None,
-        min_pool: int = 64,
     ) -> tuple[dict[bytes, int], Callable[[], None]]:
         """:meth:`check_block` with the signature checks still running: returns the nonce
         counts and a function that waits for the signatures and raises if one is bad, so the
@@ -182,17 +188,17 @@ class Validator:
         is the blob availability rule, applied to every transaction after its form.
         ``touches(height, sections)`` gives the touch root after the block (a
         :class:`TouchStage`'s ``add_block``): a header whose ``touch_root`` differs makes the
-        block invalid. The signature checks run on the validator's pool, overlapping the rest,
-        unless the block holds fewer than ``min_pool`` transactions: then the returned function
-        runs them, on whichever thread calls it."""
+        block invalid. The signature checks (the proposer's too) run on the validator's pool,
+        as compiled calls without the GIL, overlapping the rest."""
         header = block.header
-        self.check_header(header, parent_id, height, parent_time)
+        self.check_header(header, parent_id, height, parent_time, signature=False)
         n = self.genesis.n_shards
         if len(block.sections) != n:
             raise InvalidBlock(f"{len(block.sections)} sections, chain has {n}")
         signed = [(tx.public_key, tx.signature + tx.body) for sec in block.sections for tx in sec]
         where = [(s, i) for s, sec in enumerate(block.sections) for i in range(len(sec))]
-        signatures = start_verification(signed, self.executor, self.workers, min_pool)
+        signed.append((header.proposer, header.signature + header.body))
+        signatures = start_verification(signed, self.executor, self.workers)  # overlaps the rest
         counts: dict[bytes, int] = {}
         for s, section in enumerate(block.sections):
             if len(section) != header.shard_counts[s]:
@@ -230,6 +236,8 @@ class Validator:
 
         def finish() -> None:
             bad = signatures()
+            if bad == len(where):
+                raise InvalidBlock("bad proposer signature")
             if bad is not None:
                 raise InvalidBlockTransaction(*where[bad], "bad signature")
 
