@@ -21,7 +21,7 @@ from lazyledger.errors import (
     NotFound,
     ReadOnlyLedger,
 )
-from lazyledger.ingest import HOSTED_OPS, Ingestor, TouchProofs
+from lazyledger.ingest import HOSTED_OPS, STREAM_DEPTH, Ingestor, TouchProofs
 from lazyledger.materialize import dnn, records
 from lazyledger.materialize.blobs import BlobRule, JobTerms, references
 from lazyledger.materialize.cost import CostModel, CostReport
@@ -204,7 +204,7 @@ class Ledger:
             if head > self.head.height:
                 after = self.head.height
                 width = self.materializer.width
-                self.materializer.appended(lambda: records.read(self.store, after, head, width))
+                self.materializer.appended(lambda: [records.read(self.store, after, head, width)])
                 self.ingestor.nonces.clear()
                 self.head.height = head
                 self.head.id = self._header_id(head)
@@ -380,7 +380,9 @@ class Ledger:
             raise ReadOnlyLedger("appending blocks")
         return self.ingestor.append_many(blocks)
 
-    def append_stream(self, blocks: Iterable[Block | bytes]) -> Generator[Header, None, None]:
+    def append_stream(
+        self, blocks: Iterable[Block | bytes], depth: int = STREAM_DEPTH
+    ) -> Generator[Header, None, None]:
         """Append consecutive blocks one by one, each with its own durable commit (as
         :meth:`append` would), yielding each block's header once it is durable; the next
         block is validated while the previous ones are being stored (a pipeline: a node
@@ -388,14 +390,15 @@ class Ledger:
 
         The first refused block stops the stream with the error :meth:`append` raises for
         it: the blocks before it stay stored (their headers are yielded first), and nothing of
-        it or after it is stored (a block or two after it may have been read and validated
-        meanwhile: a bad signature is found while the next block validates). The head's lock
+        it or after it is stored (up to ``depth`` blocks after it may have been read and
+        validated meanwhile: a bad signature is found while later blocks validate). The head's lock
         is held until the stream ends or is closed: other threads' appends and touch proofs
         wait, and this thread may not append, propose or read nonces from inside the loop
-        (InvalidRequest)."""
+        (InvalidRequest). ``depth``: the blocks in flight at most (InvalidRequest unless a
+        positive integer)."""
         if self.store.readonly:
             raise ReadOnlyLedger("appending blocks")
-        return self.ingestor.append_stream(blocks)
+        return self.ingestor.append_stream(blocks, depth)
 
     def touch_proofs(self, wanted: Mapping[bytes, int], height: int | None = None) -> TouchProofs:
         """Prefix proofs (``touches.TouchMap.prove``) of the first ``k`` touches of each

@@ -16,11 +16,14 @@ import attrs
 import pytest
 
 import lazyledger as ll
+from lazyledger.bench import chains
 from lazyledger.ingest import Ingestor
+from lazyledger.materialize import engine
 from lazyledger.materialize.engine import Materializer
+from lazyledger.materialize.reference import replay_chain
 from lazyledger.shards.merkle import root
 from lazyledger.store import TABLES
-from lazyledger.workloads import Workload
+from lazyledger.workloads import EthereumShape, Workload
 
 PUBLIC = {
     # methods and properties of Ledger before the split (DESIGN.md's API and what the node,
@@ -70,9 +73,13 @@ def test_a_bad_policy_is_refused_before_anything_is_created(
     ll.Ledger.open(tmp_path / "c").close()  # no handle was left open
 
 
-@pytest.mark.parametrize("batch", [1, 3])
-def test_the_index_extended_by_appends_equals_one_built_cold(tmp_path: Path, batch: int) -> None:
-    wl = Workload("zipf", n_accounts=40, n_shards=3, seed=batch, private_share=0.1)
+@pytest.mark.parametrize(("batch", "queue"), [(1, 1), (1, 5), (3, 1000), (3, 2)])
+def test_the_index_extended_by_appends_equals_one_built_cold(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch: int, queue: int
+) -> None:
+    """Whether the queued records are indexed every section, every few or only when read."""
+    monkeypatch.setattr(engine, "INDEX_BATCH", queue)
+    wl = Workload("zipf", n_accounts=40, n_shards=3, seed=batch + queue, private_share=0.1)
     with ll.Ledger.create(tmp_path / "source", wl.genesis()) as src:
         blocks = list(wl.blocks(src, 8, 25))
     path = tmp_path / "chain"
@@ -101,6 +108,35 @@ def test_the_index_extended_by_appends_equals_one_built_cold(tmp_path: Path, bat
         assert snapshot(cold) == warm
     assert warm["n"] == sum(len(list(b.transactions())) for b in blocks)
     assert warm["positions"] == [pos for b in blocks for pos, _ in b.transactions()]
+
+
+@pytest.mark.parametrize(("queue", "stream"), [(1, False), (3, True), (10_000, False)])
+def test_accounts_first_seen_in_queued_records_keep_one_id(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, queue: int, stream: bool
+) -> None:
+    """Ethereum-like blocks (a long tail of accounts first seen as payees, then paying on)
+    appended while their records wait in the index's queue: every account gets one dense id,
+    and states and nonces equal the reference replay's."""
+    monkeypatch.setattr(engine, "INDEX_BATCH", queue)
+    src = chains.ethereum_chain(
+        tmp_path / "src", 900, shape=EthereumShape(mean_block=15), workers=1, on=False
+    )
+    blocks, genesis = list(src.ledger.blocks()), src.genesis
+    src.ledger.close()
+    expected, _ = replay_chain(genesis, blocks)
+    with ll.Ledger.create(tmp_path / "dst", genesis) as led:
+        led.nonce(bytes(32))  # the index is built now: appends queue their records
+        if stream:
+            assert len(list(led.append_stream(blocks))) == len(blocks)
+        else:
+            for b in blocks:
+                led.append(b)
+        names = led.materializer.accounts.names
+        assert len({bytes(n) for n in names}) == len(names)
+        assert led.replay_all() == expected
+        touched = sorted({a for b in blocks for _, tx in b.transactions() for a in tx.access()})
+        assert led.states(touched) == {a: expected[a] for a in touched}
+        assert [led.nonce(a) for a in touched] == [expected[a].nonce for a in touched]
 
 
 # -- append_stream: the pipeline against one append per block ---------------------------------

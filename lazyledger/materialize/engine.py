@@ -46,6 +46,10 @@ state (see DESIGN.md, "Dense fallback")."""
 DENSE_MIN_ROWS = 4096
 DENSE_MAX_CELLS = 1 << 24
 """The dense fallback is taken only while accounts x assets stays below this many cells."""
+INDEX_BATCH = 256
+"""Section records of committed blocks queued before the index takes them in, in one extend
+(a read of the index takes in whatever is queued first): its fixed per-call work is paid once
+per batch rather than once per small block."""
 
 
 @attrs.define(eq=False)
@@ -95,6 +99,12 @@ class Materializer:
         self.accounts.add(0, b"".join(records.genesis_accounts(genesis)))
         self.senders = Senders()
         self.txids = PrefixIndex()
+        self._queued: list[records.Records] = []
+        """Records of committed blocks not indexed yet (see :meth:`appended`)."""
+        self._queued_ids: dict[bytes, int] = {}
+        self._queue_lock = threading.Lock()
+        """Taken to queue records, index them or look up the queued ids (after the head's
+        lock, never before it)."""
 
     def close(self) -> None:
         """Finish queued background checkpoint work."""
@@ -106,22 +116,83 @@ class Materializer:
 
     # -- the index ----------------------------------------------------------------------------
 
-    def appended(self, found: Callable[[], records.Records]) -> None:
-        """Index the records of blocks just committed (``found`` decodes them; not called when
-        the index is not built yet: the first use builds it from the store). Call it holding
+    def appended(self, found: Callable[[], Sequence[records.Records]]) -> None:
+        """Take the records of blocks just committed (``found`` gives them; not called when
+        the index is not built yet: the first use builds it from the store). They wait in a
+        queue, indexed together once :data:`INDEX_BATCH` sections have come or at the next
+        read of the index, so a stream of small blocks pays the index's per-call work once per
+        batch; their new accounts' ids are known at once (:meth:`known_id`). Call it holding
         the head's lock, before the head moves."""
-        if self._columns is not None:
-            self.extend(self._columns, found())
+        if self._columns is None:
+            return
+        parts = found()
+        with self._queue_lock:
+            for part in parts:
+                if not len(part):
+                    continue
+                first, names = len(self.accounts) + len(self._queued_ids), part.names
+                self._queued_ids.update(
+                    (names[32 * i : 32 * i + 32], first + i) for i in range(len(names) // 32)
+                )
+                self._queued.append(part)
+            if len(self._queued) >= INDEX_BATCH:
+                self._take_queued()
+
+    def _take_queued(self) -> None:
+        """Index the queued records (holding the queue's lock)."""
+        if self._queued and self._columns is not None:
+            found = records.concat(self._queued, self.width)
+            self._queued, self._queued_ids = [], {}
+            self.extend(self._columns, found)
+
+    @property
+    def next_id(self) -> int:
+        """The dense id the next account first seen will get."""
+        with self._queue_lock:
+            return len(self.accounts) + len(self._queued_ids)
+
+    def known_id(self, account: bytes) -> int | None:
+        """The dense id of ``account``, queued records included, without indexing them (for
+        ingestion, holding the head's lock, once the index is built)."""
+        with self._queue_lock:
+            found = self.accounts.id_of(account)
+            return self._queued_ids.get(account) if found is None else found
+
+    def known_ids(self, accounts: Sequence[bytes]) -> list[int | None]:
+        """:meth:`known_id` of each of ``accounts`` (32 bytes each), looked up together."""
+        with self._queue_lock:
+            out = self.accounts.ids_of(accounts)
+            if self._queued_ids:
+                queued = self._queued_ids.get
+                out = [queued(a) if k is None else k for a, k in zip(accounts, out, strict=True)]
+            return out
+
+    def sent_indexed(self, account_id: int, end: int) -> int:
+        """Transactions ``account_id`` sent below packed position ``end`` in the indexed
+        records, not the queued ones: exact for an account that sent none of those (the
+        ingestor's nonce cache holds every one that did)."""
+        return self.senders.sent_before(account_id, end)
+
+    def ensure_index(self) -> None:
+        """Build the index if it is not yet (outside the head's lock: building takes it);
+        unlike :meth:`index`, queued records stay queued."""
+        if self._columns is None or self._checkpoints is None:
+            self.index()
 
     def index(self) -> tuple[ColumnIndex, Checkpoints]:
         """The columnar index and checkpoint mirror, built on first use from the stored section
         records and checkpoints (derived data, with the dense ids, senders and tx id lookup
-        beside them; kept current by ingestion through :meth:`appended`)."""
+        beside them; kept current by ingestion through :meth:`appended`, whose queue a read
+        takes in first: under the queue's lock, not the head's, so a read never waits for an
+        append)."""
         columns, checkpoints = self._columns, self._checkpoints
-        if columns is not None and checkpoints is not None:
-            return columns, checkpoints
-        with self.head.lock:  # no append may land between the scan and the first extend
-            return self.index_held()
+        if columns is None or checkpoints is None:
+            with self.head.lock:  # no append may land between the scan and the first extend
+                return self.index_held()
+        if self._queued:
+            with self._queue_lock:
+                self._take_queued()
+        return columns, checkpoints
 
     def index_held(self) -> tuple[ColumnIndex, Checkpoints]:
         """:meth:`index`, for a caller holding the head's lock."""
@@ -129,6 +200,8 @@ class Materializer:
             columns = ColumnIndex(self.width)
             self.extend(columns, records.read(self.store, 0, self.head.height, self.width))
             self._columns = columns
+        with self._queue_lock:
+            self._take_queued()
         if self._checkpoints is None:
             self._checkpoints = self._load_checkpoints()
         return self._columns, self._checkpoints
