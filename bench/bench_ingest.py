@@ -1,7 +1,9 @@
 """Where ingestion's time goes: pre-signed Ethereum-like blocks of ~15 and ~200 transactions
-appended one ``Ledger.append`` (one durable commit) each, with the wall time, the process's
-user and system CPU per block, and the CPU cores that amounts to (signature checks run on a
-pool thread for large blocks; the shard commits on I/O threads).
+appended with one durable commit each, through ``Ledger.append_stream`` (the next block
+validated while earlier ones commit) and through one ``Ledger.append`` per block, side by side
+on fresh ledgers: the wall time, the process's user and system CPU per block, and the CPU cores
+that amounts to (signature checks run on the validator's pool, shard commits on writer threads,
+the stream's metadata commits on a committer thread).
 
     python bench/bench_ingest.py [N_TXS]
 
@@ -32,22 +34,27 @@ def measure(tmp: Path, n: int, mean_block: int) -> None:
     finally:
         src.ledger.close()
     hashtree.warm()  # (loaded once per process, as in a running node)
-    with Ledger.create(tmp / f"dst-{mean_block}", genesis) as led:
-        for b in blocks[:20]:  # warm-up
-            led.append(b)
-        timed = blocks[20:]
-        r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
-        for b in timed:
-            led.append(b)
-        wall, r1 = time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_SELF)
-        txs = sum(sum(led.header(h).shard_counts) for h in range(21, led.height + 1))
-    user, system = r1.ru_utime - r0.ru_utime, r1.ru_stime - r0.ru_stime
-    per = 1e3 / len(timed)
-    print(
-        f"~{mean_block}-tx blocks: {txs / wall:,.0f} tx/s; per block {wall * per:.2f} ms wall,"
-        f" {user * per:.2f} ms user CPU, {system * per:.2f} ms system CPU"
-        f" ({(user + system) / wall:.2f} cores busy)"
-    )
+    for mode in ("append_stream", "append"):
+        with Ledger.create(tmp / f"dst-{mean_block}-{mode}", genesis) as led:
+            for b in blocks[:20]:  # warm-up
+                led.append(b)
+            timed = blocks[20:]
+            r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+            if mode == "append":
+                for b in timed:
+                    led.append(b)
+            else:
+                for _ in led.append_stream(timed):
+                    pass
+            wall, r1 = time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_SELF)
+            txs = sum(sum(led.header(h).shard_counts) for h in range(21, led.height + 1))
+        user, system = r1.ru_utime - r0.ru_utime, r1.ru_stime - r0.ru_stime
+        per = 1e3 / len(timed)
+        print(
+            f"~{mean_block}-tx blocks, {mode}: {txs / wall:,.0f} tx/s; per block"
+            f" {wall * per:.2f} ms wall, {user * per:.2f} ms user CPU,"
+            f" {system * per:.2f} ms system CPU ({(user + system) / wall:.2f} cores busy)"
+        )
 
 
 def main() -> None:
