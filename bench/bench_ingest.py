@@ -12,11 +12,29 @@ runs, in a scratch folder."""
 
 from __future__ import annotations
 
+import collections
+import os
 import resource
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
+
+
+def thread_cpu() -> collections.Counter[str]:
+    """CPU seconds (user + system) of this process's threads, by thread name without its
+    number (Linux: read from /proc; empty elsewhere)."""
+    names = {t.native_id: t.name.rstrip("0123456789_") for t in threading.enumerate()}
+    out: collections.Counter[str] = collections.Counter()
+    for task in Path("/proc/self/task").glob("*"):
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # (a thread that just ended)
+            continue
+        name = names.get(int(task.name), "other")
+        out[name] += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return out
 
 
 def measure(tmp: Path, n: int, mean_block: int) -> None:
@@ -39,6 +57,7 @@ def measure(tmp: Path, n: int, mean_block: int) -> None:
             for b in blocks[:20]:  # warm-up
                 led.append(b)
             timed = blocks[20:]
+            c0 = thread_cpu()
             r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
             if mode == "append":
                 for b in timed:
@@ -47,6 +66,7 @@ def measure(tmp: Path, n: int, mean_block: int) -> None:
                 for _ in led.append_stream(timed):
                     pass
             wall, r1 = time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_SELF)
+            threads = thread_cpu() - c0
             txs = sum(sum(led.header(h).shard_counts) for h in range(21, led.height + 1))
         user, system = r1.ru_utime - r0.ru_utime, r1.ru_stime - r0.ru_stime
         per = 1e3 / len(timed)
@@ -55,6 +75,9 @@ def measure(tmp: Path, n: int, mean_block: int) -> None:
             f" {wall * per:.2f} ms wall, {user * per:.2f} ms user CPU,"
             f" {system * per:.2f} ms system CPU ({(user + system) / wall:.2f} cores busy)"
         )
+        if threads:
+            split = ", ".join(f"{name} {cpu * per:.2f}" for name, cpu in threads.most_common())
+            print(f"    CPU ms per block by thread: {split}")
 
 
 def main() -> None:
