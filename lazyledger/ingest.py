@@ -251,13 +251,7 @@ class Ingestor:
         if run.broken:
             raise _Skipped("an earlier block of the stream was refused")
         try:
-            try:
-                for finish in batch.signatures:
-                    finish()
-            finally:
-                for f in shards:
-                    f.result()
-            commit_blocks(self.store, batch.headers(), batch.jobs, batch.height)
+            self._commit_point(batch, shards)
         except BaseException:
             run.broken = True
             raise
@@ -429,14 +423,17 @@ class Ingestor:
         return [writers.submit(s, w) for s, w in sorted(by_shard.items())]
 
     def _write(self, batch: _Batch) -> None:
-        """Shard sections first (in parallel), then, once the signatures all pass, the
-        headers and the job index in the metadata environment: the commit point."""
-        pending = self._submit_shards(batch.staged)
+        """Shard sections first (in parallel), then the commit point."""
+        self._commit_point(batch, self._submit_shards(batch.staged))
+
+    def _commit_point(self, batch: _Batch, shards: Sequence[Future[None]]) -> None:
+        """Once the signatures all pass and the ``shards`` writes are done, the headers and the
+        job index in the metadata environment: the commit point."""
         try:
             for finish in batch.signatures:
                 finish()
         finally:
-            for f in pending:
+            for f in shards:
                 f.result()
         commit_blocks(self.store, batch.headers(), batch.jobs, batch.height)
 

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -100,10 +101,11 @@ sys.stdin.read()
 """
 
 
-def test_sigkill_while_ingesting_small_blocks_loses_none_and_tears_none(tmp_path: Path) -> None:
-    """500 blocks of 15 txs through append and append_many, killed at random moments: every
-    block reported appended survives, and none is torn."""
-    wl = Workload("uniform", n_accounts=60, n_shards=4, seed=21)
+def _killed_at_random(tmp_path: Path, child: str, seed: int, arg: Callable[[int], str]) -> None:
+    """500 blocks of 15 txs appended by ``child`` (a script run with the ledger's path, the
+    saved blocks and ``arg(run)``) killed 8 times at random moments: every block it reported
+    durable survives, and none is torn."""
+    wl = Workload("uniform", n_accounts=60, n_shards=4, seed=seed)
     genesis = wl.genesis()
     with ll.Ledger.create(tmp_path / "source", genesis) as src:
         blocks = list(wl.blocks(src, 500, 15))
@@ -111,24 +113,24 @@ def test_sigkill_while_ingesting_small_blocks_loses_none_and_tears_none(tmp_path
     saved.write_bytes(b"--block--".join(b.to_bytes() for b in blocks))
     path = tmp_path / "chain"
     ll.Ledger.create(path, genesis).close()
-    rng = random.Random(2)
+    rng = random.Random(seed)
     reported = 0
     for run in range(8):
-        child = subprocess.Popen(
-            [sys.executable, "-c", SMALL_CHILD, str(path), str(saved), str(run)],
+        proc = subprocess.Popen(
+            [sys.executable, "-c", child, str(path), str(saved), arg(run)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
         )
         early: list[str] = []
         try:
-            assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+            assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
             if run % 2:  # kill mid-stream, after some blocks are in (on a busy machine too)
-                early.append(child.stdout.readline().strip())
+                early.append(proc.stdout.readline().strip())
             time.sleep(rng.uniform(0.02, 0.5))
         finally:
-            child.send_signal(signal.SIGKILL)
-            out, _ = child.communicate()
+            proc.send_signal(signal.SIGKILL)
+            out, _ = proc.communicate()
         lines = [x for x in [*early, *out.split()] if x.isdigit()]
         if lines:
             reported = max(reported, int(lines[-1]))
@@ -139,13 +141,18 @@ def test_sigkill_while_ingesting_small_blocks_loses_none_and_tears_none(tmp_path
     assert reported > 0
 
 
+def test_sigkill_while_ingesting_small_blocks_loses_none_and_tears_none(tmp_path: Path) -> None:
+    """Through append and append_many (see :func:`_killed_at_random`)."""
+    _killed_at_random(tmp_path, SMALL_CHILD, 21, str)
+
+
 STREAM_CHILD = r"""
 import sys, lazyledger as ll
 path, depth = sys.argv[1], int(sys.argv[3])
 blocks = open(sys.argv[2], "rb").read().split(b"--block--")
 led = ll.Ledger.open(path)
 print("ready", flush=True)
-for header in led.ingestor.append_stream(blocks[led.height :], depth):
+for header in led.append_stream(blocks[led.height :], depth):
     print(header.height, flush=True)  # durable: the parent may kill us from here on
 print("done", flush=True)
 sys.stdin.read()
@@ -153,42 +160,8 @@ sys.stdin.read()
 
 
 def test_sigkill_while_streaming_small_blocks_loses_none_and_tears_none(tmp_path: Path) -> None:
-    """500 blocks of 15 txs through append_stream (pipelines 1 to 3 deep), killed at random
-    moments: every block whose header was yielded survives, and none is torn."""
-    wl = Workload("uniform", n_accounts=60, n_shards=4, seed=22)
-    genesis = wl.genesis()
-    with ll.Ledger.create(tmp_path / "source", genesis) as src:
-        blocks = list(wl.blocks(src, 500, 15))
-    saved = tmp_path / "blocks.bin"
-    saved.write_bytes(b"--block--".join(b.to_bytes() for b in blocks))
-    path = tmp_path / "chain"
-    ll.Ledger.create(path, genesis).close()
-    rng = random.Random(3)
-    reported = 0
-    for run in range(8):
-        child = subprocess.Popen(
-            [sys.executable, "-c", STREAM_CHILD, str(path), str(saved), str(1 + run % 3)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        early: list[str] = []
-        try:
-            assert child.stdout is not None and child.stdout.readline().strip() == "ready"
-            if run % 2:  # kill mid-stream, after some blocks are in (on a busy machine too)
-                early.append(child.stdout.readline().strip())
-            time.sleep(rng.uniform(0.02, 0.5))
-        finally:
-            child.send_signal(signal.SIGKILL)
-            out, _ = child.communicate()
-        lines = [x for x in [*early, *out.split()] if x.isdigit()]
-        if lines:
-            reported = max(reported, int(lines[-1]))
-        h = check_whole(path)
-        assert h >= reported  # nothing yielded was lost
-        with ll.Ledger.open(path) as led:
-            assert led.head_id == (blocks[h - 1].id if h else genesis.id)
-    assert reported > 0
+    """Through append_stream, pipelines 1 to 3 deep (see :func:`_killed_at_random`)."""
+    _killed_at_random(tmp_path, STREAM_CHILD, 22, lambda run: str(1 + run % 3))
 
 
 @contextmanager
