@@ -29,8 +29,8 @@ from lazyledger.shards import end_of, pack_position, shard_of
 from lazyledger.shards.merkle import root
 from lazyledger.shards.store import Section, Writers
 from lazyledger.store import Store
-from lazyledger.touches import TouchMap
-from lazyledger.validate import Validator
+from lazyledger.touches import TouchMap, TouchStage
+from lazyledger.validate import TouchRoot, Validator
 
 TouchProofs = dict[bytes, dict[str, Any]]
 
@@ -70,6 +70,7 @@ class Ingestor:
         """Forget the touch map (rebuilt from the index at its next use)."""
         self._writers: Writers | None = None
         self._committer: ThreadPoolExecutor | None = None
+        self._toucher: ThreadPoolExecutor | None = None
         self._streaming: int | None = None
         """The thread whose :meth:`append_stream` is open (it holds the head's lock)."""
 
@@ -78,6 +79,8 @@ class Ingestor:
             self._writers.close()
         if self._committer is not None:
             self._committer.shutdown()
+        if self._toucher is not None:
+            self._toucher.shutdown()
 
     def head_time(self) -> int:
         """The head block's time (0 at genesis)."""
@@ -144,18 +147,21 @@ class Ingestor:
         mat = self.materializer
         mat.ensure_index()  # (outside the lock, which building takes)
         with self.head.lock:
-            touches = self.touch_map().stage()
-            batch = self._prepare(decoded, touches.add_block, _InFlight())
-            if batch is None:
-                return []
+            touches = self._touches(commit_each=False)
             try:
-                # Shard sections are stored while the signature checks still run; only the
-                # metadata commit (after every signature passed) makes the blocks part of the
-                # chain, and a refusal rolls the shard writes back.
-                self._write(batch)
-            except BaseException:
-                self.store.recover()  # drop the shard writes: the commit point was not reached
-                raise
+                batch = self._prepare(decoded, touches.root, _InFlight())
+                if batch is None:
+                    return []
+                try:
+                    # Shard sections are stored while the signature checks still run; only the
+                    # metadata commit (after every signature passed) makes the blocks part of
+                    # the chain, and a refusal rolls the shard writes back.
+                    self._write(batch)
+                except BaseException:
+                    self.store.recover()  # drop the shard writes: no commit point reached
+                    raise
+            finally:
+                touches.drain()  # (no touch work runs past the lock)
             touches.commit()
             self._settle(batch)
         # the blocks are durable: checkpoint work starts only now
@@ -187,17 +193,18 @@ class Ingestor:
         with self.head.lock:
             self._streaming = threading.get_ident()
             run = _InFlight()
+            # Each block is committed to the touch map (on its thread) as it validates, so
+            # that the next block validates against it; a refusal drops the whole map.
+            touches = self._touches(commit_each=True)
             try:
                 for raw in blocks:
                     try:
                         block = _as_block(raw)
-                        touches = self.touch_map().stage()
-                        batch = self._prepare([block], touches.add_block, run)
+                        batch = self._prepare([block], touches.root, run)
                         assert batch is not None
-                        # committed to the touch map before the block is stored, so that the
-                        # next block validates against it; a refusal drops the whole map
-                        touches.commit()
                     except BaseException:
+                        touches.drain()
+                        self.drop_touches()  # (it holds the refused block)
                         while run.batches:  # the blocks before the refused one still land
                             yield self._land(run)
                         raise
@@ -212,6 +219,7 @@ class Ingestor:
                     while run.batches:  # closed early or failed: what is in flight still lands
                         self._land(run)
                 finally:
+                    touches.drain()  # (no touch work runs past the lock)
                     self._streaming = None
 
     def _land(self, run: _InFlight) -> Header:
@@ -256,6 +264,13 @@ class Ingestor:
             run.broken = True
             raise
 
+    def _touches(self, commit_each: bool) -> _TouchThread:
+        """The touch map at the head, advanced block by block on its own thread (call it
+        holding the head's lock, and drain what it returns before letting the lock go)."""
+        if self._toucher is None:
+            self._toucher = ThreadPoolExecutor(1, thread_name_prefix="lazyledger-touch")
+        return _TouchThread(self.touch_map(), self._toucher, commit_each)
+
     def _not_streaming(self, what: str) -> None:
         """Refuse a write from the thread that holds an open stream (it holds the head's
         lock: waiting for it would never end)."""
@@ -265,7 +280,7 @@ class Ingestor:
     def _prepare(
         self,
         decoded: Sequence[Block],
-        touch_root: Callable[[int, Sequence[Sequence[Transaction]]], bytes],
+        touch_root: TouchRoot,
         run: _InFlight,
     ) -> _Batch | None:
         """Validate consecutive blocks that follow the blocks in flight (or the head) and
@@ -473,6 +488,44 @@ def _as_block(block: Block | bytes) -> Block:
 
 _WRITERS = 8
 """Shard writer threads at most (shard ``s`` is written by writer ``s % _WRITERS``)."""
+
+
+class _TouchThread:
+    """A touch map advanced on one thread, block after block, while the caller validates the
+    rest of each block: :meth:`root` gives the future touch root after a block. Its Numba
+    kernels hold no GIL. ``commit_each``: each block is committed to the map as it is added
+    (a stream); else one stage holds them all until :meth:`commit`. Only that thread uses the
+    map until :meth:`drain` returns."""
+
+    def __init__(self, touches: TouchMap, pool: ThreadPoolExecutor, commit_each: bool) -> None:
+        self.touches, self.pool, self.commit_each = touches, pool, commit_each
+        self.stage: TouchStage | None = None
+        self.pending: list[Future[bytes]] = []
+
+    def root(self, height: int, sections: Sequence[Sequence[Transaction]]) -> Future[bytes]:
+        future = self.pool.submit(self._add, height, sections)
+        self.pending.append(future)
+        return future
+
+    def _add(self, height: int, sections: Sequence[Sequence[Transaction]]) -> bytes:
+        if self.stage is None:
+            self.stage = self.touches.stage()
+        found = self.stage.add_block(height, sections)
+        if self.commit_each:
+            self.stage.commit()
+            self.stage = None
+        return found
+
+    def drain(self) -> None:
+        """Wait for every block submitted (their errors reach the callers of their roots)."""
+        wait(self.pending)
+        self.pending = []
+
+    def commit(self) -> None:
+        """Make the blocks added part of the map (after :meth:`drain`)."""
+        if self.stage is not None:
+            self.stage.commit()
+            self.stage = None
 
 
 class _Skipped(Exception):

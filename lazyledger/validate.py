@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from lazyledger.crypto import start_verification, verify
 from lazyledger.errors import (
@@ -26,8 +26,9 @@ BlobCheck = Callable[[Transaction], None]
 """The blob availability rule for one transaction (raises InvalidTransaction naming a blob
 that is not held, does not hash right, is over the genesis bound or is malformed)."""
 
-TouchRoot = Callable[[int, Sequence[Sequence[Transaction]]], bytes]
-"""The touch root after a block, from its height and sections (``TouchStage.add_block``)."""
+TouchRoot = Callable[[int, Sequence[Sequence[Transaction]]], "bytes | Future[bytes]"]
+"""The touch root after a block, from its height and sections (``TouchStage.add_block``), or a
+future of it (computed on another thread while the block's other checks run)."""
 
 
 def check_genesis(g: Genesis) -> None:
@@ -187,9 +188,10 @@ class Validator:
         caller can overlap other work (storing the sections) with them. ``blobs``, if given,
         is the blob availability rule, applied to every transaction after its form.
         ``touches(height, sections)`` gives the touch root after the block (a
-        :class:`TouchStage`'s ``add_block``): a header whose ``touch_root`` differs makes the
-        block invalid. The signature checks (the proposer's too) run on the validator's pool,
-        as compiled calls without the GIL, overlapping the rest."""
+        :class:`TouchStage`'s ``add_block``), or a future of it: a header whose ``touch_root``
+        differs makes the block invalid (raised by the returned function if a future). The
+        signature checks (the proposer's too) run on the validator's pool, as compiled calls
+        without the GIL, overlapping the rest."""
         header = block.header
         self.check_header(header, parent_id, height, parent_time, signature=False)
         n = self.genesis.n_shards
@@ -199,6 +201,7 @@ class Validator:
         where = [(s, i) for s, sec in enumerate(block.sections) for i in range(len(sec))]
         signed.append((header.proposer, header.signature + header.body))
         signatures = start_verification(signed, self.executor, self.workers)  # overlaps the rest
+        root_after = touches(height, block.sections) if touches is not None else None
         counts: dict[bytes, int] = {}
         for s, section in enumerate(block.sections):
             if len(section) != header.shard_counts[s]:
@@ -226,15 +229,12 @@ class Validator:
                 counts[sender] = expected + 1
             if root([tx.id for tx in section]) != header.shard_roots[s]:
                 raise InvalidBlock(f"section {s} does not match its Merkle root")
-        if touches is not None:
-            expected_root = touches(height, block.sections)
-            if expected_root != header.touch_root:
-                raise InvalidBlock(
-                    f"touch_root {header.touch_root.hex()[:16]} does not commit to the touch"
-                    f" lists after this block (they give {expected_root.hex()[:16]})"
-                )
+        if isinstance(root_after, bytes):
+            _check_touch_root(header, root_after)
 
         def finish() -> None:
+            if isinstance(root_after, Future):
+                _check_touch_root(header, root_after.result())
             bad = signatures()
             if bad == len(where):
                 raise InvalidBlock("bad proposer signature")
@@ -242,6 +242,14 @@ class Validator:
                 raise InvalidBlockTransaction(*where[bad], "bad signature")
 
         return counts, finish
+
+
+def _check_touch_root(header: Header, expected: bytes) -> None:
+    if expected != header.touch_root:
+        raise InvalidBlock(
+            f"touch_root {header.touch_root.hex()[:16]} does not commit to the touch lists after"
+            f" this block (they give {expected.hex()[:16]})"
+        )
 
 
 def check_job_call(

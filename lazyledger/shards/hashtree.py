@@ -61,7 +61,7 @@ def _g(
     return a, b, c, d
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _compress(cv: np.ndarray, m: np.ndarray, block_len: np.uint64, flags: np.uint64) -> None:
     """One BLAKE3 compression (counter 0) of the 16 message words ``m`` into the chaining
     value ``cv`` (8 words, held in uint64 arrays), the state held in 32-bit locals
@@ -128,7 +128,7 @@ def _out(cv: np.ndarray, out: np.ndarray, row: int) -> None:
         out[row, 4 * i + 3] = (w >> _S24) & np.uint64(0xFF)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _parent(
     tree: np.ndarray,
     p: int,
@@ -158,7 +158,7 @@ def _hash65(buf: np.ndarray, m: np.ndarray, out: np.ndarray, row: int) -> None:
     _out(cv, out, row)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def update(
     tree: np.ndarray,
     depth: int,
@@ -201,7 +201,7 @@ def update(
     return k
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def parent_hash(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     """blake3(0x01 || left || right) of two 32-byte uint8 arrays (for tests)."""
     tree = np.zeros((4, 32), np.uint8)
@@ -214,7 +214,7 @@ def parent_hash(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _node_into(
     left: np.ndarray, lr: int, right: np.ndarray, rr: int, out: np.ndarray, row: int,
     buf: np.ndarray, m: np.ndarray,
@@ -227,7 +227,7 @@ def _node_into(
     _hash65(buf, m, out, row)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def leaf_hashes(positions: np.ndarray) -> np.ndarray:
     """blake3(0x00 || position:u64 big-endian) of each position (a touch tree's leaves)."""
     n = positions.shape[0]
@@ -249,7 +249,7 @@ def leaf_hashes(positions: np.ndarray) -> np.ndarray:
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def chunk_hashes(data: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """blake3 of each ``data[starts[j]:ends[j]]``, each at most 1,024 bytes (one chunk: its
     64-byte blocks compressed in turn, the last one flagged CHUNK_END | ROOT)."""
@@ -279,7 +279,7 @@ def chunk_hashes(data: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.n
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def mountains(
     leaves: np.ndarray, starts: np.ndarray, counts: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -489,7 +489,7 @@ LANES_FROM = 8
 """Fewer parents than this on a level are hashed one by one (lanes would not pay)."""
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _compress_lanes(
     cv: np.ndarray, m: np.ndarray, n: int, block_len: int, flags: int, v: np.ndarray
 ) -> None:
@@ -528,7 +528,7 @@ def _compress_lanes(
             cv[i, lane] = v[i, lane] ^ v[i + 8, lane]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def hash65_lanes(msgs: np.ndarray, out: np.ndarray) -> None:
     """out[j] = blake3(msgs[j]) for 65-byte messages, :data:`LANES` at a time."""
     cv = np.empty((8, LANES), np.uint32)
@@ -563,7 +563,7 @@ def hash65_lanes(msgs: np.ndarray, out: np.ndarray) -> None:
                 out[lo + lane, 4 * i + 3] = (w >> 24) & 0xFF
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def table_update(
     top: np.ndarray,
     keys: np.ndarray,
@@ -659,7 +659,7 @@ def table_update(
     return k
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def table_put(
     top: np.ndarray,
     keys: np.ndarray,
@@ -681,7 +681,7 @@ def table_put(
             vals[s, h : h + 32] = values[j, :]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def table_rehash(
     keys: np.ndarray, vals: np.ndarray, into_keys: np.ndarray, into_vals: np.ndarray
 ) -> int:
@@ -696,7 +696,7 @@ def table_rehash(
     return n
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def table_rows(keys: np.ndarray, vals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The rows a table of sibling pairs holds, and their hashes (zeros included)."""
     n = 0
@@ -920,7 +920,7 @@ def _leaf_into(p: np.int64, m: np.ndarray, out: np.ndarray, row: int) -> None:
     _out(cv, out, row)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def push_touches(
     ids: np.ndarray,
     positions: np.ndarray,
@@ -1024,7 +1024,7 @@ def _before(names: np.ndarray, a: int, b: int) -> bool:
     return False
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def settle_accounts(
     dirty: np.ndarray,
     depth: int,
