@@ -29,7 +29,7 @@ from lazyledger.shards import end_of, pack_position, shard_of
 from lazyledger.shards.merkle import root
 from lazyledger.shards.store import Section, Writers
 from lazyledger.store import Store
-from lazyledger.touches import TouchMap, TouchStage
+from lazyledger.touches import TouchMap
 from lazyledger.validate import TouchRoot, Validator
 
 TouchProofs = dict[bytes, dict[str, Any]]
@@ -147,21 +147,21 @@ class Ingestor:
         mat = self.materializer
         mat.ensure_index()  # (outside the lock, which building takes)
         with self.head.lock:
-            touches = self._touches(commit_each=False)
+            touches = self.touch_map().stage()
+            # Small blocks' signatures are checked on this thread while their shard writes wait
+            # on the disk (other threads would only compete with this one for the 2 cores).
+            pool = sum(len(s) for b in decoded for s in b.sections) >= _POOL_FROM
+            batch = self._prepare(decoded, touches.add_block, _InFlight(), pool)
+            if batch is None:
+                return []
             try:
-                batch = self._prepare(decoded, touches.root, _InFlight())
-                if batch is None:
-                    return []
-                try:
-                    # Shard sections are stored while the signature checks still run; only the
-                    # metadata commit (after every signature passed) makes the blocks part of
-                    # the chain, and a refusal rolls the shard writes back.
-                    self._write(batch)
-                except BaseException:
-                    self.store.recover()  # drop the shard writes: no commit point reached
-                    raise
-            finally:
-                touches.drain()  # (no touch work runs past the lock)
+                # Shard sections are stored while the signature checks still run; only the
+                # metadata commit (after every signature passed) makes the blocks part of the
+                # chain, and a refusal rolls the shard writes back.
+                self._write(batch)
+            except BaseException:
+                self.store.recover()  # drop the shard writes: the commit point was not reached
+                raise
             touches.commit()
             self._settle(batch)
         # the blocks are durable: checkpoint work starts only now
@@ -195,7 +195,7 @@ class Ingestor:
             run = _InFlight()
             # Each block is committed to the touch map (on its thread) as it validates, so
             # that the next block validates against it; a refusal drops the whole map.
-            touches = self._touches(commit_each=True)
+            touches = self._touches()
             try:
                 for raw in blocks:
                     try:
@@ -264,12 +264,13 @@ class Ingestor:
             run.broken = True
             raise
 
-    def _touches(self, commit_each: bool) -> _TouchThread:
-        """The touch map at the head, advanced block by block on its own thread (call it
-        holding the head's lock, and drain what it returns before letting the lock go)."""
+    def _touches(self) -> _TouchThread:
+        """The touch map at the head, advanced block by block on its own thread, each block
+        committed to it as it is added (call it holding the head's lock, and drain what it
+        returns before letting the lock go)."""
         if self._toucher is None:
             self._toucher = ThreadPoolExecutor(1, thread_name_prefix="lazyledger-touch")
-        return _TouchThread(self.touch_map(), self._toucher, commit_each)
+        return _TouchThread(self.touch_map(), self._toucher)
 
     def _not_streaming(self, what: str) -> None:
         """Refuse a write from the thread that holds an open stream (it holds the head's
@@ -282,10 +283,12 @@ class Ingestor:
         decoded: Sequence[Block],
         touch_root: TouchRoot,
         run: _InFlight,
+        pool: bool = True,
     ) -> _Batch | None:
         """Validate consecutive blocks that follow the blocks in flight (or the head) and
-        stage their sections; their signature checks keep running on the validator's pool.
-        Writes nothing. Call it holding the head's lock. None for no blocks."""
+        stage their sections; their signature checks keep running on the validator's pool
+        (with ``pool``; else they run when their ``signatures`` are called). Writes nothing.
+        Call it holding the head's lock. None for no blocks."""
         mat = self.materializer
         last = run.batches[-1] if run.batches else None
         if last is None:
@@ -333,7 +336,7 @@ class Ingestor:
         for block in decoded:
             height += 1
             counts, finish = self.validator.check_block_deferred(
-                block, head, height, nonce_of, job_of, parent_time, blobs, touch_root
+                block, head, height, nonce_of, job_of, parent_time, blobs, touch_root, pool
             )
             parent_time = block.header.time_ms
             signatures.append(finish)
@@ -486,20 +489,22 @@ def _as_block(block: Block | bytes) -> Block:
     return block
 
 
+_POOL_FROM = 64
+"""Transactions from which :meth:`Ingestor.append_many` checks signatures on the validator's
+pool; below, on its own thread while the shard writes wait on the disk."""
+
 _WRITERS = 8
 """Shard writer threads at most (shard ``s`` is written by writer ``s % _WRITERS``)."""
 
 
 class _TouchThread:
-    """A touch map advanced on one thread, block after block, while the caller validates the
-    rest of each block: :meth:`root` gives the future touch root after a block. Its Numba
-    kernels hold no GIL. ``commit_each``: each block is committed to the map as it is added
-    (a stream); else one stage holds them all until :meth:`commit`. Only that thread uses the
+    """A touch map advanced on one thread, block after block, each committed to it as it is
+    added, while the caller validates the rest of each block (a stream): :meth:`root` gives the
+    future touch root after a block. Its Numba kernels hold no GIL. Only that thread uses the
     map until :meth:`drain` returns."""
 
-    def __init__(self, touches: TouchMap, pool: ThreadPoolExecutor, commit_each: bool) -> None:
-        self.touches, self.pool, self.commit_each = touches, pool, commit_each
-        self.stage: TouchStage | None = None
+    def __init__(self, touches: TouchMap, pool: ThreadPoolExecutor) -> None:
+        self.touches, self.pool = touches, pool
         self.pending: list[Future[bytes]] = []
 
     def root(self, height: int, sections: Sequence[Sequence[Transaction]]) -> Future[bytes]:
@@ -508,24 +513,15 @@ class _TouchThread:
         return future
 
     def _add(self, height: int, sections: Sequence[Sequence[Transaction]]) -> bytes:
-        if self.stage is None:
-            self.stage = self.touches.stage()
-        found = self.stage.add_block(height, sections)
-        if self.commit_each:
-            self.stage.commit()
-            self.stage = None
+        stage = self.touches.stage()
+        found = stage.add_block(height, sections)
+        stage.commit()
         return found
 
     def drain(self) -> None:
         """Wait for every block submitted (their errors reach the callers of their roots)."""
         wait(self.pending)
         self.pending = []
-
-    def commit(self) -> None:
-        """Make the blocks added part of the map (after :meth:`drain`)."""
-        if self.stage is not None:
-            self.stage.commit()
-            self.stage = None
 
 
 class _Skipped(Exception):

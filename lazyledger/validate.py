@@ -182,6 +182,7 @@ class Validator:
         parent_time: int = 0,
         blobs: BlobCheck | None = None,
         touches: TouchRoot | None = None,
+        pool: bool = True,
     ) -> tuple[dict[bytes, int], Callable[[], None]]:
         """:meth:`check_block` with the signature checks still running: returns the nonce
         counts and a function that waits for the signatures and raises if one is bad, so the
@@ -191,7 +192,7 @@ class Validator:
         :class:`TouchStage`'s ``add_block``), or a future of it: a header whose ``touch_root``
         differs makes the block invalid (raised by the returned function if a future). The
         signature checks (the proposer's too) run on the validator's pool, as compiled calls
-        without the GIL, overlapping the rest."""
+        without the GIL, overlapping the rest; without ``pool``, in the returned function."""
         header = block.header
         self.check_header(header, parent_id, height, parent_time, signature=False)
         n = self.genesis.n_shards
@@ -200,7 +201,7 @@ class Validator:
         signed = [(tx.public_key, tx.signature + tx.body) for sec in block.sections for tx in sec]
         where = [(s, i) for s, sec in enumerate(block.sections) for i in range(len(sec))]
         signed.append((header.proposer, header.signature + header.body))
-        signatures = start_verification(signed, self.executor, self.workers)  # overlaps the rest
+        signatures = start_verification(signed, self.executor if pool else None, self.workers)
         root_after = touches(height, block.sections) if touches is not None else None
         counts: dict[bytes, int] = {}
         for s, section in enumerate(block.sections):

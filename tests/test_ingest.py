@@ -234,8 +234,9 @@ def _relinked(src: ll.Ledger, blocks: list[ll.Block], proposer: ll.Keypair) -> l
 
 def _tampered(led: ll.Ledger, wl: Workload, kind: str) -> ll.Block:
     """The next block of ``led``'s chain, refused for ``kind``: a transaction whose signature
-    does not verify (found by the signature checks, after validation) or a wrong nonce
-    (found by validation)."""
+    does not verify (found by the signature checks, after validation), a wrong nonce (found by
+    validation) or a header whose touch root is not the touch lists' (found by the touch
+    thread, in a stream)."""
     k = wl.keys[0]
     nonce = led.nonce(k.account) + (5 if kind == "nonce" else 0)
     tx = ll.transfer(k, nonce=nonce, to=wl.keys[1].account, asset=0, amount=5)
@@ -244,11 +245,16 @@ def _tampered(led: ll.Ledger, wl: Workload, kind: str) -> ll.Block:
             tx.chain_id, tx.public_key, tx.nonce, ll.Transfer(wl.keys[1].account, 0, 6),
             tx.signature,
         )  # fmt: skip
-    return led.propose([tx], wl.issuer)
+    block = led.propose([tx], wl.issuer)
+    if kind == "touch_root":
+        header = attrs.evolve(block.header, touch_root=bytes(32))
+        header = attrs.evolve(header, signature=wl.issuer.sign(header.body))
+        block = ll.Block(header, block.sections)
+    return block
 
 
 @pytest.mark.parametrize("depth", [1, 2])
-@pytest.mark.parametrize("kind", ["signature", "nonce"])
+@pytest.mark.parametrize("kind", ["signature", "nonce", "touch_root"])
 @pytest.mark.parametrize("at", [0, 1, 4, 7])
 def test_a_refused_block_stops_the_stream_and_keeps_the_blocks_before_it(
     tmp_path: Path, depth: int, kind: str, at: int
