@@ -20,6 +20,7 @@ import random
 from collections import Counter
 from collections.abc import Hashable, Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import attrs
 import blake3
@@ -252,6 +253,24 @@ class EthereumShape:
     miner_send_back: float = 0.0  # the same for new miners and airdrop payees
     again: float = 0.2  # chance that it sends once more after each send
     from_new: float = 0.5  # chance that a user tx comes from such an account (if one waits)
+
+
+K = TypeVar("K", bound=Hashable)
+
+
+def _next_transfer(
+    nonces: dict[K, int],
+    sender: K,
+    kp: Keypair,
+    to: bytes,
+    amount: int,
+    chain_id: str,
+) -> Transaction:
+    """A transfer of asset 0 signed by ``kp`` with the next nonce of ``sender`` in ``nonces``
+    (which it advances)."""
+    nonce = nonces.get(sender, 0)
+    nonces[sender] = nonce + 1
+    return transfer(kp, nonce=nonce, to=to, asset=0, amount=amount, chain_id=chain_id)
 
 
 def _cumulative(n: int, s: float, offset: float = 1.0) -> list[float]:
@@ -507,21 +526,11 @@ class EthereumLike:
 
     def sign(self, picks: Sequence[Pick]) -> list[Transaction]:
         """Signed transfers of asset 0 for ``picks`` (in pick order: nonces follow it)."""
-        out: list[Transaction] = []
-        for sender, to, amount in picks:
-            nonce = self._nonces.get(sender, 0)
-            self._nonces[sender] = nonce + 1
-            out.append(
-                transfer(
-                    self.keypair(sender),
-                    nonce=nonce,
-                    to=self.account(to),
-                    asset=0,
-                    amount=amount,
-                    chain_id=self.chain_id,
-                )
-            )
-        return out
+        return [
+            _next_transfer(self._nonces, sender, self.keypair(sender), self.account(to), amount,
+                           self.chain_id)
+            for sender, to, amount in picks
+        ]  # fmt: skip
 
     def blocks(self, n_txs: int) -> Iterator[list[Transaction]]:
         """Signed blocks' transactions, ``n_txs`` in all (the last block cut short)."""
@@ -640,18 +649,10 @@ class TraceWorkload:
                 yield block
                 block = []
             current = number
-            nonce = nonces.get(sender, 0)
-            nonces[sender] = nonce + 1
             block.append(
-                transfer(
-                    self.keypair(sender),
-                    nonce=nonce,
-                    to=self.account(to),
-                    asset=0,
-                    amount=amount,
-                    chain_id=self.chain_id,
-                )
-            )
+                _next_transfer(nonces, sender, self.keypair(sender), self.account(to), amount,
+                               self.chain_id)
+            )  # fmt: skip
         if block:
             yield block
 
