@@ -7,8 +7,8 @@ the stream's metadata commits on a committer thread).
 
     python bench/bench_ingest.py [N_TXS]
 
-N_TXS (default 16000) per block size; the source chains are built (signed) before the clock
-runs, in a scratch folder."""
+N_TXS (default 16000; at least 6000, since 20 blocks of each size warm up first) per block
+size; the source chains are built (signed) before the clock runs, in a scratch folder."""
 
 from __future__ import annotations
 
@@ -81,7 +81,10 @@ def measure(tmp: Path, n: int, mean_block: int) -> None:
 
 
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 16_000
+    arg = sys.argv[1] if len(sys.argv) > 1 else "16000"
+    if len(sys.argv) > 2 or not arg.isdigit() or int(arg) < 6000:
+        sys.exit(f"error: N_TXS must be one whole number of at least 6000 (got {sys.argv[1:]})")
+    n = int(arg)
     with tempfile.TemporaryDirectory() as tmp:
         for mean_block in (15, 200):
             measure(Path(tmp), n, mean_block)
