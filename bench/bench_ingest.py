@@ -3,7 +3,10 @@ appended with one durable commit each, through ``Ledger.append_stream`` (the nex
 validated while earlier ones commit) and through one ``Ledger.append`` per block, side by side
 on fresh ledgers: the wall time, the process's user and system CPU per block, and the CPU cores
 that amounts to (signature checks run on the validator's pool, shard commits on writer threads,
-the stream's metadata commits on a committer thread).
+the stream's metadata commits on a committer thread). Beside them, the floor: the CPU per block
+of what no validator can skip (decoding, the Ed25519 checks, the touch root), each on this
+thread alone with no storage, against the CPU per block the 2 targets leave (cores x the time
+per block at the target rate).
 
     python bench/bench_ingest.py [N_TXS]
 
@@ -23,8 +26,9 @@ from pathlib import Path
 
 
 def thread_cpu() -> collections.Counter[str]:
-    """CPU seconds (user + system) of this process's threads, by thread name without its
-    number (Linux: read from /proc; empty elsewhere)."""
+    """CPU clock ticks (user + system; ``os.sysconf("SC_CLK_TCK")`` a second) of this
+    process's threads, by thread name without its number (Linux: read from /proc; empty
+    elsewhere)."""
     names = {t.native_id: t.name.rstrip("0123456789_") for t in threading.enumerate()}
     out: collections.Counter[str] = collections.Counter()
     for task in Path("/proc/self/task").glob("*"):
@@ -33,8 +37,53 @@ def thread_cpu() -> collections.Counter[str]:
         except OSError:  # (a thread that just ended)
             continue
         name = names.get(int(task.name), "other")
-        out[name] += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        out[name] += int(fields[11]) + int(fields[12])
     return out
+
+
+TARGETS = {15: 10_000, 200: 25_000}
+"""Issue 9's ingestion targets, tx/s by mean block size."""
+
+
+def floor(blocks: list[bytes], mean_block: int) -> None:
+    """Print the CPU per block of decoding, the signature checks (libsodium, one call per
+    signature) and the touch root, each alone on this thread, beside the target's budget."""
+    from lazyledger.crypto import first_bad_signature
+    from lazyledger.model import Block
+    from lazyledger.touches import TouchMap
+
+    decoded = [Block.from_bytes(b) for b in blocks]
+    signed = [
+        [(tx.public_key, tx.signature + tx.body) for sec in b.sections for tx in sec]
+        + [(b.header.proposer, b.header.signature + b.header.body)]
+        for b in decoded
+    ]
+    touches = TouchMap().stage()
+    for b in decoded[:20]:
+        touches.add_block(b.header.height, b.sections)
+    timed = range(20, len(blocks))
+    t0 = time.thread_time()
+    for i in timed:
+        Block.from_bytes(blocks[i])
+    t1 = time.thread_time()
+    for i in timed:
+        if first_bad_signature(signed[i]) is not None:
+            raise SystemExit(f"error: block {i + 1} carries a bad signature")
+    t2 = time.thread_time()
+    for i in timed:
+        touches.add_block(decoded[i].header.height, decoded[i].sections)
+    t3 = time.thread_time()
+    per, txs = 1e3 / len(timed), sum(len(signed[i]) - 1 for i in timed)
+    cores = os.cpu_count() or 1
+    budget = cores * 1e3 * txs / len(timed) / TARGETS[mean_block]
+    print(
+        f"~{mean_block}-tx blocks, floor on one thread (no storage): decode"
+        f" {(t1 - t0) * per:.2f} ms, signatures {(t2 - t1) * per:.2f} ms"
+        f" ({(t2 - t1) * 1e6 / (txs + len(timed)):.0f} us each), touch root"
+        f" {(t3 - t2) * per:.2f} ms: {(t3 - t0) * per:.2f} ms of CPU per block; at"
+        f" {TARGETS[mean_block]:,} tx/s a block has {cores} cores x"
+        f" {budget / cores:.2f} ms = {budget:.2f} ms"
+    )
 
 
 def measure(tmp: Path, n: int, mean_block: int) -> None:
@@ -51,7 +100,8 @@ def measure(tmp: Path, n: int, mean_block: int) -> None:
         genesis = src.genesis
     finally:
         src.ledger.close()
-    hashtree.warm()  # (loaded once per process, as in a running node)
+    hashtree.wait()  # (loaded once per process, as in a running node)
+    floor(blocks, mean_block)
     for mode in ("append_stream", "append"):
         with Ledger.create(tmp / f"dst-{mean_block}-{mode}", genesis) as led:
             for b in blocks[:20]:  # warm-up
@@ -76,7 +126,8 @@ def measure(tmp: Path, n: int, mean_block: int) -> None:
             f" {system * per:.2f} ms system CPU ({(user + system) / wall:.2f} cores busy)"
         )
         if threads:
-            split = ", ".join(f"{name} {cpu * per:.2f}" for name, cpu in threads.most_common())
+            tick = per / os.sysconf("SC_CLK_TCK")
+            split = ", ".join(f"{name} {cpu * tick:.2f}" for name, cpu in threads.most_common())
             print(f"    CPU ms per block by thread: {split}")
 
 

@@ -409,6 +409,13 @@ def warm() -> None:
         _loader.start()
 
 
+def wait() -> None:
+    """:func:`warm`, then wait until the kernels are loaded (benchmarks time them, not
+    their loading)."""
+    warm()
+    _loaded.wait()
+
+
 def update_any(
     tree: np.ndarray,
     depth: int,
