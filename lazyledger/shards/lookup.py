@@ -81,14 +81,23 @@ class PrefixIndex:
         """:meth:`get` of each of ``keys`` (u64), with two vectorised searches in all."""
         with self._lock:
             sorted_keys, values, tail = self._keys, self._values, self._tail
-            lo = sorted_keys.searchsorted(keys, "left").tolist()
-            hi = sorted_keys.searchsorted(keys, "right").tolist()
+            lo_a, hi_a = _ranges(sorted_keys, keys)
+            lo, hi = lo_a.tolist(), hi_a.tolist()
             out = []
             for k, a, b in zip(keys.tolist(), lo, hi, strict=True):
                 found = values[a:b].tolist() if a < b else []
                 more = tail.get(k)
                 out.append(found if more is None else sorted(found + more))
         return out
+
+
+@njit(cache=True)
+def _ranges(keys: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The range of each of ``wanted`` in the sorted ``keys``, holding the GIL (a short call:
+    a lookup on the ingesting thread should not hand the GIL to another thread mid-block)."""
+    lo = np.searchsorted(keys, wanted, side="left")
+    hi = np.searchsorted(keys, wanted, side="right")
+    return lo, hi
 
 
 @njit(cache=True)
