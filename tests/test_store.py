@@ -160,8 +160,9 @@ sys.stdin.read()
 
 
 def test_sigkill_while_streaming_small_blocks_loses_none_and_tears_none(tmp_path: Path) -> None:
-    """Through append_stream, pipelines 1 to 3 deep (see :func:`_killed_at_random`)."""
-    _killed_at_random(tmp_path, STREAM_CHILD, 22, lambda run: str(1 + run % 3))
+    """Through append_stream, pipelines 1, 2 and 8 (the default) deep (see
+    :func:`_killed_at_random`)."""
+    _killed_at_random(tmp_path, STREAM_CHILD, 22, lambda run: str((1, 2, 8)[run % 3]))
 
 
 @contextmanager

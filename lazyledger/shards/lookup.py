@@ -71,11 +71,7 @@ class PrefixIndex:
 
     def get(self, key: int) -> list[int]:
         """Every value indexed under ``key``, ascending."""
-        with self._lock:
-            lo, hi = _equal_range(self._keys, np.uint64(key))
-            found = self._values[lo:hi].tolist() if hi > lo else []
-            tail = self._tail.get(key)
-        return found if tail is None else sorted(found + tail)
+        return self.get_many(np.array([key], np.uint64))[0]
 
     def get_many(self, keys: np.ndarray) -> list[list[int]]:
         """:meth:`get` of each of ``keys`` (u64), with two vectorised searches in all."""
@@ -97,16 +93,6 @@ def _ranges(keys: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarra
     a lookup on the ingesting thread should not hand the GIL to another thread mid-block)."""
     lo = np.searchsorted(keys, wanted, side="left")
     hi = np.searchsorted(keys, wanted, side="right")
-    return lo, hi
-
-
-@njit(cache=True)
-def _equal_range(keys: np.ndarray, key: np.uint64) -> tuple[int, int]:
-    """The range of ``key`` in the sorted ``keys`` (empty where it is absent)."""
-    lo = int(np.searchsorted(keys, key))
-    hi = lo
-    while hi < keys.shape[0] and keys[hi] == key:
-        hi += 1
     return lo, hi
 
 
